@@ -1,0 +1,53 @@
+# Entry points a user types. See README.md.
+#   make demo   install what is missing, build both boards, show two boards on a virtual radio
+#   make test   build what is needed and run the whole test suite on virtual boards
+#   make repl   a REPL on a virtual unix board, with a second board on the same radio
+
+BUILD ?= build
+BUILD_ABS := $(abspath $(BUILD))
+PYTHON := $(BUILD_ABS)/venv/bin/python
+KIND ?= unix
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# MICROPY_DIR=/path/to/micropython overrides the pinned, fetched source.
+ifdef MICROPY_DIR
+MICROPY_DIR_CMD = echo $(abspath $(MICROPY_DIR))
+else
+MICROPY_DIR_CMD = tools/fetch_micropython.sh $(BUILD)
+endif
+
+PORT_MAKE = mp=$$($(MICROPY_DIR_CMD)) && $(MAKE) --no-print-directory -j$(JOBS) MICROPY_DIR="$$mp"
+
+.PHONY: all deps micropython unix unix-san qemu boards demo repl test clean
+
+all: boards
+
+deps:
+	@tools/install_deps.sh $(BUILD)
+
+micropython: deps
+	@$(MICROPY_DIR_CMD)
+
+# The unix board: plain build (demo, repl) and ASan/UBSan build (tests).
+unix: micropython
+	@$(PORT_MAKE) -C ports/unix BUILD=$(BUILD_ABS)/unix
+
+unix-san: micropython
+	@$(PORT_MAKE) -C ports/unix BUILD=$(BUILD_ABS)/unix-san SANITIZE=1
+
+qemu: micropython
+	@$(PORT_MAKE) -C ports/qemu BUILD=$(BUILD_ABS)/qemu
+
+boards: unix qemu
+
+demo: unix qemu
+	$(PYTHON) -m tools.demo --build $(BUILD_ABS)
+
+repl: unix
+	$(PYTHON) -m tools.boards repl --kind $(KIND) --build $(BUILD_ABS)
+
+test: unix-san qemu
+	MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu

@@ -1,0 +1,12 @@
+# The `bluetooth` module as a MicroPython user C module:
+#   make USER_C_MODULES=<this repo>/extmod
+# It builds the portable host library lib/blehost/ with it. The port must
+# provide the functions in lib/blehost/bh_port.h and call the hooks in
+# extmod/bluetooth/mpbt_port.h.
+BLUETOOTH_MOD_DIR := $(USERMOD_DIR)
+BLEHOST_DIR := $(abspath $(BLUETOOTH_MOD_DIR)/../../lib/blehost)
+
+SRC_USERMOD_C += $(wildcard $(BLUETOOTH_MOD_DIR)/*.c)
+SRC_USERMOD_LIB_C += $(wildcard $(BLEHOST_DIR)/*.c)
+
+CFLAGS_USERMOD += -I$(BLUETOOTH_MOD_DIR) -I$(BLEHOST_DIR)
