@@ -1,0 +1,332 @@
+"""The virtual radio behaves like real controllers (raw HCI, no boards).
+
+Each test talks HCI over TCP to controllers of a radio started for it, with
+bumble's HCI classes for framing. Letters refer to the fixes in
+tools/radio/controller.py.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from bumble import hci
+
+from tools.radio import Radio, public_address_for
+from tools.radio.hci_client import HciClient
+
+ADV_IND, ADV_DIRECT_IND, ADV_SCAN_IND, ADV_NONCONN_IND, ADV_DIRECT_IND_LOW = range(5)
+SCAN_RSP = 4
+PASSIVE, ACTIVE = 0, 1
+PUBLIC = 0
+LISTEN_S = 0.4  # many advertising intervals of 20 ms
+PB_FIRST_NON_FLUSHABLE, PB_CONTINUING, PB_FIRST_FLUSHABLE = 0b00, 0b01, 0b10
+
+
+@pytest.fixture
+def radio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radio]:
+    with Radio(['tcp-server:_:0'] * 3,
+               capture_dir=tmp_path_factory.mktemp('radio-captures')) as running:
+        yield running
+
+
+@pytest.fixture
+def hosts(radio: Radio) -> Iterator[list[HciClient]]:
+    clients = [HciClient(info.tcp_port or 0) for info in radio.controllers]
+    try:
+        for client in clients:
+            client.reset_and_unmask()
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
+
+
+def address_of(index: int) -> hci.Address:
+    return hci.Address(public_address_for(index), hci.Address.PUBLIC_DEVICE_ADDRESS)
+
+
+def advertise(host: HciClient, adv_type: int, data: bytes = b'', scan_rsp: bytes = b'',
+              peer: hci.Address = hci.Address.ANY) -> None:
+    host.ok(hci.HCI_LE_Set_Advertising_Parameters_Command(
+        advertising_interval_min=0x20, advertising_interval_max=0x20,
+        advertising_type=adv_type, own_address_type=PUBLIC,
+        peer_address_type=peer.address_type, peer_address=peer,
+        advertising_channel_map=7, advertising_filter_policy=0))
+    host.ok(hci.HCI_LE_Set_Advertising_Data_Command(advertising_data=data))
+    host.ok(hci.HCI_LE_Set_Scan_Response_Data_Command(scan_response_data=scan_rsp))
+    host.ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=1))
+
+
+def scan(host: HciClient, scan_type: int) -> None:
+    host.ok(hci.HCI_LE_Set_Scan_Parameters_Command(
+        le_scan_type=scan_type, le_scan_interval=0x10, le_scan_window=0x10,
+        own_address_type=PUBLIC, scanning_filter_policy=0))
+    host.ok(hci.HCI_LE_Set_Scan_Enable_Command(le_scan_enable=1, filter_duplicates=0))
+
+
+def is_report(packet: hci.HCI_Packet) -> bool:
+    return isinstance(packet, (hci.HCI_LE_Advertising_Report_Event,
+                               hci.HCI_LE_Extended_Advertising_Report_Event))
+
+
+def reports_from(host: HciClient, address: hci.Address,
+                 duration: float = LISTEN_S) -> list[hci.HCI_LE_Advertising_Report_Event.Report]:
+    events = host.collect(is_report, duration)
+    assert all(isinstance(e, hci.HCI_LE_Advertising_Report_Event) for e in events), \
+        'a host scanning with legacy commands got extended reports'
+    return [r for e in events for r in e.reports if r.address == address]
+
+
+def connect(host: HciClient, peer: hci.Address) -> None:
+    host.command(hci.HCI_LE_Create_Connection_Command(
+        le_scan_interval=0x10, le_scan_window=0x10, initiator_filter_policy=0,
+        peer_address_type=peer.address_type, peer_address=peer, own_address_type=PUBLIC,
+        connection_interval_min=0x18, connection_interval_max=0x28, max_latency=0,
+        supervision_timeout=0x200, min_ce_length=0, max_ce_length=0))
+
+
+def connection_complete(host: HciClient, timeout: float = 2.0) -> hci.HCI_LE_Connection_Complete_Event:
+    event = host.wait_for(
+        lambda p: isinstance(p, hci.HCI_LE_Connection_Complete_Event), timeout)
+    assert isinstance(event, hci.HCI_LE_Connection_Complete_Event)
+    return event
+
+
+def no_connection(host: HciClient, duration: float = LISTEN_S) -> bool:
+    return not host.collect(
+        lambda p: isinstance(p, hci.HCI_LE_Connection_Complete_Event), duration)
+
+
+def connected_pair(hosts: list[HciClient]) -> tuple[int, int]:
+    """Host 0 connects (central) to host 1 (peripheral); returns their handles."""
+    advertise(hosts[1], ADV_IND)
+    connect(hosts[0], address_of(1))
+    central = connection_complete(hosts[0])
+    peripheral = connection_complete(hosts[1])
+    assert central.status == 0 and peripheral.status == 0
+    assert central.role == hci.Role.CENTRAL and peripheral.role == hci.Role.PERIPHERAL
+    assert central.peer_address == address_of(1)
+    assert peripheral.peer_address == address_of(0)
+    return central.connection_handle, peripheral.connection_handle
+
+
+def acl_from(host: HciClient, duration: float = LISTEN_S) -> list[hci.HCI_AclDataPacket]:
+    return host.collect(lambda p: isinstance(p, hci.HCI_AclDataPacket), duration)  # type: ignore[return-value]
+
+
+def l2cap_pdu(payload: bytes, cid: int = 0x0040) -> bytes:
+    return len(payload).to_bytes(2, 'little') + cid.to_bytes(2, 'little') + payload
+
+
+# (a) + (b): legacy scanners get legacy reports with the advertised type ------
+@pytest.mark.parametrize('adv_type', [ADV_IND, ADV_SCAN_IND, ADV_NONCONN_IND])
+def test_legacy_scan_gets_legacy_report_of_each_undirected_type(
+        hosts: list[HciClient], adv_type: int) -> None:
+    advertise(hosts[1], adv_type, data=b'\x02\x01\x06')
+    scan(hosts[0], PASSIVE)
+    reports = reports_from(hosts[0], address_of(1))
+    assert reports, 'no advertising report'
+    assert {r.event_type for r in reports} == {adv_type}
+    assert all(r.data == b'\x02\x01\x06' for r in reports)
+    assert all(r.address_type == PUBLIC for r in reports)
+
+
+@pytest.mark.parametrize('adv_type', [ADV_DIRECT_IND, ADV_DIRECT_IND_LOW])
+def test_directed_advertising_reaches_only_its_target(
+        hosts: list[HciClient], adv_type: int) -> None:
+    advertise(hosts[1], adv_type, peer=address_of(0))
+    scan(hosts[0], ACTIVE)
+    scan(hosts[2], ACTIVE)
+    reports = reports_from(hosts[0], address_of(1))
+    assert reports and {r.event_type for r in reports} == {ADV_DIRECT_IND}
+    assert reports_from(hosts[2], address_of(1), 0.1) == []
+
+
+def test_extended_scanner_gets_extended_reports_with_legacy_bits(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_SCAN_IND, data=b'\x02\x01\x06', scan_rsp=b'\x03\x09ab')
+    hosts[0].ok(hci.HCI_LE_Set_Event_Mask_Command(le_event_mask=bytes.fromhex('ff1f000000000000')))
+    hosts[0].ok(hci.HCI_LE_Set_Extended_Scan_Parameters_Command(
+        own_address_type=PUBLIC, scanning_filter_policy=0, scanning_phys=1,
+        scan_types=[ACTIVE], scan_intervals=[0x10], scan_windows=[0x10]))
+    hosts[0].ok(hci.HCI_LE_Set_Extended_Scan_Enable_Command(
+        enable=1, filter_duplicates=0, duration=0, period=0))
+    events = hosts[0].collect(is_report, LISTEN_S)
+    assert events and all(isinstance(e, hci.HCI_LE_Extended_Advertising_Report_Event)
+                          for e in events)
+    types = {r.event_type for e in events for r in e.reports if r.address == address_of(1)}
+    assert types == {0b0010010, 0b0011010}  # legacy scannable, and its scan response
+
+
+# (b) connectability follows the advertising type ---------------------------
+@pytest.mark.parametrize('adv_type', [ADV_SCAN_IND, ADV_NONCONN_IND])
+def test_non_connectable_advertiser_cannot_be_connected(
+        hosts: list[HciClient], adv_type: int) -> None:
+    advertise(hosts[1], adv_type)
+    connect(hosts[0], address_of(1))
+    assert no_connection(hosts[0]) and no_connection(hosts[1], 0.05)
+    hosts[0].ok(hci.HCI_LE_Create_Connection_Cancel_Command())
+    cancelled = connection_complete(hosts[0])
+    assert cancelled.status == hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR
+
+
+def test_directed_advertiser_accepts_only_its_target(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_DIRECT_IND_LOW, peer=address_of(0))
+    connect(hosts[2], address_of(1))
+    assert no_connection(hosts[2]) and no_connection(hosts[1], 0.05)
+    connect(hosts[0], address_of(1))
+    assert connection_complete(hosts[0]).status == 0
+    assert connection_complete(hosts[1]).peer_address == address_of(0)
+
+
+def test_high_duty_directed_advertising_times_out(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_DIRECT_IND, peer=address_of(0))
+    event = connection_complete(hosts[1], timeout=3.0)
+    assert event.status == 0x3C  # advertising timeout
+    scan(hosts[0], PASSIVE)
+    assert reports_from(hosts[0], address_of(1)) == []
+
+
+# (c) scan responses: only for active scanners of scannable advertisers ------
+@pytest.mark.parametrize('adv_type', [ADV_IND, ADV_SCAN_IND])
+def test_passive_scanner_gets_no_scan_response(hosts: list[HciClient], adv_type: int) -> None:
+    advertise(hosts[1], adv_type, data=b'\x02\x01\x06', scan_rsp=b'\x03\x09ab')
+    scan(hosts[0], PASSIVE)
+    reports = reports_from(hosts[0], address_of(1))
+    assert reports and SCAN_RSP not in {r.event_type for r in reports}
+
+
+@pytest.mark.parametrize('adv_type', [ADV_IND, ADV_SCAN_IND])
+def test_active_scanner_gets_the_scan_response_data(hosts: list[HciClient], adv_type: int) -> None:
+    advertise(hosts[1], adv_type, data=b'\x02\x01\x06', scan_rsp=b'\x03\x09ab')
+    scan(hosts[0], ACTIVE)
+    reports = reports_from(hosts[0], address_of(1))
+    responses = [r for r in reports if r.event_type == SCAN_RSP]
+    assert responses and all(r.data == b'\x03\x09ab' for r in responses)
+    assert all(r.data == b'\x02\x01\x06' for r in reports if r.event_type == adv_type)
+
+
+@pytest.mark.parametrize('adv_type', [ADV_NONCONN_IND, ADV_DIRECT_IND_LOW])
+def test_non_scannable_advertiser_gives_no_scan_response(
+        hosts: list[HciClient], adv_type: int) -> None:
+    advertise(hosts[1], adv_type, data=b'' if adv_type == ADV_DIRECT_IND_LOW else b'\x02\x01\x06',
+              scan_rsp=b'\x03\x09ab', peer=address_of(0))
+    scan(hosts[0], ACTIVE)
+    reports = reports_from(hosts[0], address_of(1))
+    assert reports and SCAN_RSP not in {r.event_type for r in reports}
+
+
+def test_duplicate_filtering_reports_each_advertiser_once(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_IND, data=b'\x02\x01\x06')
+    hosts[0].ok(hci.HCI_LE_Set_Scan_Parameters_Command(
+        le_scan_type=PASSIVE, le_scan_interval=0x10, le_scan_window=0x10,
+        own_address_type=PUBLIC, scanning_filter_policy=0))
+    hosts[0].ok(hci.HCI_LE_Set_Scan_Enable_Command(le_scan_enable=1, filter_duplicates=1))
+    assert len(reports_from(hosts[0], address_of(1))) == 1
+
+
+# (d) ACL fragmentation to and from the host ---------------------------------
+def test_acl_is_fragmented_to_the_advertised_buffer_size(hosts: list[HciClient]) -> None:
+    central, peripheral = connected_pair(hosts)
+    size = hosts[0].ok(hci.HCI_LE_Read_Buffer_Size_Command()).return_parameters.le_acl_data_packet_length
+    assert size == 27
+    pdu = l2cap_pdu(bytes(range(96)))
+    for offset in range(0, len(pdu), size):
+        hosts[0].send_acl(central, pdu[offset:offset + size],
+                          PB_FIRST_NON_FLUSHABLE if offset == 0 else PB_CONTINUING)
+    fragments = acl_from(hosts[1])
+    assert len(fragments) == -(-len(pdu) // size)
+    assert all(len(f.data) <= size for f in fragments)
+    assert [f.pb_flag for f in fragments] == [PB_FIRST_FLUSHABLE] + [PB_CONTINUING] * (len(fragments) - 1)
+    assert all(f.connection_handle == peripheral for f in fragments)
+    assert b''.join(f.data for f in fragments) == pdu
+    completed = hosts[0].collect(
+        lambda p: isinstance(p, hci.HCI_Number_Of_Completed_Packets_Event), 0.1)
+    assert sum(sum(e.num_completed_packets) for e in completed) == -(-len(pdu) // size)
+
+
+def test_oversized_acl_from_host_is_not_delivered(hosts: list[HciClient]) -> None:
+    central, _ = connected_pair(hosts)
+    hosts[0].send_acl(central, l2cap_pdu(bytes(40)), PB_FIRST_NON_FLUSHABLE)
+    assert acl_from(hosts[1]) == []
+    hosts[0].send_acl(central, l2cap_pdu(b'ok'), PB_FIRST_NON_FLUSHABLE)
+    assert [f.data for f in acl_from(hosts[1])] == [l2cap_pdu(b'ok')]
+
+
+# (e) HCI_Reset really resets ----------------------------------------------
+def test_reset_drops_connections_and_the_peer_sees_a_timeout(hosts: list[HciClient]) -> None:
+    central, _ = connected_pair(hosts)
+    hosts[1].ok(hci.HCI_Reset_Command())
+    event = hosts[0].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    assert event.connection_handle == central
+    assert event.reason == hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
+    hosts[0].send_acl(central, l2cap_pdu(b'gone'), PB_FIRST_NON_FLUSHABLE)
+    assert acl_from(hosts[1]) == []
+
+
+def test_reset_stops_advertising_and_scanning(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_IND)
+    scan(hosts[1], PASSIVE)
+    advertise(hosts[2], ADV_IND)
+    scan(hosts[0], PASSIVE)
+    assert reports_from(hosts[0], address_of(1))
+    assert reports_from(hosts[1], address_of(2), 0.1)
+    hosts[1].ok(hci.HCI_Reset_Command())
+    hosts[0].collect(is_report, 0.05)  # reports already in flight
+    assert reports_from(hosts[0], address_of(1)) == []
+    assert hosts[1].collect(is_report, 0.1) == []
+
+
+def test_reset_restores_default_masks_and_data(hosts: list[HciClient]) -> None:
+    # No LE events at all, and advertising data set: both must be forgotten.
+    hosts[0].ok(hci.HCI_LE_Set_Event_Mask_Command(le_event_mask=bytes(8)))
+    hosts[1].ok(hci.HCI_LE_Set_Advertising_Data_Command(advertising_data=b'\x02\x01\x06'))
+    advertise(hosts[2], ADV_IND)
+    scan(hosts[0], PASSIVE)
+    assert hosts[0].collect(is_report, LISTEN_S) == []  # masked, as on real silicon
+    for host in hosts[:2]:
+        host.ok(hci.HCI_Reset_Command())
+    hosts[1].ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=1))
+    scan(hosts[0], PASSIVE)
+    # The default page-1 mask has no LE Meta bit (Core spec), so nothing yet...
+    assert hosts[0].collect(is_report, LISTEN_S) == []
+    # ...and once it is unmasked the default LE mask (0x1F) lets reports through.
+    hosts[0].ok(hci.HCI_Set_Event_Mask_Command(event_mask=bytes.fromhex('ffffffffffffbf3d')))
+    assert reports_from(hosts[0], address_of(2))
+    reports = reports_from(hosts[0], address_of(1), 1.5)  # default interval 1.28 s
+    assert reports and all(r.data == b'' for r in reports)
+
+
+# (f) distinct public addresses, and connections that work with them --------
+def test_each_controller_has_its_own_public_address(hosts: list[HciClient]) -> None:
+    addresses = [host.read_bd_addr() for host in hosts]
+    assert addresses == [address_of(i) for i in range(3)]
+    assert len({bytes(a) for a in addresses}) == 3
+    assert hci.Address.ANY not in addresses
+
+
+def test_public_address_connection_carries_data_both_ways(hosts: list[HciClient]) -> None:
+    central, peripheral = connected_pair(hosts)
+    hosts[0].send_acl(central, l2cap_pdu(b'ping'), PB_FIRST_NON_FLUSHABLE)
+    assert [(f.connection_handle, f.data) for f in acl_from(hosts[1])] == \
+        [(peripheral, l2cap_pdu(b'ping'))]
+    hosts[1].send_acl(peripheral, l2cap_pdu(b'pong'), PB_FIRST_NON_FLUSHABLE)
+    assert [(f.connection_handle, f.data) for f in acl_from(hosts[0])] == \
+        [(central, l2cap_pdu(b'pong'))]
+    assert acl_from(hosts[2], 0.05) == []
+    hosts[0].command(hci.HCI_Disconnect_Command(connection_handle=central, reason=0x13))
+    local = hosts[0].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    remote = hosts[1].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    assert (local.connection_handle, remote.connection_handle) == (central, peripheral)
+    assert remote.reason == 0x13
+    # Reconnecting after the disconnection works too.
+    connected_pair(hosts)
+
+
+def test_enhanced_connection_complete_when_unmasked(hosts: list[HciClient]) -> None:
+    hosts[1].ok(hci.HCI_LE_Set_Event_Mask_Command(le_event_mask=bytes.fromhex('ff1f000000000000')))
+    advertise(hosts[1], ADV_IND)
+    connect(hosts[0], address_of(1))
+    event = hosts[1].wait_for(
+        lambda p: isinstance(p, hci.HCI_LE_Enhanced_Connection_Complete_Event))
+    assert event.status == 0 and event.peer_address == address_of(0)
+    assert connection_complete(hosts[0]).status == 0

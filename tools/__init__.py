@@ -1,0 +1,1 @@
+"""Host-side tools: virtual radio, board launcher, demo."""
