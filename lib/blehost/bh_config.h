@@ -1,0 +1,43 @@
+// Compile-time sizing of the host. Every pool in lib/blehost is fixed; a port
+// or a build may override any of these with -D.
+#ifndef BLEHOST_BH_CONFIG_H
+#define BLEHOST_BH_CONFIG_H
+
+// Simultaneous LE connections the host tracks.
+#ifndef BH_MAX_CONNECTIONS
+#define BH_MAX_CONNECTIONS (4)
+#endif
+
+// Largest ACL payload accepted from the controller; longer packets are
+// skipped by the H4 parser (LE Data Length Extension allows up to 251).
+#ifndef BH_ACL_RX_MAX_DATA
+#define BH_ACL_RX_MAX_DATA (251)
+#endif
+
+// Largest parameter block of a command we send (the HCI maximum is 255).
+#ifndef BH_HCI_CMD_MAX_PARAMS
+#define BH_HCI_CMD_MAX_PARAMS (255)
+#endif
+
+// How long a command may wait for its Command Complete/Status.
+#ifndef BH_HCI_CMD_TIMEOUT_MS
+#define BH_HCI_CMD_TIMEOUT_MS (2000)
+#endif
+
+// HCI_Reset on deactivation is best effort; do not hang the user for long.
+#ifndef BH_HCI_RESET_SHORT_TIMEOUT_MS
+#define BH_HCI_RESET_SHORT_TIMEOUT_MS (300)
+#endif
+
+// Bytes pulled from the transport per read call.
+#ifndef BH_HCI_RX_CHUNK
+#define BH_HCI_RX_CHUNK (64)
+#endif
+
+// Upper bound on stale bytes discarded before HCI_Reset at activation, so a
+// babbling transport cannot stall activation forever.
+#ifndef BH_HCI_DRAIN_MAX_BYTES
+#define BH_HCI_DRAIN_MAX_BYTES (4096)
+#endif
+
+#endif // BLEHOST_BH_CONFIG_H

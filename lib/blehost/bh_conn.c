@@ -1,0 +1,90 @@
+// Connection table and ACL buffer accounting. See bh_conn.h.
+#include <string.h>
+
+#include "bh_conn.h"
+
+static struct {
+    bh_conn_t conns[BH_MAX_CONNECTIONS];
+    uint16_t acl_data_len;
+    uint16_t acl_total;
+    uint16_t acl_free;
+} conn_state;
+
+void bh_conn_reset(void) {
+    memset(&conn_state, 0, sizeof(conn_state));
+}
+
+bh_conn_t *bh_conn_find(uint16_t handle) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        bh_conn_t *c = &conn_state.conns[i];
+        if (c->used && c->handle == handle) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+bh_conn_t *bh_conn_add(uint16_t handle, uint8_t role, const bh_addr_t *peer) {
+    if (bh_conn_find(handle) != NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        bh_conn_t *c = &conn_state.conns[i];
+        if (!c->used) {
+            memset(c, 0, sizeof(*c));
+            c->used = true;
+            c->handle = handle;
+            c->role = role;
+            c->peer = *peer;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+void bh_conn_remove(bh_conn_t *conn) {
+    // Packets still queued for a closed link are flushed by the controller
+    // without completion events: give their buffers back.
+    conn_state.acl_free += conn->acl_in_flight;
+    if (conn_state.acl_free > conn_state.acl_total) {
+        conn_state.acl_free = conn_state.acl_total;
+    }
+    memset(conn, 0, sizeof(*conn));
+}
+
+void bh_conn_set_acl_buffers(uint16_t data_len, uint16_t count) {
+    conn_state.acl_data_len = data_len;
+    conn_state.acl_total = count;
+    conn_state.acl_free = count;
+}
+
+uint16_t bh_conn_acl_data_len(void) {
+    return conn_state.acl_data_len;
+}
+
+uint16_t bh_conn_acl_free(void) {
+    return conn_state.acl_free;
+}
+
+bool bh_conn_acl_take(bh_conn_t *conn) {
+    if (conn_state.acl_free == 0) {
+        return false;
+    }
+    conn_state.acl_free--;
+    conn->acl_in_flight++;
+    return true;
+}
+
+void bh_conn_acl_completed(uint16_t handle, uint16_t count) {
+    bh_conn_t *c = bh_conn_find(handle);
+    if (c == NULL) {
+        return;
+    }
+    // Never credit more than we gave: a confused controller must not make
+    // us overrun its buffers later.
+    if (count > c->acl_in_flight) {
+        count = c->acl_in_flight;
+    }
+    c->acl_in_flight -= count;
+    conn_state.acl_free += count;
+}

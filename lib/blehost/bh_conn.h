@@ -1,0 +1,34 @@
+// Connection table and ACL transmit-buffer accounting.
+#ifndef BLEHOST_BH_CONN_H
+#define BLEHOST_BH_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "bh_config.h"
+#include "blehost.h"
+
+typedef struct _bh_conn_t {
+    bool used;
+    uint8_t role;
+    uint16_t handle;
+    uint16_t acl_in_flight; // packets given to the controller, not yet completed
+    bh_addr_t peer;
+} bh_conn_t;
+
+void bh_conn_reset(void);
+
+// Returns NULL when the table is full.
+bh_conn_t *bh_conn_add(uint16_t handle, uint8_t role, const bh_addr_t *peer);
+bh_conn_t *bh_conn_find(uint16_t handle);
+void bh_conn_remove(bh_conn_t *conn);
+
+// Controller's LE ACL buffers, from LE_Read_Buffer_Size/Read_Buffer_Size.
+void bh_conn_set_acl_buffers(uint16_t data_len, uint16_t count);
+uint16_t bh_conn_acl_data_len(void);
+uint16_t bh_conn_acl_free(void);
+// Reserve one controller buffer for a packet on conn; false if none free.
+bool bh_conn_acl_take(bh_conn_t *conn);
+// Number Of Completed Packets for one handle.
+void bh_conn_acl_completed(uint16_t handle, uint16_t count);
+
+#endif // BLEHOST_BH_CONN_H

@@ -1,0 +1,48 @@
+// H4 (UART) framing: turns a byte stream into whole HCI packets.
+//
+// The parser holds at most one packet in a fixed buffer. A packet whose
+// declared length does not fit is skipped byte for byte (never stored), and
+// a byte that is not a known packet type is dropped so the stream
+// resynchronises on the next valid type byte.
+#ifndef BLEHOST_BH_H4_H
+#define BLEHOST_BH_H4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "bh_config.h"
+
+#define BH_H4_CMD (0x01)
+#define BH_H4_ACL (0x02)
+#define BH_H4_SCO (0x03)
+#define BH_H4_EVT (0x04)
+#define BH_H4_ISO (0x05)
+
+#define BH_H4_EVT_HDR (2)
+#define BH_H4_ACL_HDR (4)
+#define BH_H4_EVT_MAX (BH_H4_EVT_HDR + 255)
+#define BH_H4_ACL_MAX (BH_H4_ACL_HDR + BH_ACL_RX_MAX_DATA)
+#define BH_H4_BUF_SIZE (BH_H4_EVT_MAX > BH_H4_ACL_MAX ? BH_H4_EVT_MAX : BH_H4_ACL_MAX)
+
+typedef struct _bh_h4_t {
+    uint8_t state;
+    uint8_t type;       // packet type of the packet being assembled
+    uint8_t hdr_len;    // header bytes expected for that type
+    bool ready;         // buf holds a whole packet (header + payload)
+    uint16_t fill;      // bytes stored in buf so far
+    uint16_t need;      // total bytes (header + payload) of the current packet
+    uint32_t skip;      // payload bytes still to discard for a skipped packet
+    uint32_t bad_type_bytes; // bytes dropped while looking for a type byte
+    uint32_t skipped_packets; // packets dropped: too long or unsupported type
+    uint8_t buf[BH_H4_BUF_SIZE];
+} bh_h4_t;
+
+void bh_h4_reset(bh_h4_t *h4);
+
+// Consume bytes until one packet completes or the input runs out. Returns the
+// number of bytes consumed. When a packet completed, h4->ready is true and
+// the packet (without its type byte) is h4->buf[0 .. h4->fill); it stays
+// valid until the next call.
+size_t bh_h4_feed(bh_h4_t *h4, const uint8_t *data, size_t len);
+
+#endif // BLEHOST_BH_H4_H

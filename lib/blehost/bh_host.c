@@ -1,0 +1,159 @@
+// Host lifecycle: activation sequence, deactivation, polling. Implements the
+// lifecycle part of blehost.h.
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "blehost.h"
+#include "bh_conn.h"
+#include "bh_gap.h"
+#include "bh_hci.h"
+#include "bh_port.h"
+#include "bh_util.h"
+
+// Set_Event_Mask: Disconnection Complete (4), Encryption Change (7), Read
+// Remote Version Complete (11), Hardware Error (15), Data Buffer Overflow
+// (25), Encryption Key Refresh Complete (47), LE Meta (61).
+static const uint8_t event_mask[8] = { 0x90, 0x88, 0x00, 0x02, 0x00, 0x80, 0x00, 0x20 };
+
+// LE_Set_Event_Mask: Connection Complete (0), Advertising Report (1),
+// Connection Update Complete (2), Read Remote Features Complete (3), Long
+// Term Key Request (4), Data Length Change (6), Read Local P-256 Public Key
+// Complete (7), Generate DHKey Complete (8).
+static const uint8_t le_event_mask[8] = { 0xdf, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+
+static const bh_hci_handlers_t host_handlers = {
+    .disconnection_complete = bh_gap_on_disconnection_complete,
+    .num_completed_packets = bh_conn_acl_completed,
+    .le_meta = bh_gap_on_le_meta,
+    .acl = NULL, // L2CAP arrives in a later issue
+};
+
+static struct {
+    bool active;
+    uint8_t busy; // nesting depth of host entry points that process HCI
+    uint8_t hci_version;
+    uint8_t le_features[8];
+} host;
+
+// Controller error status -> errno, local errors pass through.
+static int to_errno(int err) {
+    return err > 0 ? -EIO : err;
+}
+
+static int cmd(uint16_t opcode, const uint8_t *params, size_t plen, uint8_t *ret, size_t ret_len) {
+    return to_errno(bh_hci_cmd_sync(opcode, params, plen, ret, ret_len, ret_len, NULL,
+        BH_HCI_CMD_TIMEOUT_MS));
+}
+
+static int read_buffer_sizes(void) {
+    uint8_t ret[7];
+    // LE_Read_Buffer_Size: LE ACL data length (2), total LE ACL packets (1).
+    int err = cmd(BH_HCI_OP_LE_READ_BUFFER_SIZE, NULL, 0, ret, 3);
+    if (err != 0) {
+        return err;
+    }
+    uint16_t len = bh_get_u16(ret);
+    uint16_t count = ret[2];
+    if (len == 0 || count == 0) {
+        // The LE buffers are shared with BR/EDR: Read_Buffer_Size gives ACL
+        // length (2), SCO length (1), ACL count (2), SCO count (2).
+        err = cmd(BH_HCI_OP_READ_BUFFER_SIZE, NULL, 0, ret, 7);
+        if (err != 0) {
+            return err;
+        }
+        len = bh_get_u16(ret);
+        count = bh_get_u16(ret + 3);
+    }
+    bh_conn_set_acl_buffers(len, count);
+    return 0;
+}
+
+static int activate_sequence(void) {
+    int err = bh_port_hci_open();
+    if (err != 0) {
+        return err < 0 ? err : -ENODEV;
+    }
+    bh_hci_init(&host_handlers);
+    bh_conn_reset();
+    bh_gap_reset();
+    bh_hci_drain();
+
+    err = cmd(BH_HCI_OP_RESET, NULL, 0, NULL, 0);
+    if (err != 0) {
+        return err;
+    }
+    // Read_Local_Version_Information: HCI version is the first byte.
+    uint8_t version[8];
+    err = cmd(BH_HCI_OP_READ_LOCAL_VERSION, NULL, 0, version, sizeof(version));
+    if (err != 0) {
+        return err;
+    }
+    host.hci_version = version[0];
+
+    uint8_t bd_addr[6];
+    err = cmd(BH_HCI_OP_READ_BD_ADDR, NULL, 0, bd_addr, sizeof(bd_addr));
+    if (err != 0) {
+        return err;
+    }
+    err = read_buffer_sizes();
+    if (err != 0) {
+        return err;
+    }
+    err = cmd(BH_HCI_OP_LE_READ_LOCAL_FEATURES, NULL, 0, host.le_features, sizeof(host.le_features));
+    if (err != 0) {
+        return err;
+    }
+    err = cmd(BH_HCI_OP_SET_EVENT_MASK, event_mask, sizeof(event_mask), NULL, 0);
+    if (err != 0) {
+        return err;
+    }
+    err = cmd(BH_HCI_OP_LE_SET_EVENT_MASK, le_event_mask, sizeof(le_event_mask), NULL, 0);
+    if (err != 0) {
+        return err;
+    }
+    return to_errno(bh_gap_start(bd_addr));
+}
+
+int bh_activate(void) {
+    if (host.active) {
+        return 0;
+    }
+    host.busy++;
+    int err = activate_sequence();
+    host.busy--;
+    if (err != 0) {
+        bh_conn_reset();
+        bh_gap_reset();
+        return err;
+    }
+    host.active = true;
+    return 0;
+}
+
+void bh_deactivate(uint32_t reset_timeout_ms) {
+    if (!host.active) {
+        return;
+    }
+    host.busy++;
+    // Best effort: a dead controller must not prevent deactivation.
+    (void)bh_hci_cmd_sync(BH_HCI_OP_RESET, NULL, 0, NULL, 0, 0, NULL, reset_timeout_ms);
+    host.busy--;
+    bh_hci_init(NULL);
+    bh_conn_reset();
+    bh_gap_reset();
+    host.active = false;
+}
+
+bool bh_is_active(void) {
+    return host.active;
+}
+
+void bh_poll(void) {
+    if (!host.active || host.busy) {
+        return;
+    }
+    host.busy++;
+    bh_hci_process();
+    host.busy--;
+}

@@ -1,0 +1,165 @@
+// Fake bh_port implementation. See fake_port.h.
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bh_hci.h"
+#include "bh_port.h"
+#include "fake_port.h"
+
+fake_port_t fake;
+
+void fake_reset(void) {
+    memset(&fake, 0, sizeof(fake));
+    fake.credits = 1;
+    fake.le_acl_len = 27;
+    fake.le_acl_num = 8;
+    fake.acl_len = 251;
+    fake.acl_num = 5;
+    fake.random_byte = 0x5a;
+}
+
+void fake_push(const uint8_t *data, size_t len) {
+    if (fake.in_len + len > FAKE_IN_MAX) {
+        fprintf(stderr, "fake input overflow\n");
+        abort();
+    }
+    if (len > 0) {
+        memcpy(fake.in + fake.in_len, data, len);
+    }
+    fake.in_len += len;
+}
+
+void fake_push_event(uint8_t code, const uint8_t *params, size_t n) {
+    uint8_t hdr[3] = { 0x04, code, (uint8_t)n };
+    fake_push(hdr, 3);
+    fake_push(params, n);
+}
+
+void fake_push_cmd_complete(uint8_t credits, uint16_t opcode, const uint8_t *ret, size_t n) {
+    uint8_t p[255];
+    p[0] = credits;
+    p[1] = (uint8_t)opcode;
+    p[2] = (uint8_t)(opcode >> 8);
+    if (n > 0) {
+        memcpy(p + 3, ret, n);
+    }
+    fake_push_event(0x0e, p, 3 + n);
+}
+
+void fake_push_cmd_status(uint8_t status, uint8_t credits, uint16_t opcode) {
+    uint8_t p[4] = { status, credits, (uint8_t)opcode, (uint8_t)(opcode >> 8) };
+    fake_push_event(0x0f, p, 4);
+}
+
+int fake_find_cmd(uint16_t opcode) {
+    for (int i = (int)fake.n_cmds - 1; i >= 0; i--) {
+        if (fake.cmds[i].opcode == opcode) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void fake_answer(const fake_cmd_t *cmd) {
+    if (fake.silent || (fake.silent_opcode && cmd->opcode == fake.silent_opcode)) {
+        return;
+    }
+    uint8_t ret[70] = { 0 };
+    size_t n = 1; // status byte
+    if (fake.fail_opcode && cmd->opcode == fake.fail_opcode) {
+        ret[0] = fake.fail_status;
+        fake_push_cmd_complete(fake.credits, cmd->opcode, ret, 1);
+        return;
+    }
+    switch (cmd->opcode) {
+        case BH_HCI_OP_READ_LOCAL_VERSION:
+            ret[1] = 0x0c; // HCI version 5.3
+            n = 9;
+            break;
+        case BH_HCI_OP_READ_BD_ADDR:
+            memcpy(ret + 1, fake.public_addr, 6);
+            n = 7;
+            break;
+        case BH_HCI_OP_LE_READ_BUFFER_SIZE:
+            ret[1] = (uint8_t)fake.le_acl_len;
+            ret[2] = (uint8_t)(fake.le_acl_len >> 8);
+            ret[3] = fake.le_acl_num;
+            n = 4;
+            break;
+        case BH_HCI_OP_READ_BUFFER_SIZE:
+            ret[1] = (uint8_t)fake.acl_len;
+            ret[2] = (uint8_t)(fake.acl_len >> 8);
+            ret[3] = 64;
+            ret[4] = (uint8_t)fake.acl_num;
+            ret[5] = (uint8_t)(fake.acl_num >> 8);
+            n = 8;
+            break;
+        case BH_HCI_OP_LE_READ_LOCAL_FEATURES:
+            ret[1] = 0x01; // LE Encryption
+            n = 9;
+            break;
+        case BH_HCI_OP_DISCONNECT:
+            fake_push_cmd_status(0, fake.credits, cmd->opcode);
+            return;
+        default:
+            break;
+    }
+    fake_push_cmd_complete(fake.credits, cmd->opcode, ret, n);
+}
+
+int bh_port_hci_open(void) {
+    return fake.open_result;
+}
+
+int bh_port_hci_write(const uint8_t *buf, size_t len) {
+    if (fake.write_result != 0) {
+        return fake.write_result;
+    }
+    if (len < 4 || buf[0] != 0x01 || (size_t)buf[3] + 4 != len) {
+        fprintf(stderr, "host wrote a malformed command packet\n");
+        abort();
+    }
+    if (fake.n_cmds == FAKE_LOG_MAX) {
+        memmove(fake.cmds, fake.cmds + 1, sizeof(fake.cmds[0]) * (FAKE_LOG_MAX - 1));
+        fake.n_cmds--;
+    }
+    fake_cmd_t *c = &fake.cmds[fake.n_cmds++];
+    c->opcode = (uint16_t)(buf[1] | (buf[2] << 8));
+    c->len = buf[3];
+    memcpy(c->params, buf + 4, c->len);
+    if (fake.on_command) {
+        fake.on_command(c);
+    } else {
+        fake_answer(c);
+    }
+    return 0;
+}
+
+size_t bh_port_hci_read(uint8_t *buf, size_t max) {
+    size_t n = fake.in_len - fake.in_pos;
+    if (n > max) {
+        n = max;
+    }
+    if (fake.max_read && n > fake.max_read) {
+        n = fake.max_read;
+    }
+    memcpy(buf, fake.in + fake.in_pos, n);
+    fake.in_pos += n;
+    return n;
+}
+
+void bh_port_hci_wait(uint32_t timeout_ms) {
+    // Simulated sleep: time passes, nothing else happens.
+    fake.waits++;
+    fake.now_ms += timeout_ms > 0 ? timeout_ms : 1;
+}
+
+uint32_t bh_port_ticks_ms(void) {
+    return fake.now_ms;
+}
+
+void bh_port_random(uint8_t *buf, size_t len) {
+    memset(buf, fake.random_byte, len);
+}

@@ -1,0 +1,62 @@
+// A fake bh_port for unit tests: scripted controller input, captured
+// output, simulated time, and a small controller model that answers the
+// commands the host sends.
+#ifndef HOST_UNIT_FAKE_PORT_H
+#define HOST_UNIT_FAKE_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FAKE_IN_MAX (8192)
+#define FAKE_LOG_MAX (64)
+
+typedef struct _fake_cmd_t {
+    uint16_t opcode;
+    uint8_t len;
+    uint8_t params[255];
+} fake_cmd_t;
+
+typedef struct _fake_port_t {
+    // controller -> host bytes not yet read
+    uint8_t in[FAKE_IN_MAX];
+    size_t in_len;
+    size_t in_pos;
+    size_t max_read; // cap per read call (0: no cap) to exercise splitting
+    // commands the host sent
+    fake_cmd_t cmds[FAKE_LOG_MAX];
+    size_t n_cmds;
+    uint32_t now_ms;
+    uint32_t waits;
+    int open_result;
+    int write_result;
+    // controller model
+    bool silent;            // answer nothing
+    uint16_t silent_opcode; // answer nothing to this one opcode
+    uint16_t fail_opcode;   // answer this opcode with status fail_status
+    uint8_t fail_status;
+    uint8_t credits;        // Num_HCI_Command_Packets in replies
+    uint8_t public_addr[6];
+    uint16_t le_acl_len;
+    uint8_t le_acl_num;
+    uint16_t acl_len;
+    uint16_t acl_num;
+    uint8_t random_byte;    // bh_port_random fills with this
+    // hook run after each command is logged (may push replies)
+    void (*on_command)(const fake_cmd_t *cmd);
+} fake_port_t;
+
+extern fake_port_t fake;
+
+void fake_reset(void);
+void fake_push(const uint8_t *data, size_t len);
+// Push an H4 event: code, then n parameter bytes.
+void fake_push_event(uint8_t code, const uint8_t *params, size_t n);
+void fake_push_cmd_complete(uint8_t credits, uint16_t opcode, const uint8_t *ret, size_t n);
+void fake_push_cmd_status(uint8_t status, uint8_t credits, uint16_t opcode);
+// Default model answer to a command (used by on_command hooks too).
+void fake_answer(const fake_cmd_t *cmd);
+// Index of the last command with this opcode, or -1.
+int fake_find_cmd(uint16_t opcode);
+
+#endif // HOST_UNIT_FAKE_PORT_H
