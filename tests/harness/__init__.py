@@ -1,0 +1,1 @@
+"""The two-board pytest harness: Board objects, lazily started rigs, API coverage."""

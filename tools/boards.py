@@ -1,0 +1,296 @@
+"""Virtual boards on the virtual radio: library and CLI.
+
+    python -m tools.boards run --kind unix -n 2     print the REPL ports, wait
+    python -m tools.boards repl --kind qemu         REPL on board 0, board 1 on air
+
+A Rig owns one Radio and its boards. Each board runs in its own process
+group; everything is killed on close(), on Ctrl-C/SIGTERM, at exit, and when
+starting fails half way.
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import dataclasses
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from tools.radio import ControllerInfo, Radio
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KINDS = ('unix', 'qemu')
+BOOT_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 3.0
+UNIX_REPL_LINE = re.compile(rb'repl: (/dev/pts/\d+)')
+QEMU_REPL_LINE = re.compile(rb'char device redirected to (/dev/pts/\d+) \(label serial0\)')
+
+
+class BoardStartError(RuntimeError):
+    """A board did not come up; the message says which and shows its output."""
+
+
+@dataclasses.dataclass
+class BoardProcess:
+    kind: str
+    index: int
+    port: str  # the REPL's serial device
+    controller: ControllerInfo
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text(errors='replace')
+        except OSError:
+            return ''
+
+
+def default_unix_binary(build: Path) -> Path:
+    env = os.environ.get('MPBOARD_UNIX')
+    return Path(env) if env else build / 'unix' / 'micropython'
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT_S)
+    except ProcessLookupError:
+        pass
+
+
+class Rig:
+    """A radio plus boards of the given kinds (one controller per board), plus
+    `spare` controllers on TCP for test-side hosts."""
+
+    def __init__(
+        self,
+        kinds: Sequence[str],
+        *,
+        build: Path = REPO_ROOT / 'build',
+        unix_binary: Path | None = None,
+        spare: int = 0,
+        boot_timeout: float = BOOT_TIMEOUT_S,
+    ) -> None:
+        for kind in kinds:
+            if kind not in KINDS:
+                raise ValueError(f'unknown board kind {kind!r} (expected one of {KINDS})')
+        self.kinds = list(kinds)
+        self.build = build
+        self.unix_binary = unix_binary or default_unix_binary(build)
+        self.qemu_firmware = build / 'qemu' / 'firmware.elf'
+        self.spare = spare
+        self.boot_timeout = boot_timeout
+        self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
+        self.radio: Radio | None = None
+        self.boards: list[BoardProcess] = []
+        self.spares: list[ControllerInfo] = []
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> Rig:
+        atexit.register(self.close)
+        try:
+            self._check_binaries()
+            transports = [self._transport_for(i, kind) for i, kind in enumerate(self.kinds)]
+            transports += ['tcp-server:_:0'] * self.spare
+            self.radio = Radio(transports).start()
+            controllers = self.radio.controllers
+            self.spares = controllers[len(self.kinds):]
+            for index, kind in enumerate(self.kinds):
+                self._start_board(index, kind, controllers[index])
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for board in self.boards:
+            _kill_group(board.process)
+        if self.radio is not None:
+            self.radio.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> Rig:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- boards ------------------------------------------------------------
+    def _check_binaries(self) -> None:
+        if 'unix' in self.kinds and not os.access(self.unix_binary, os.X_OK):
+            raise BoardStartError(
+                f'unix board binary {self.unix_binary} missing: run `make unix` '
+                '(or set MPBOARD_UNIX / --unix-binary)')
+        if 'qemu' in self.kinds:
+            if not self.qemu_firmware.is_file():
+                raise BoardStartError(f'qemu firmware {self.qemu_firmware} missing: run `make qemu`')
+            if shutil.which('qemu-system-arm') is None:
+                raise BoardStartError('qemu-system-arm is not installed')
+
+    def _transport_for(self, index: int, kind: str) -> str:
+        if kind == 'unix':
+            return f'pty:{self.workdir / f"hci{index}"}'
+        return 'tcp-server:_:0'  # qemu connects to it as a TCP client
+
+    def _command_for(self, kind: str, controller: ControllerInfo) -> list[str]:
+        if kind == 'unix':
+            assert controller.pty_path
+            return [str(self.unix_binary), '--hci', controller.pty_path]
+        return ['qemu-system-arm', '-machine', 'mps2-an385', '-nographic',
+                '-monitor', 'null', '-semihosting', '-serial', 'pty',
+                '-serial', f'tcp:127.0.0.1:{controller.tcp_port}',
+                '-kernel', str(self.qemu_firmware)]
+
+    def _start_board(self, index: int, kind: str, controller: ControllerInfo) -> BoardProcess:
+        log_path = self.workdir / f'board{index}-{kind}.log'
+        process = subprocess.Popen(
+            self._command_for(kind, controller),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True, cwd=self.workdir)
+        # Register first, so a boot failure still kills it.
+        board = BoardProcess(kind, index, '', controller, process, log_path)
+        self.boards.append(board)
+        stream = process.stdout if kind == 'unix' else process.stderr
+        other = process.stderr if kind == 'unix' else process.stdout
+        assert stream is not None and other is not None
+        pattern = UNIX_REPL_LINE if kind == 'unix' else QEMU_REPL_LINE
+        log = open(log_path, 'ab')
+        try:
+            board.port = self._read_port(process, stream, pattern, log, f'{kind} board {index}')
+        except BaseException:
+            log.close()
+            raise
+        for pipe in (stream, other):
+            threading.Thread(target=_drain, args=(pipe, log_path), daemon=True).start()
+        log.close()
+        return board
+
+    def _read_port(self, process: subprocess.Popen[bytes], stream: object,
+                   pattern: re.Pattern[bytes], log: object, what: str) -> str:
+        assert hasattr(stream, 'fileno') and hasattr(log, 'write')
+        seen = b''
+        deadline = time.monotonic() + self.boot_timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([stream], [], [], 0.1)
+            if ready:
+                chunk = os.read(stream.fileno(), 4096)  # type: ignore[attr-defined]
+                if chunk:
+                    seen += chunk
+                    log.write(chunk)  # type: ignore[attr-defined]
+                    if match := pattern.search(seen):
+                        return match.group(1).decode()
+                    continue
+            if process.poll() is not None:
+                err = process.stderr.read() if process.stderr else b''  # type: ignore[union-attr]
+                raise BoardStartError(
+                    f'{what} exited with code {process.returncode} before giving its REPL '
+                    f'port; output:\n{(seen + (err or b"")).decode(errors="replace")}')
+        raise BoardStartError(f'{what} gave no REPL port within {self.boot_timeout:.0f} s; '
+                              f'output so far:\n{seen.decode(errors="replace")}')
+
+    def describe(self) -> str:
+        lines = []
+        for board in self.boards:
+            lines.append(f'board {board.index} ({board.kind}): repl {board.port}  '
+                         f'address {board.controller.public_address}  pid {board.process.pid}')
+        for spare in self.spares:
+            lines.append(f'spare controller {spare.index}: {spare.client_spec}  '
+                         f'address {spare.public_address}')
+        return '\n'.join(lines)
+
+
+def _drain(pipe: object, log_path: Path) -> None:
+    """Keep a board's pipes empty (a full pipe would block the board)."""
+    assert hasattr(pipe, 'read')
+    with open(log_path, 'ab') as log:
+        while chunk := pipe.read1(4096):  # type: ignore[attr-defined]
+            log.write(chunk)
+            log.flush()
+
+
+# -- CLI ---------------------------------------------------------------------
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--kind', choices=KINDS, default='unix')
+    parser.add_argument('--build', type=Path, default=REPO_ROOT / 'build',
+                        help='build directory holding unix/micropython and qemu/firmware.elf')
+    parser.add_argument('--unix-binary', type=Path,
+                        help='unix board binary (default: $MPBOARD_UNIX or BUILD/unix/micropython)')
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog='python -m tools.boards',
+                                     description='Virtual MicroPython boards on a virtual BLE radio.')
+    sub = parser.add_subparsers(dest='command', required=True)
+    run = sub.add_parser('run', help='start the radio and N boards, print their ports, wait')
+    _add_common(run)
+    run.add_argument('-n', '--count', type=int, default=2)
+    run.add_argument('--spare', type=int, default=0, help='extra TCP controllers for test-side hosts')
+    repl = sub.add_parser('repl', help='two boards; an interactive REPL on the first')
+    _add_common(repl)
+    return parser.parse_args(argv)
+
+
+def _raise_on_sigterm() -> None:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    _raise_on_sigterm()
+    count = args.count if args.command == 'run' else 2
+    rig = Rig([args.kind] * count, build=args.build, unix_binary=args.unix_binary,
+              spare=getattr(args, 'spare', 0))
+    try:
+        rig.start()
+        print(rig.describe(), flush=True)
+        if args.command == 'run':
+            print('Ctrl-C to stop.', flush=True)
+            while all(board.alive for board in rig.boards):
+                time.sleep(0.5)
+            dead = [b for b in rig.boards if not b.alive]
+            for board in dead:
+                print(f'board {board.index} exited:\n{board.output()}', file=sys.stderr)
+            return 1
+        print(f'REPL on board 0 ({rig.boards[0].port}); board 1 is on the same radio. '
+              'Ctrl-] or Ctrl-x to leave.', flush=True)
+        return subprocess.call([sys.executable, '-m', 'mpremote', 'connect',
+                                rig.boards[0].port, 'repl'])
+    except BoardStartError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        rig.close()
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
