@@ -1,0 +1,1 @@
+// qstrs specific to the unix board (none needed beyond those found by the scan).
