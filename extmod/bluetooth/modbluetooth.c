@@ -1,0 +1,254 @@
+// The `bluetooth` module: the BLE singleton, its methods, module constants,
+// the host's event callbacks and the port hooks of mpbt_port.h.
+#include <string.h>
+
+#include "py/runtime.h"
+#include "py/mperrno.h"
+#include "blehost.h"
+#include "modbluetooth.h"
+#include "mpbt_port.h"
+
+// IRQ event codes (the spec's _IRQ_* values) produced so far.
+#define IRQ_CENTRAL_CONNECT (1)
+#define IRQ_CENTRAL_DISCONNECT (2)
+#define IRQ_PERIPHERAL_CONNECT (7)
+#define IRQ_PERIPHERAL_DISCONNECT (8)
+
+// HCI_Reset timeouts: user deactivation may wait a little, soft reset not.
+#define DEACTIVATE_RESET_TIMEOUT_MS (1000)
+#define DEINIT_RESET_TIMEOUT_MS (100)
+
+MP_REGISTER_ROOT_POINTER(struct _mp_obj_bluetooth_ble_t *bluetooth_ble);
+
+static const mp_obj_type_t ble_type_ble;
+
+static volatile bool poll_pending; // a poll callback sits in the scheduler queue
+
+mp_obj_bluetooth_ble_t *ble_get(void) {
+    return MP_STATE_VM(bluetooth_ble);
+}
+
+void ble_raise_errno(int err) {
+    mp_raise_OSError(err < 0 ? -err : MP_EIO);
+}
+
+void ble_check_active(void) {
+    if (!bh_is_active()) {
+        mp_raise_OSError(MP_EPERM);
+    }
+}
+
+static NORETURN void raise_not_implemented(qstr name) {
+    mp_raise_msg_varg(&mp_type_NotImplementedError, MP_ERROR_TEXT("%q is not implemented yet"), name);
+}
+
+// ---- construction, active, irq ----
+
+static mp_obj_t ble_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    (void)args;
+    mp_arg_check_num(n_args, n_kw, 0, 0, false);
+    mp_obj_bluetooth_ble_t *ble = MP_STATE_VM(bluetooth_ble);
+    if (ble == NULL) {
+        ble = mp_obj_malloc(mp_obj_bluetooth_ble_t, type);
+        ble->irq_handler = mp_const_none;
+        ble->mtu = BLE_MTU_DEFAULT;
+        ble->io = 3; // no input, no output
+        ble->gap_name_len = sizeof(BLE_GAP_NAME_DEFAULT) - 1;
+        memcpy(ble->gap_name, BLE_GAP_NAME_DEFAULT, ble->gap_name_len);
+        ble_event_init(ble, BLE_RXBUF_DEFAULT);
+        MP_STATE_VM(bluetooth_ble) = ble;
+    }
+    return MP_OBJ_FROM_PTR(ble);
+}
+
+static mp_obj_t ble_active(size_t n_args, const mp_obj_t *args) {
+    mp_obj_bluetooth_ble_t *ble = MP_OBJ_TO_PTR(args[0]);
+    if (n_args == 2) {
+        bool want = mp_obj_is_true(args[1]);
+        if (want && !bh_is_active()) {
+            ble_event_clear(ble);
+            int err = bh_activate();
+            if (err != 0) {
+                ble_raise_errno(err);
+            }
+        } else if (!want && bh_is_active()) {
+            bh_deactivate(DEACTIVATE_RESET_TIMEOUT_MS);
+        }
+    }
+    return mp_obj_new_bool(bh_is_active());
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_active_obj, 1, 2, ble_active);
+
+static mp_obj_t ble_irq(mp_obj_t self_in, mp_obj_t handler) {
+    mp_obj_bluetooth_ble_t *ble = MP_OBJ_TO_PTR(self_in);
+    if (handler != mp_const_none && !mp_obj_is_callable(handler)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("handler must be callable or None"));
+    }
+    ble->irq_handler = handler;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(ble_irq_obj, ble_irq);
+
+// ---- methods of later issues: arity checked, then EPERM or not implemented ----
+
+static mp_obj_t ble_gap_advertise(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
+    enum { ARG_interval_us, ARG_adv_data, ARG_resp_data, ARG_connectable };
+    static const mp_arg_t allowed_args[] = {
+        { MP_QSTR_interval_us, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        { MP_QSTR_adv_data, MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        { MP_QSTR_resp_data, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        { MP_QSTR_connectable, MP_ARG_KW_ONLY | MP_ARG_BOOL, {.u_bool = true} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
+    mp_arg_parse_all(n_args - 1, pos_args + 1, kw_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
+    ble_check_active();
+    raise_not_implemented(MP_QSTR_gap_advertise);
+}
+static MP_DEFINE_CONST_FUN_OBJ_KW(ble_gap_advertise_obj, 1, ble_gap_advertise);
+
+// min/max count self.
+#define BLE_NOT_YET(name, min, max) \
+    static mp_obj_t ble_##name(size_t n_args, const mp_obj_t *args) { \
+        (void)n_args; \
+        (void)args; \
+        ble_check_active(); \
+        raise_not_implemented(MP_QSTR_##name); \
+    } \
+    static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_##name##_obj, min, max, ble_##name)
+
+BLE_NOT_YET(gap_scan, 2, 5);
+BLE_NOT_YET(gap_connect, 2, 6);
+BLE_NOT_YET(gap_disconnect, 2, 2);
+BLE_NOT_YET(gatts_register_services, 2, 2);
+BLE_NOT_YET(gatts_read, 2, 2);
+BLE_NOT_YET(gatts_write, 3, 4);
+BLE_NOT_YET(gatts_notify, 3, 4);
+BLE_NOT_YET(gatts_indicate, 3, 4);
+BLE_NOT_YET(gatts_set_buffer, 3, 4);
+BLE_NOT_YET(gattc_discover_services, 2, 3);
+BLE_NOT_YET(gattc_discover_characteristics, 4, 5);
+BLE_NOT_YET(gattc_discover_descriptors, 4, 4);
+BLE_NOT_YET(gattc_read, 3, 3);
+BLE_NOT_YET(gattc_write, 4, 5);
+BLE_NOT_YET(gattc_exchange_mtu, 2, 2);
+BLE_NOT_YET(l2cap_listen, 3, 3);
+BLE_NOT_YET(l2cap_connect, 4, 4);
+BLE_NOT_YET(l2cap_disconnect, 3, 3);
+BLE_NOT_YET(l2cap_send, 4, 4);
+BLE_NOT_YET(l2cap_recvinto, 4, 4);
+BLE_NOT_YET(gap_pair, 2, 2);
+BLE_NOT_YET(gap_passkey, 4, 4);
+
+static const mp_rom_map_elem_t ble_locals_dict_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_active), MP_ROM_PTR(&ble_active_obj) },
+    { MP_ROM_QSTR(MP_QSTR_config), MP_ROM_PTR(&ble_config_obj) },
+    { MP_ROM_QSTR(MP_QSTR_irq), MP_ROM_PTR(&ble_irq_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gap_advertise), MP_ROM_PTR(&ble_gap_advertise_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gap_scan), MP_ROM_PTR(&ble_gap_scan_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gap_connect), MP_ROM_PTR(&ble_gap_connect_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gap_disconnect), MP_ROM_PTR(&ble_gap_disconnect_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gatts_register_services), MP_ROM_PTR(&ble_gatts_register_services_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gatts_read), MP_ROM_PTR(&ble_gatts_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gatts_write), MP_ROM_PTR(&ble_gatts_write_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gatts_notify), MP_ROM_PTR(&ble_gatts_notify_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gatts_indicate), MP_ROM_PTR(&ble_gatts_indicate_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gatts_set_buffer), MP_ROM_PTR(&ble_gatts_set_buffer_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gattc_discover_services), MP_ROM_PTR(&ble_gattc_discover_services_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gattc_discover_characteristics), MP_ROM_PTR(&ble_gattc_discover_characteristics_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gattc_discover_descriptors), MP_ROM_PTR(&ble_gattc_discover_descriptors_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gattc_read), MP_ROM_PTR(&ble_gattc_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gattc_write), MP_ROM_PTR(&ble_gattc_write_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gattc_exchange_mtu), MP_ROM_PTR(&ble_gattc_exchange_mtu_obj) },
+    { MP_ROM_QSTR(MP_QSTR_l2cap_listen), MP_ROM_PTR(&ble_l2cap_listen_obj) },
+    { MP_ROM_QSTR(MP_QSTR_l2cap_connect), MP_ROM_PTR(&ble_l2cap_connect_obj) },
+    { MP_ROM_QSTR(MP_QSTR_l2cap_disconnect), MP_ROM_PTR(&ble_l2cap_disconnect_obj) },
+    { MP_ROM_QSTR(MP_QSTR_l2cap_send), MP_ROM_PTR(&ble_l2cap_send_obj) },
+    { MP_ROM_QSTR(MP_QSTR_l2cap_recvinto), MP_ROM_PTR(&ble_l2cap_recvinto_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gap_pair), MP_ROM_PTR(&ble_gap_pair_obj) },
+    { MP_ROM_QSTR(MP_QSTR_gap_passkey), MP_ROM_PTR(&ble_gap_passkey_obj) },
+};
+static MP_DEFINE_CONST_DICT(ble_locals_dict, ble_locals_dict_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    ble_type_ble,
+    MP_QSTR_BLE,
+    MP_TYPE_FLAG_NONE,
+    make_new, ble_make_new,
+    locals_dict, &ble_locals_dict
+    );
+
+// ---- host events -> ring records ----
+
+static void push_conn_event(uint8_t event, uint16_t conn_handle, const bh_addr_t *peer) {
+    uint8_t be[6];
+    for (size_t i = 0; i < 6; i++) {
+        be[i] = peer->val[5 - i];
+    }
+    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(peer->type), BLE_BYTES(be, 6) };
+    ble_event_push(event, fields, MP_ARRAY_SIZE(fields));
+}
+
+void bh_evt_connected(uint16_t conn_handle, uint8_t role, const bh_addr_t *peer) {
+    push_conn_event(role == BH_ROLE_PERIPHERAL ? IRQ_CENTRAL_CONNECT : IRQ_PERIPHERAL_CONNECT,
+        conn_handle, peer);
+}
+
+void bh_evt_disconnected(uint16_t conn_handle, uint8_t role, const bh_addr_t *peer, uint8_t reason) {
+    (void)reason;
+    push_conn_event(role == BH_ROLE_PERIPHERAL ? IRQ_CENTRAL_DISCONNECT : IRQ_PERIPHERAL_DISCONNECT,
+        conn_handle, peer);
+}
+
+// ---- port hooks (mpbt_port.h) ----
+
+void mp_bluetooth_hci_poll(void) {
+    if (MP_STATE_VM(bluetooth_ble) == NULL) {
+        return;
+    }
+    bh_poll();
+    ble_event_poll_done();
+}
+
+static mp_obj_t poll_callback(mp_obj_t unused) {
+    (void)unused;
+    poll_pending = false;
+    mp_bluetooth_hci_poll();
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(poll_callback_obj, poll_callback);
+
+void mp_bluetooth_hci_poll_soon(void) {
+    if (!poll_pending) {
+        poll_pending = mp_sched_schedule(MP_OBJ_FROM_PTR(&poll_callback_obj), mp_const_none);
+    }
+}
+
+void mp_bluetooth_deinit(void) {
+    if (bh_is_active()) {
+        bh_deactivate(DEINIT_RESET_TIMEOUT_MS);
+    }
+    MP_STATE_VM(bluetooth_ble) = NULL;
+    poll_pending = false;
+    ble_event_reset_schedule();
+}
+
+// ---- module ----
+
+static const mp_rom_map_elem_t bluetooth_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_bluetooth) },
+    { MP_ROM_QSTR(MP_QSTR_BLE), MP_ROM_PTR(&ble_type_ble) },
+    { MP_ROM_QSTR(MP_QSTR_UUID), MP_ROM_PTR(&ble_type_uuid) },
+    { MP_ROM_QSTR(MP_QSTR_FLAG_READ), MP_ROM_INT(0x0002) },
+    { MP_ROM_QSTR(MP_QSTR_FLAG_WRITE_NO_RESPONSE), MP_ROM_INT(0x0004) },
+    { MP_ROM_QSTR(MP_QSTR_FLAG_WRITE), MP_ROM_INT(0x0008) },
+    { MP_ROM_QSTR(MP_QSTR_FLAG_NOTIFY), MP_ROM_INT(0x0010) },
+    { MP_ROM_QSTR(MP_QSTR_FLAG_INDICATE), MP_ROM_INT(0x0020) },
+};
+static MP_DEFINE_CONST_DICT(bluetooth_module_globals, bluetooth_module_globals_table);
+
+const mp_obj_module_t mp_module_bluetooth = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&bluetooth_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_bluetooth, mp_module_bluetooth);

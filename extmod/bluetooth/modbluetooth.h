@@ -1,0 +1,123 @@
+// Shared declarations of the `bluetooth` module's C files.
+#ifndef MICROPY_INCLUDED_EXTMOD_BLUETOOTH_MODBLUETOOTH_H
+#define MICROPY_INCLUDED_EXTMOD_BLUETOOTH_MODBLUETOOTH_H
+
+#include "py/obj.h"
+#include "py/objarray.h"
+#include "py/objtuple.h"
+
+#define BLE_GAP_NAME_MAX (248) // Device Name characteristic limit (Core spec)
+#define BLE_GAP_NAME_DEFAULT "MPY BLEHOST"
+#define BLE_RXBUF_DEFAULT (1024)
+#define BLE_RXBUF_MIN (64)
+#define BLE_RXBUF_MAX (65535)
+#define BLE_MTU_DEFAULT (23)
+#define BLE_MTU_MIN (23)
+#define BLE_MTU_MAX (517)
+
+// Most fields in any event tuple, and most byte/UUID fields in one event.
+#define BLE_EVENT_MAX_FIELDS (5)
+#define BLE_EVENT_MAX_BYTES_FIELDS (2)
+
+// ---- UUID ----
+
+typedef struct _ble_uuid_obj_t {
+    mp_obj_base_t base;
+    uint8_t len;       // 2, 4 or 16
+    uint8_t data[16];  // little-endian, as on the air
+} ble_uuid_obj_t;
+
+extern const mp_obj_type_t ble_type_uuid;
+
+// Set a UUID from its little-endian bytes (len 2, 4 or 16).
+void ble_uuid_set(ble_uuid_obj_t *uuid, const uint8_t *data, size_t len);
+
+// ---- events ----
+
+// Objects reused for every event delivered in one context (scheduled or
+// synchronous), so delivering an event allocates nothing.
+typedef struct _ble_event_ctx_t {
+    mp_obj_tuple_t *tuple; // BLE_EVENT_MAX_FIELDS slots, len set per event
+    mp_obj_array_t *views[BLE_EVENT_MAX_BYTES_FIELDS];
+    ble_uuid_obj_t *uuid;
+} ble_event_ctx_t;
+
+// One field of an event payload.
+typedef enum {
+    BLE_FIELD_INT,
+    BLE_FIELD_BYTES, // becomes a read-only memoryview
+    BLE_FIELD_UUID,  // becomes a UUID (data is little-endian, len 2/4/16)
+} ble_field_kind_t;
+
+typedef struct _ble_field_t {
+    ble_field_kind_t kind;
+    int32_t value;
+    const uint8_t *data;
+    size_t len;
+} ble_field_t;
+
+#define BLE_INT(v) { .kind = BLE_FIELD_INT, .value = (v) }
+#define BLE_BYTES(p, n) { .kind = BLE_FIELD_BYTES, .data = (p), .len = (n) }
+#define BLE_UUID(p, n) { .kind = BLE_FIELD_UUID, .data = (p), .len = (n) }
+
+// ---- the BLE singleton ----
+
+typedef struct _mp_obj_bluetooth_ble_t {
+    mp_obj_base_t base;
+    mp_obj_t irq_handler;
+
+    // Event ring: whole records, each contiguous (see ble_event.c).
+    uint8_t *ring;
+    size_t ring_size;
+    size_t ring_head;
+    size_t ring_tail;
+    size_t ring_used;
+    uint32_t ring_generation; // bumped when the ring is replaced
+    uint32_t events_dropped;
+    bool dispatch_scheduled;
+    bool dispatching;
+    ble_event_ctx_t sched_ctx;
+    ble_event_ctx_t sync_ctx;
+
+    // Configuration.
+    uint16_t mtu;
+    uint8_t io;
+    bool bond;
+    bool mitm;
+    bool le_secure;
+    uint8_t gap_name_len;
+    uint8_t gap_name[BLE_GAP_NAME_MAX];
+} mp_obj_bluetooth_ble_t;
+
+// The singleton, or NULL when no BLE() was created since the last reset.
+mp_obj_bluetooth_ble_t *ble_get(void);
+
+// Raise OSError(EPERM) unless the controller is active.
+void ble_check_active(void);
+
+// Raise OSError for a negative errno from the host.
+void ble_raise_errno(int err);
+
+// Allocate the ring and the per-event objects of a new BLE object.
+void ble_event_init(mp_obj_bluetooth_ble_t *ble, size_t rxbuf);
+// Replace the ring with one of a new size (events queued are dropped and
+// counted). Allocates; call only from Python context.
+void ble_event_resize(mp_obj_bluetooth_ble_t *ble, size_t rxbuf);
+// Forget queued events (e.g. on (de)activation).
+void ble_event_clear(mp_obj_bluetooth_ble_t *ble);
+// Queue one event and schedule its delivery; never allocates. Returns false
+// (and counts a drop) when the ring has no room for the whole event.
+bool ble_event_push(uint8_t event, const ble_field_t *fields, size_t n);
+// Deliver one event to the handler now and return its result (None when no
+// handler or when it raised). For events whose answer matters.
+mp_obj_t ble_event_call_sync(uint8_t event, const ble_field_t *fields, size_t n);
+// Deliver queued events now (what the scheduled callback does).
+void ble_event_dispatch(void);
+// After a host poll: retry scheduling when the scheduler queue was full.
+void ble_event_poll_done(void);
+// Forget the module-level scheduling state (soft reset).
+void ble_event_reset_schedule(void);
+
+MP_DECLARE_CONST_FUN_OBJ_KW(ble_config_obj);
+
+#endif // MICROPY_INCLUDED_EXTMOD_BLUETOOTH_MODBLUETOOTH_H
