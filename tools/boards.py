@@ -95,8 +95,8 @@ class Rig:
             if kind not in KINDS:
                 raise ValueError(f'unknown board kind {kind!r} (expected one of {KINDS})')
         self.kinds = list(kinds)
-        self.build = build
-        self.unix_binary = unix_binary or default_unix_binary(build)
+        self.build = build.resolve()
+        self.unix_binary = (unix_binary or default_unix_binary(self.build)).resolve()
         self.qemu_firmware = build / 'qemu' / 'firmware.elf'
         self.spare = spare
         self.boot_timeout = boot_timeout
@@ -169,48 +169,47 @@ class Rig:
 
     def _start_board(self, index: int, kind: str, controller: ControllerInfo) -> BoardProcess:
         log_path = self.workdir / f'board{index}-{kind}.log'
-        process = subprocess.Popen(
-            self._command_for(kind, controller),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            start_new_session=True, cwd=self.workdir)
+        command = self._command_for(kind, controller)
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True, cwd=self.workdir)
+        except OSError as error:
+            raise BoardStartError(f'could not run {command[0]}: {error}') from error
         # Register first, so a boot failure still kills it.
         board = BoardProcess(kind, index, '', controller, process, log_path)
         self.boards.append(board)
-        stream = process.stdout if kind == 'unix' else process.stderr
-        other = process.stderr if kind == 'unix' else process.stdout
-        assert stream is not None and other is not None
+        # qemu 7.2 prints its pty line on stdout, other versions on stderr: watch both.
+        streams = [process.stdout, process.stderr]
         pattern = UNIX_REPL_LINE if kind == 'unix' else QEMU_REPL_LINE
         log = open(log_path, 'ab')
         try:
-            board.port = self._read_port(process, stream, pattern, log, f'{kind} board {index}')
+            board.port = self._read_port(process, streams, pattern, log, f'{kind} board {index}')
         except BaseException:
             log.close()
             raise
-        for pipe in (stream, other):
+        for pipe in streams:
             threading.Thread(target=_drain, args=(pipe, log_path), daemon=True).start()
         log.close()
         return board
 
-    def _read_port(self, process: subprocess.Popen[bytes], stream: object,
+    def _read_port(self, process: subprocess.Popen[bytes], streams: list[object],
                    pattern: re.Pattern[bytes], log: object, what: str) -> str:
-        assert hasattr(stream, 'fileno') and hasattr(log, 'write')
+        assert hasattr(log, 'write')
         seen = b''
         deadline = time.monotonic() + self.boot_timeout
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([stream], [], [], 0.1)
-            if ready:
+            ready, _, _ = select.select(streams, [], [], 0.1)
+            for stream in ready:
                 chunk = os.read(stream.fileno(), 4096)  # type: ignore[attr-defined]
-                if chunk:
-                    seen += chunk
-                    log.write(chunk)  # type: ignore[attr-defined]
-                    if match := pattern.search(seen):
-                        return match.group(1).decode()
-                    continue
-            if process.poll() is not None:
-                err = process.stderr.read() if process.stderr else b''  # type: ignore[union-attr]
+                seen += chunk
+                log.write(chunk)  # type: ignore[attr-defined]
+                if match := pattern.search(seen):
+                    return match.group(1).decode()
+            if not ready and process.poll() is not None:
                 raise BoardStartError(
                     f'{what} exited with code {process.returncode} before giving its REPL '
-                    f'port; output:\n{(seen + (err or b"")).decode(errors="replace")}')
+                    f'port; output:\n{seen.decode(errors="replace")}')
         raise BoardStartError(f'{what} gave no REPL port within {self.boot_timeout:.0f} s; '
                               f'output so far:\n{seen.decode(errors="replace")}')
 

@@ -100,7 +100,8 @@ class Board:
         self.transport.enter_raw_repl(soft_reset=True)
         self.events.clear()
         self._pending.clear()
-        self.exec(RECORDER_SOURCE)
+        self._send(RECORDER_SOURCE, log_as='(IRQ recorder installed)')
+        self._follow(RECORDER_SOURCE, DEFAULT_TIMEOUT_S)
 
     def exec(self, code: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
         """Run code; return its output. Raises BoardError if it raised."""
@@ -136,8 +137,8 @@ class Board:
         code, self._running = self._running, None
         return self._follow(code, timeout)
 
-    def _send(self, code: str) -> None:
-        self._log(f'>>> {code.strip()}')
+    def _send(self, code: str, log_as: str | None = None) -> None:
+        self._log(log_as or f'>>> {code.strip()}')
         try:
             self.transport.exec_raw_no_follow(code)
         except TransportError as error:
