@@ -1,7 +1,7 @@
 // Random numbers for the board (Bluetooth addresses and keys, `random`).
 //
 // The emulated MPS2 has no TRNG. Entropy comes from timing: without -icount
-// QEMU's SysTick follows the host clock, so the counter sampled at boot
+// QEMU's timers follow the host clock, so TIMER0 sampled at boot
 // (host scheduling jitter while the guest spins) and at every UART receive
 // interrupt (when the host delivers bytes) varies from run to run. Samples
 // are hashed into the state of a xoshiro128** generator. Good enough for
@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Collect boot-time samples; needs SysTick running. Takes a few ms.
+// Collect boot-time samples; needs clock_init() done. Takes a few ms.
 void entropy_init(void);
 
 // Stir in a sample; safe from an interrupt handler.
