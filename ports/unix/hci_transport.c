@@ -23,8 +23,8 @@
 
 static const char *hci_spec;
 static int hci_fd = -1;
-// Set when the peer went away (EOF, hang-up, I/O error). The fd stays open,
-// as promised by bh_port.h, but is no longer polled or used.
+// Set when the peer went away (EOF, hang-up, I/O error). The fd is then no
+// longer polled or used; the next bh_port_hci_open() reopens the transport.
 static int hci_dead;
 // Counts bh_port_hci_read() calls, so the wait loop can tell whether anyone
 // is consuming controller bytes (see hci_transport_read_calls()).
@@ -60,7 +60,9 @@ static int hci_open_tty(const char *path) {
         cfmakeraw(&tio);
         tio.c_cflag &= ~(CSIZE | PARENB | CSTOPB | CRTSCTS);
         tio.c_cflag |= CS8 | CLOCAL | CREAD;
-        tio.c_cc[VMIN] = 0;
+        // VMIN 1 (as cfmakeraw sets it): with O_NONBLOCK an empty read then
+        // fails with EAGAIN, so a 0 return really means the peer hung up.
+        tio.c_cc[VMIN] = 1;
         tio.c_cc[VTIME] = 0;
         cfsetispeed(&tio, B115200);
         cfsetospeed(&tio, B115200);
@@ -127,8 +129,15 @@ static int hci_open_tcp(const char *spec) {
 }
 
 int bh_port_hci_open(void) {
+    if (hci_fd >= 0 && !hci_dead) {
+        return 0;
+    }
     if (hci_fd >= 0) {
-        return hci_dead ? -EPIPE : 0;
+        // The controller went away (e.g. the radio was restarted): try again
+        // from scratch rather than stay broken until the board restarts.
+        close(hci_fd);
+        hci_fd = -1;
+        hci_dead = 0;
     }
     if (hci_spec == NULL) {
         return -ENODEV;
