@@ -271,7 +271,11 @@ def test_reset_stops_advertising_and_scanning(hosts: list[HciClient]) -> None:
     assert reports_from(hosts[0], address_of(1))
     assert reports_from(hosts[1], address_of(2), 0.1)
     hosts[1].ok(hci.HCI_Reset_Command())
-    hosts[0].collect(is_report, 0.05)  # reports already in flight
+    # Barrier: once a later command round trip completes, nothing sent before
+    # the reset is still in flight; drop what arrived until then.
+    hosts[0].ok(hci.HCI_Read_BD_ADDR_Command())
+    hosts[0].collect(is_report, 0)
+    hosts[1].collect(is_report, 0)
     assert reports_from(hosts[0], address_of(1)) == []
     assert hosts[1].collect(is_report, 0.1) == []
 
