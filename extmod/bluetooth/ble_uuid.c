@@ -100,8 +100,9 @@ static void uuid_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_
     if (self->len == 2) {
         mp_printf(print, "UUID(0x%04x)", self->data[0] | (self->data[1] << 8));
     } else if (self->len == 4) {
-        mp_printf(print, "UUID(0x%08x)", (unsigned)(self->data[0] | (self->data[1] << 8)
-            | (self->data[2] << 16) | ((uint32_t)self->data[3] << 24)));
+        // An int would read back as 16-bit; the buffer form round-trips.
+        mp_printf(print, "UUID(b'\\x%02x\\x%02x\\x%02x\\x%02x')",
+            self->data[0], self->data[1], self->data[2], self->data[3]);
     } else {
         mp_print_str(print, "UUID('");
         for (int i = 15; i >= 0; i--) {
