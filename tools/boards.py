@@ -97,7 +97,7 @@ class Rig:
         self.kinds = list(kinds)
         self.build = build.resolve()
         self.unix_binary = (unix_binary or default_unix_binary(self.build)).resolve()
-        self.qemu_firmware = build / 'qemu' / 'firmware.elf'
+        self.qemu_firmware = self.build / 'qemu' / 'firmware.elf'
         self.spare = spare
         self.boot_timeout = boot_timeout
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
@@ -118,6 +118,7 @@ class Rig:
             self.spares = controllers[len(self.kinds):]
             for index, kind in enumerate(self.kinds):
                 self._start_board(index, kind, controllers[index])
+            self.check_alive()
         except BaseException:
             self.close()
             raise
@@ -212,6 +213,14 @@ class Rig:
                     f'port; output:\n{seen.decode(errors="replace")}')
         raise BoardStartError(f'{what} gave no REPL port within {self.boot_timeout:.0f} s; '
                               f'output so far:\n{seen.decode(errors="replace")}')
+
+    def check_alive(self) -> None:
+        """Raise BoardStartError naming the first board whose process has exited."""
+        for board in self.boards:
+            if not board.alive:
+                raise BoardStartError(
+                    f'{board.kind} board {board.index} exited with code '
+                    f'{board.process.returncode}; output:\n{board.output()}')
 
     def describe(self) -> str:
         lines = []

@@ -43,6 +43,8 @@ def demo(kind: str, build: Path, unix_binary: Path | None) -> bool:
             all_ok = True
             for board in rig.boards:
                 ok, text = run_on(board.port)
+                if not ok and not board.alive:
+                    text += f' (board process exited {board.process.returncode}: {board.output()!r})'
                 all_ok &= ok
                 print(f'{kind} board {board.index}: {"config(mac) =" if ok else "FAILED:"} {text}'
                       f'   (radio address {board.controller.public_address})', flush=True)
