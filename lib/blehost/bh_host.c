@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blehost.h"
+#include "bh_addr.h"
 #include "bh_conn.h"
 #include "bh_gap.h"
 #include "bh_hci.h"
@@ -76,7 +77,7 @@ static int activate_sequence(void) {
     }
     bh_hci_init(&host_handlers);
     bh_conn_reset();
-    bh_gap_reset();
+    bh_addr_reset();
     bh_hci_drain();
 
     err = cmd(BH_HCI_OP_RESET, NULL, 0, NULL, 0);
@@ -112,7 +113,7 @@ static int activate_sequence(void) {
     if (err != 0) {
         return err;
     }
-    return to_errno(bh_gap_start(bd_addr));
+    return to_errno(bh_addr_start(bd_addr));
 }
 
 int bh_activate(void) {
@@ -124,7 +125,7 @@ int bh_activate(void) {
     host.busy--;
     if (err != 0) {
         bh_conn_reset();
-        bh_gap_reset();
+        bh_addr_reset();
         return err;
     }
     host.active = true;
@@ -141,7 +142,7 @@ void bh_deactivate(uint32_t reset_timeout_ms) {
     host.busy--;
     bh_hci_init(NULL);
     bh_conn_reset();
-    bh_gap_reset();
+    bh_addr_reset();
     host.active = false;
 }
 

@@ -55,6 +55,12 @@ uint8_t bh_get_addr_mode(void);
 // Our current address. Returns -ENODEV when inactive.
 int bh_get_addr(bh_addr_t *addr);
 
+// Own_Address_Type for advertising, scanning and connection parameters:
+// BH_ADDR_TYPE_PUBLIC in mode PUBLIC, BH_ADDR_TYPE_RANDOM in the others (the
+// host generates private addresses itself and programs them with
+// LE_Set_Random_Address; controller-based privacy is not used).
+uint8_t bh_own_addr_type(void);
+
 // Events, implemented by the embedding. Called from inside bh_poll() or a
 // synchronous host call; they must not block and must not call back into
 // the host.
