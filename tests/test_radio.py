@@ -6,6 +6,7 @@ tools/radio/controller.py.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -334,3 +335,145 @@ def test_enhanced_connection_complete_when_unmasked(hosts: list[HciClient]) -> N
         lambda p: isinstance(p, hci.HCI_LE_Enhanced_Connection_Complete_Event))
     assert event.status == 0 and event.peer_address == address_of(0)
     assert connection_complete(hosts[0]).status == 0
+
+
+# (g) connection parameters as the initiator asked, to both sides -------------
+def test_connection_complete_reports_the_requested_parameters(
+        hosts: list[HciClient], radio: Radio) -> None:
+    advertise(hosts[1], ADV_IND)
+    hosts[0].command(hci.HCI_LE_Create_Connection_Command(
+        le_scan_interval=0x10, le_scan_window=0x10, initiator_filter_policy=0,
+        peer_address_type=PUBLIC, peer_address=address_of(1), own_address_type=PUBLIC,
+        connection_interval_min=0x20, connection_interval_max=0x30, max_latency=3,
+        supervision_timeout=0x1F4, min_ce_length=0, max_ce_length=0))
+    central, peripheral = connection_complete(hosts[0]), connection_complete(hosts[1])
+    for event in (central, peripheral):
+        assert event.status == 0
+        # The radio picks the minimum of [min, max], consistently.
+        assert (event.connection_interval, event.peripheral_latency,
+                event.supervision_timeout) == (0x20, 3, 0x1F4)
+    links = {info.role: info for info in (*radio.connections(0), *radio.connections(1))}
+    assert links['central'].parameters == links['peripheral'].parameters
+    assert links['central'].parameters is not None
+    assert links['central'].parameters.interval == 0x20
+
+
+def test_create_connection_with_invalid_parameters_is_refused(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_IND)
+    # Supervision timeout too short for the interval (Core: > (1+lat)*max*2).
+    status = hosts[0].command(hci.HCI_LE_Create_Connection_Command(
+        le_scan_interval=0x10, le_scan_window=0x10, initiator_filter_policy=0,
+        peer_address_type=PUBLIC, peer_address=address_of(1), own_address_type=PUBLIC,
+        connection_interval_min=0x100, connection_interval_max=0x100, max_latency=0,
+        supervision_timeout=0x20, min_ce_length=0, max_ce_length=0))
+    assert status.status == hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR
+    assert no_connection(hosts[0]) and no_connection(hosts[1], 0.05)
+
+
+# (h) connection update: status first, then the new values on both sides ------
+def update_complete(host: HciClient, timeout: float = 2.0) -> hci.HCI_LE_Connection_Update_Complete_Event:
+    event = host.wait_for(
+        lambda p: isinstance(p, hci.HCI_LE_Connection_Update_Complete_Event), timeout)
+    assert isinstance(event, hci.HCI_LE_Connection_Update_Complete_Event)
+    return event
+
+
+@pytest.mark.parametrize('initiator', [0, 1], ids=['central', 'peripheral'])
+def test_connection_update_takes_effect_on_both_sides(
+        hosts: list[HciClient], radio: Radio, initiator: int) -> None:
+    handles = connected_pair(hosts)
+    status = hosts[initiator].command(hci.HCI_LE_Connection_Update_Command(
+        connection_handle=handles[initiator], connection_interval_min=0x50,
+        connection_interval_max=0x60, max_latency=2, supervision_timeout=0x300,
+        min_ce_length=0, max_ce_length=0))
+    assert isinstance(status, hci.HCI_Command_Status_Event) and status.status == 0
+    # The Command Status comes first; the update completes at a later instant.
+    assert hosts[initiator].collect(
+        lambda p: isinstance(p, hci.HCI_LE_Connection_Update_Complete_Event), 0.05) == []
+    for host, handle in zip(hosts, handles):
+        event = update_complete(host)
+        assert (event.status, event.connection_handle) == (0, handle)
+        assert (event.connection_interval, event.peripheral_latency,
+                event.supervision_timeout) == (0x50, 2, 0x300)
+    for index in (0, 1):
+        [link] = radio.connections(index)
+        assert link.parameters is not None
+        assert (link.parameters.interval, link.parameters.latency,
+                link.parameters.timeout) == (0x50, 2, 0x300)
+
+
+def test_connection_update_errors(hosts: list[HciClient]) -> None:
+    central, _ = connected_pair(hosts)
+
+    def update(handle: int, interval: int, timeout: int) -> int:
+        event = hosts[0].command(hci.HCI_LE_Connection_Update_Command(
+            connection_handle=handle, connection_interval_min=interval,
+            connection_interval_max=interval, max_latency=0, supervision_timeout=timeout,
+            min_ce_length=0, max_ce_length=0))
+        return event.status
+
+    assert update(central + 7, 0x50, 0x300) == hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR
+    assert update(central, 0x05, 0x300) == hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR
+    assert update(central, 0x100, 0x0A) == hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR
+    assert update(central, 0x50, 0x300) == 0
+    assert update(central, 0x40, 0x300) == hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR  # busy
+    assert update_complete(hosts[0]).connection_interval == 0x50
+    assert update_complete(hosts[1]).connection_interval == 0x50
+
+
+# (i) scan windows and advDelay ----------------------------------------------
+def test_scanner_hears_only_during_its_window(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_NONCONN_IND, data=b'\x02\x01\x06')  # every 20 ms (+advDelay)
+    hosts[0].ok(hci.HCI_LE_Set_Scan_Parameters_Command(
+        le_scan_type=PASSIVE, le_scan_interval=0x640, le_scan_window=0x40,  # 1 s / 40 ms
+        own_address_type=PUBLIC, scanning_filter_policy=0))
+    hosts[0].ok(hci.HCI_LE_Set_Scan_Enable_Command(le_scan_enable=1, filter_duplicates=0))
+    low_duty = len(reports_from(hosts[0], address_of(1), 2.0))
+    scan(hosts[2], PASSIVE)  # window == interval: hears everything
+    full_duty = len(reports_from(hosts[2], address_of(1), 1.0))
+    assert full_duty >= 30
+    # 2 windows of 40 ms in 2 s: a handful of reports, not one per advert.
+    assert 1 <= low_duty <= 10, (low_duty, full_duty)
+
+
+def test_advertising_events_are_jittered_by_adv_delay(hosts: list[HciClient]) -> None:
+    advertise(hosts[1], ADV_NONCONN_IND)
+    scan(hosts[0], PASSIVE)
+    times = []
+    deadline = LISTEN_S * 2
+    for _ in range(12):
+        hosts[0].wait_for(is_report, deadline)
+        times.append(time.monotonic())
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(gap > 0.015 for gap in gaps), gaps
+    assert max(gaps) - min(gaps) > 0.004, gaps  # not a fixed period
+
+
+# (j) no change of parameters or random address while in use ------------------
+def test_parameters_cannot_change_while_in_use(hosts: list[HciClient]) -> None:
+    random_address = hci.Address('C1:22:33:44:55:66', hci.Address.RANDOM_DEVICE_ADDRESS)
+    hosts[0].ok(hci.HCI_LE_Set_Random_Address_Command(random_address=random_address))
+    advertise(hosts[0], ADV_IND)
+    disallowed = hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR
+    assert hosts[0].command(hci.HCI_LE_Set_Random_Address_Command(
+        random_address=random_address)).return_parameters.status == disallowed
+    assert hosts[0].command(hci.HCI_LE_Set_Advertising_Parameters_Command(
+        advertising_interval_min=0x40, advertising_interval_max=0x40,
+        advertising_type=ADV_IND, own_address_type=PUBLIC, peer_address_type=0,
+        peer_address=hci.Address.ANY, advertising_channel_map=7,
+        advertising_filter_policy=0)).return_parameters.status == disallowed
+    hosts[0].ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=0))
+    hosts[0].ok(hci.HCI_LE_Set_Random_Address_Command(random_address=random_address))
+    scan(hosts[0], PASSIVE)
+    assert hosts[0].command(hci.HCI_LE_Set_Random_Address_Command(
+        random_address=random_address)).return_parameters.status == disallowed
+    assert hosts[0].command(hci.HCI_LE_Set_Scan_Parameters_Command(
+        le_scan_type=ACTIVE, le_scan_interval=0x10, le_scan_window=0x10,
+        own_address_type=PUBLIC, scanning_filter_policy=0)).return_parameters.status == disallowed
+    hosts[0].ok(hci.HCI_LE_Set_Scan_Enable_Command(le_scan_enable=0, filter_duplicates=0))
+    # Out-of-range advertising interval.
+    assert hosts[0].command(hci.HCI_LE_Set_Advertising_Parameters_Command(
+        advertising_interval_min=0x10, advertising_interval_max=0x10,
+        advertising_type=ADV_IND, own_address_type=PUBLIC, peer_address_type=0,
+        peer_address=hci.Address.ANY, advertising_channel_map=7, advertising_filter_policy=0,
+    )).return_parameters.status == hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR

@@ -9,7 +9,18 @@ controllers (see tests/test_radio.py for the proof of each):
   (d) ACL data is fragmented to the advertised LE buffer size towards the
       host, and the host's fragments are checked and reassembled;
   (e) HCI_Reset really resets: advertising, scanning, connections, masks;
-  (f) public addresses work (with FaithfulLink).
+  (f) public addresses work (with FaithfulLink);
+  (g) connections carry the parameters the initiator asked for: LE
+      Connection Complete reports, on both sides, the minimum connection
+      interval of LE_Create_Connection (the radio always picks the minimum,
+      for updates too), its latency and supervision timeout;
+  (h) LE_Connection_Update is checked, answered with a Command Status, and
+      takes effect a few connection events later on both sides, each host
+      getting an LE Connection Update Complete with the new values;
+  (i) scanners and initiators listen only during their scan window, and
+      advertisers add the random 0-10 ms advDelay of a real link layer;
+  (j) parameters and the random address cannot change while they are in use
+      (Command Disallowed, as the Core spec requires).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -19,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 import struct
 
 from bumble import core, hci, ll
@@ -55,6 +67,13 @@ DEFAULT_ADV_INTERVAL_UNITS = 0x0800
 HIGH_DUTY_DIRECTED_TIMEOUT_S = 1.28
 ADVERTISING_TIMEOUT_ERROR = 0x3C
 SCAN_RSSI = -50
+MAX_ADV_DELAY_S = 0.010  # advDelay, Core Vol 6 Part B 4.4.2.2.1
+# LE_Connection_Update: the new parameters apply at an instant some connection
+# events later; the radio waits this many old intervals, capped so tests stay fast.
+UPDATE_INSTANT_EVENTS = 6
+MAX_UPDATE_DELAY_S = 0.25
+SCAN_UNIT_S = 0.000625
+CONN_INTERVAL_UNIT_S = 0.00125
 
 # HCI ACL Packet_Boundary flags.
 PB_FIRST_NON_FLUSHABLE = 0b00
@@ -80,9 +99,10 @@ class FaithfulAdvertiser(LegacyAdvertiser):
 
     def _on_timer_fired(self) -> None:
         self.send_advertising_data()
-        self.timer_handle = asyncio.get_running_loop().call_later(
-            self.interval_s(), self._on_timer_fired
-        )
+        delay = self.interval_s()
+        if self.pdu_type != LegacyPduType.ADV_DIRECT_IND:
+            delay += random.uniform(0.0, MAX_ADV_DELAY_S)
+        self.timer_handle = asyncio.get_running_loop().call_later(delay, self._on_timer_fired)
 
     def start(self) -> None:
         super().start()
@@ -122,6 +142,48 @@ class FaithfulAdvertiser(LegacyAdvertiser):
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class LinkParameters:
+    """Connection parameters in controller units (1.25 ms, events, 10 ms)."""
+
+    interval: int
+    latency: int
+    timeout: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkInfo:
+    """One live LE connection as a controller sees it (for tests)."""
+
+    handle: int
+    role: str  # 'central' or 'peripheral'
+    self_address: str
+    peer_address: str
+    parameters: LinkParameters | None
+
+
+def valid_connection_parameters(interval_min: int, interval_max: int, latency: int,
+                                timeout: int) -> bool:
+    """The ranges and the timeout rule of Core Vol 4 Part E 7.8.12 / 7.8.18."""
+    return (
+        0x0006 <= interval_min <= interval_max <= 0x0C80
+        and 0 <= latency <= 0x01F3
+        and 0x000A <= timeout <= 0x0C80
+        # Supervision timeout (10 ms) > (1 + latency) * interval_max (1.25 ms) * 2
+        and timeout * 8 > (1 + latency) * interval_max * 2
+    )
+
+
+def parameters_of(command: object) -> LinkParameters:
+    """What the radio picks from a create-connection command: the minimum interval."""
+    if isinstance(command, hci.HCI_LE_Extended_Create_Connection_Command):
+        return LinkParameters(command.connection_interval_mins[0], command.max_latencies[0],
+                              command.supervision_timeouts[0])
+    assert isinstance(command, hci.HCI_LE_Create_Connection_Command)
+    return LinkParameters(command.connection_interval_min, command.max_latency,
+                          command.supervision_timeout)
+
+
 class FaithfulController(Controller):
     event_mask: int = DEFAULT_EVENT_MASK
     le_event_mask: int = DEFAULT_LE_EVENT_MASK
@@ -155,6 +217,10 @@ class FaithfulController(Controller):
         self.scan_commands: str | None = None  # 'legacy' or 'extended'
         self.scan_reported: set[tuple[bytes, bool, int]] = set()
         self.acl_reassembly: dict[int, bytearray] = {}
+        self.scan_started_at = 0.0
+        self.initiating_since = 0.0
+        self.incoming_connect: ll.ConnectInd | None = None
+        self.pending_updates: dict[int, asyncio.TimerHandle] = {}
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -173,6 +239,25 @@ class FaithfulController(Controller):
     # ------------------------------------------------------------------
     # Event masks
     def send_hci_packet(self, packet: hci.HCI_Packet) -> None:
+        incoming = self.incoming_connect
+        if (
+            incoming is not None
+            and isinstance(packet, hci.HCI_LE_Connection_Complete_Event)
+            and packet.role == hci.Role.PERIPHERAL
+            and packet.status == hci.HCI_ErrorCode.SUCCESS
+        ):
+            # (g) bumble reports fixed values to the peripheral.
+            packet = hci.HCI_LE_Connection_Complete_Event(
+                status=packet.status,
+                connection_handle=packet.connection_handle,
+                role=packet.role,
+                peer_address_type=packet.peer_address_type,
+                peer_address=packet.peer_address,
+                connection_interval=incoming.interval,
+                peripheral_latency=incoming.latency,
+                supervision_timeout=incoming.timeout,
+                central_clock_accuracy=packet.central_clock_accuracy,
+            )
         if isinstance(packet, hci.HCI_LE_Connection_Complete_Event) and (
             self.le_event_mask & (1 << ENHANCED_CONNECTION_COMPLETE_BIT)
         ):
@@ -219,6 +304,8 @@ class FaithfulController(Controller):
 
     def reset_state(self) -> None:
         """Forget everything the host configured, as a real reset does."""
+        for timer in self.pending_updates.values():
+            timer.cancel()
         self.le_legacy_advertiser.stop()
         for advertising_set in self.advertising_sets.values():
             advertising_set.stop()
@@ -257,14 +344,19 @@ class FaithfulController(Controller):
         self.scan_commands = 'legacy'
         if command.le_scan_enable and not self.le_scan_enable:
             self.scan_reported.clear()
+            self.scan_started_at = asyncio.get_running_loop().time()
         return super().on_hci_le_set_scan_enable_command(command)
 
     def on_hci_le_set_extended_scan_parameters_command(
         self, command: hci.HCI_LE_Set_Extended_Scan_Parameters_Command
     ) -> hci.HCI_StatusReturnParameters:
+        if self.le_scan_enable:
+            return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
         self.scan_commands = 'extended'
         if command.scan_types:
             self.le_scan_type = command.scan_types[0]
+            self.le_scan_interval = command.scan_intervals[0]
+            self.le_scan_window = command.scan_windows[0]
         return super().on_hci_le_set_extended_scan_parameters_command(command)
 
     def on_hci_le_set_extended_scan_enable_command(
@@ -273,6 +365,7 @@ class FaithfulController(Controller):
         self.scan_commands = 'extended'
         if command.enable and not self.le_scan_enable:
             self.scan_reported.clear()
+            self.scan_started_at = asyncio.get_running_loop().time()
         return super().on_hci_le_set_extended_scan_enable_command(command)
 
     # ------------------------------------------------------------------
@@ -304,7 +397,8 @@ class FaithfulController(Controller):
     def on_legacy_advertising_pdu(self, pdu: LegacyAdvPdu) -> None:
         if pdu.pdu_type.directed and not self.is_own_address(pdu.target_address):
             return
-        if self.le_scan_enable:
+        if self.le_scan_enable and self._listening(
+                self.le_scan_interval, self.le_scan_window, self.scan_started_at):
             self._report(pdu, scan_response=False)
             if self.le_scan_type == 1 and pdu.pdu_type.scannable:
                 self._report(pdu, scan_response=True)
@@ -313,8 +407,26 @@ class FaithfulController(Controller):
             pending is not None
             and pdu.pdu_type.connectable
             and pending.peer_address == pdu.advertiser_address
+            and self._initiator_listening(pending)
         ):
             self.create_le_connection(pdu.advertiser_address)
+
+    # ------------------------------------------------------------------
+    # (i) scan windows: a scanner hears only while its window is open
+    @staticmethod
+    def _listening(interval: int, window: int, since: float) -> bool:
+        if interval <= 0 or window >= interval:
+            return True
+        phase = (asyncio.get_running_loop().time() - since) % (interval * SCAN_UNIT_S)
+        return phase < window * SCAN_UNIT_S
+
+    def _initiator_listening(self, pending: object) -> bool:
+        if isinstance(pending, hci.HCI_LE_Extended_Create_Connection_Command):
+            interval, window = pending.scan_intervals[0], pending.scan_windows[0]
+        else:
+            interval = getattr(pending, 'le_scan_interval', 0)
+            window = getattr(pending, 'le_scan_window', 0)
+        return self._listening(interval, window, self.initiating_since)
 
     def _report(self, pdu: LegacyAdvPdu, scan_response: bool) -> None:
         address = pdu.advertiser_address
@@ -366,7 +478,146 @@ class FaithfulController(Controller):
                 return
             if pdu_type.directed and packet.initiator_address != advertiser.peer_address:
                 return
-        super().on_le_connect_ind(packet)
+        known = self.le_connections.get(packet.initiator_address)
+        self.incoming_connect = packet
+        try:
+            super().on_le_connect_ind(packet)
+        finally:
+            self.incoming_connect = None
+        connection = self.le_connections.get(packet.initiator_address)
+        if connection is not None and connection is not known:
+            connection.parameters = LinkParameters(  # type: ignore[attr-defined]
+                packet.interval, packet.latency, packet.timeout)
+
+    # ------------------------------------------------------------------
+    # (g) connection parameters, as the initiator asked
+    def on_hci_le_create_connection_command(
+        self, command: hci.HCI_LE_Create_Connection_Command
+    ) -> None:
+        if not valid_connection_parameters(
+                command.connection_interval_min, command.connection_interval_max,
+                command.max_latency, command.supervision_timeout) or not (
+                0x0004 <= command.le_scan_window <= command.le_scan_interval <= 0x4000):
+            self._send_hci_command_status(
+                hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR, command.op_code)
+            return
+        before = self.pending_le_connection
+        super().on_hci_le_create_connection_command(command)
+        if self.pending_le_connection is not before:
+            self.initiating_since = asyncio.get_running_loop().time()
+
+    def on_hci_le_extended_create_connection_command(
+        self, command: hci.HCI_LE_Extended_Create_Connection_Command
+    ) -> None:
+        before = self.pending_le_connection
+        super().on_hci_le_extended_create_connection_command(command)
+        if self.pending_le_connection is not before:
+            self.initiating_since = asyncio.get_running_loop().time()
+
+    def create_le_connection(self, peer_address: hci.Address) -> None:
+        pending = self.pending_le_connection
+        known = self.le_connections.get(peer_address)
+        super().create_le_connection(peer_address)
+        connection = self.le_connections.get(peer_address)
+        if pending is not None and connection is not None and connection is not known:
+            connection.parameters = parameters_of(pending)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------
+    # (h) connection update: Command Status now, the new parameters at an instant
+    def on_hci_le_connection_update_command(
+        self, command: hci.HCI_LE_Connection_Update_Command
+    ) -> None:
+        connection = self.find_le_connection_by_handle(command.connection_handle)
+        if connection is None:
+            status = hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR
+        elif not valid_connection_parameters(
+                command.connection_interval_min, command.connection_interval_max,
+                command.max_latency, command.supervision_timeout):
+            status = hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR
+        elif connection.handle in self.pending_updates:
+            status = hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR
+        else:
+            status = hci.HCI_ErrorCode.SUCCESS
+        self._send_hci_command_status(status, command.op_code)
+        if status != hci.HCI_ErrorCode.SUCCESS:
+            return
+        assert connection is not None
+        new = LinkParameters(command.connection_interval_min, command.max_latency,
+                             command.supervision_timeout)
+        old: LinkParameters | None = getattr(connection, 'parameters', None)
+        old_interval = old.interval if old is not None else new.interval
+        delay = min(UPDATE_INSTANT_EVENTS * old_interval * CONN_INTERVAL_UNIT_S,
+                    MAX_UPDATE_DELAY_S)
+        self.pending_updates[connection.handle] = asyncio.get_running_loop().call_later(
+            delay, self._apply_connection_update, connection, new)
+
+    def _apply_connection_update(self, connection: Connection, new: LinkParameters) -> None:
+        self.pending_updates.pop(connection.handle, None)
+        if self.le_connections.get(connection.peer_address) is not connection:
+            return  # disconnected before the instant
+        connection.parameters = new  # type: ignore[attr-defined]
+        self.send_hci_packet(hci.HCI_LE_Connection_Update_Complete_Event(
+            status=hci.HCI_ErrorCode.SUCCESS,
+            connection_handle=connection.handle,
+            connection_interval=new.interval,
+            peripheral_latency=new.latency,
+            supervision_timeout=new.timeout,
+        ))
+        connection.send_ll_control_pdu(
+            ll.ConnectionUpdateInd(interval=new.interval, latency=new.latency,
+                                   timeout=new.timeout))
+
+    def on_ll_control_pdu(self, sender_address: hci.Address, packet: ll.ControlPdu) -> None:
+        connection = self.le_connections.get(sender_address)
+        if isinstance(packet, ll.ConnectionUpdateInd) and connection is not None:
+            connection.parameters = LinkParameters(  # type: ignore[attr-defined]
+                packet.interval, packet.latency, packet.timeout)
+        if isinstance(packet, ll.TerminateInd) and connection is not None:
+            self._cancel_update(connection.handle)
+        super().on_ll_control_pdu(sender_address, packet)
+
+    def on_hci_disconnect_command(self, command: hci.HCI_Disconnect_Command) -> None:
+        self._cancel_update(command.connection_handle)
+        super().on_hci_disconnect_command(command)
+
+    def _cancel_update(self, handle: int) -> None:
+        timer = self.pending_updates.pop(handle, None)
+        if timer is not None:
+            timer.cancel()
+
+    def link_info(self) -> list[LinkInfo]:
+        return [
+            LinkInfo(
+                handle=connection.handle,
+                role='central' if connection.role == hci.Role.CENTRAL else 'peripheral',
+                self_address=str(connection.self_address),
+                peer_address=str(connection.peer_address),
+                parameters=getattr(connection, 'parameters', None),
+            )
+            for connection in self.le_connections.values()
+        ]
+
+    # ------------------------------------------------------------------
+    # (j) what may not change while in use
+    def on_hci_le_set_random_address_command(
+        self, command: hci.HCI_LE_Set_Random_Address_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        if (self.le_legacy_advertiser.enabled or self.le_scan_enable
+                or self.pending_le_connection is not None):
+            return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
+        return super().on_hci_le_set_random_address_command(command)
+
+    def on_hci_le_set_advertising_parameters_command(
+        self, command: hci.HCI_LE_Set_Advertising_Parameters_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        if self.le_legacy_advertiser.enabled:
+            return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR)
+        if command.advertising_type != LegacyPduType.ADV_DIRECT_IND and not (
+                0x0020 <= command.advertising_interval_min
+                <= command.advertising_interval_max <= 0x4000):
+            return hci.HCI_StatusReturnParameters(
+                hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR)
+        return super().on_hci_le_set_advertising_parameters_command(command)
 
     def on_hci_le_create_connection_cancel_command(
         self, _command: hci.HCI_LE_Create_Connection_Cancel_Command

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from bumble.transport.common import Transport
 
-from .controller import FaithfulController
+from .controller import FaithfulController, LinkInfo
 from .link import FaithfulLink
 from .transport import CaptureSnooper, TcpServerTransport, open_controller_transport, with_capture
 
@@ -178,6 +178,14 @@ class Radio:
             raise RuntimeError('radio is not running')
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
         return future.result(timeout)
+
+    def connections(self, index: int) -> list[LinkInfo]:
+        """The live LE connections of controller `index`, with their parameters."""
+        return self.call(self._faithful[index].link_info)
+
+    def controller(self, index: int) -> FaithfulController:
+        """Controller `index` itself: touch it only on the radio's loop (call/run)."""
+        return self._faithful[index]
 
     def reset_controller(self, index: int) -> None:
         """Reset controller `index` as HCI_Reset would (stops adv/scan, drops links)."""
