@@ -1,8 +1,18 @@
 // BLE.config(): get one key, or set several with keywords.
 //
-// Keys beyond the spec: 'rxbuf_dropped' (get only) is the number of events
-// dropped because the ring buffer was full (or discarded by a resize) since
-// this BLE object was created.
+// Keys beyond the spec:
+// - 'rxbuf_dropped' (get only): the number of events dropped because the
+//   ring buffer was full (or discarded by a resize) since this BLE object was
+//   created.
+// - 'rpa_timeout' (get/set, seconds, 1..41400, default 900): lifetime of a
+//   resolvable or non-resolvable private address (addr_mode 2 and 3) before
+//   it is replaced; kept across activations; a new value applies to the
+//   address in use.
+// - 'irk' (get only, while active): the 16-byte local Identity Resolving Key
+//   of this activation, most significant octet first (as the Core spec
+//   writes ah()), so a peer or a test that is given it can resolve our RPAs.
+//   It is generated at each activation; only code on the device can read it,
+//   and it is what pairing with key distribution would hand to a bonded peer.
 #include <string.h>
 
 #include "py/runtime.h"
@@ -40,6 +50,14 @@ static mp_obj_t get_mac(void) {
     return mp_obj_new_tuple(2, items);
 }
 
+static mp_obj_t get_irk(void) {
+    uint8_t irk[16];
+    if (bh_get_irk(irk) != 0) {
+        mp_raise_OSError(MP_EPERM);
+    }
+    return mp_obj_new_bytes(irk, sizeof(irk));
+}
+
 static mp_obj_t config_get(mp_obj_bluetooth_ble_t *ble, mp_obj_t key) {
     switch (key_qstr(key)) {
         case MP_QSTR_mac:
@@ -52,6 +70,10 @@ static mp_obj_t config_get(mp_obj_bluetooth_ble_t *ble, mp_obj_t key) {
             return mp_obj_new_int_from_uint(ble->ring_size);
         case MP_QSTR_rxbuf_dropped:
             return mp_obj_new_int_from_uint(ble->events_dropped);
+        case MP_QSTR_rpa_timeout:
+            return mp_obj_new_int_from_uint(bh_get_rpa_timeout());
+        case MP_QSTR_irk:
+            return get_irk();
         case MP_QSTR_mtu:
             return MP_OBJ_NEW_SMALL_INT(ble->mtu);
         case MP_QSTR_bond:
@@ -78,14 +100,17 @@ static mp_int_t get_int_in(mp_obj_t value, mp_int_t lo, mp_int_t hi, qstr name) 
 static void set_addr_mode(mp_obj_t value) {
     mp_int_t mode = get_int_in(value, 0, 3, MP_QSTR_addr_mode);
     int err = bh_set_addr_mode((uint8_t)mode);
-    if (err == -MP_EOPNOTSUPP) {
-        mp_raise_msg_varg(&mp_type_NotImplementedError,
-            MP_ERROR_TEXT("addr_mode %d is not implemented yet"), (int)mode);
+    if (err == -MP_EINVAL) {
+        // The only mode in range the host refuses: no public address.
+        mp_raise_ValueError(MP_ERROR_TEXT("addr_mode 0 needs a controller public address"));
     }
     if (err != 0) {
+        // EBUSY: the controller refuses a new random address while
+        // advertising, scanning or connecting.
         ble_raise_errno(err);
     }
 }
+
 
 static void set_gap_name(mp_obj_bluetooth_ble_t *ble, mp_obj_t value) {
     mp_buffer_info_t buf;
@@ -127,8 +152,12 @@ static void config_set(mp_obj_bluetooth_ble_t *ble, qstr key, mp_obj_t value) {
         case MP_QSTR_le_secure:
             ble->le_secure = mp_obj_is_true(value);
             break;
+        case MP_QSTR_rpa_timeout:
+            bh_set_rpa_timeout((uint32_t)get_int_in(value, BH_RPA_TIMEOUT_MIN_S, BH_RPA_TIMEOUT_MAX_S, MP_QSTR_rpa_timeout));
+            break;
         case MP_QSTR_mac:
         case MP_QSTR_rxbuf_dropped:
+        case MP_QSTR_irk:
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("%q is read-only"), key);
         default:
             raise_unknown();

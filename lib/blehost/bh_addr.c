@@ -1,27 +1,52 @@
 // Our own device address: address mode (public, static random, resolvable
-// or non-resolvable private), generation and programming. See bh_addr.h.
+// or non-resolvable private), generation, programming and rotation. See
+// bh_addr.h and blehost.h.
+//
+// Private addresses are generated here and given to the controller with
+// LE_Set_Random_Address; the controller's own privacy feature (resolving
+// list, controller-generated RPAs) is not used. Controllers refuse that
+// command (Command Disallowed) while legacy advertising, scanning or
+// initiating is enabled. A rotation that falls due then is deferred: the
+// old address stays in use and the host retries every
+// BH_ADDR_RETRY_MS until the controller accepts, and at once when the GAP
+// layer calls bh_addr_refresh() at a moment when it has stopped
+// advertising/scanning (e.g. while restarting them).
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
 #include "bh_addr.h"
+#include "bh_aes.h"
+#include "bh_config.h"
 #include "bh_hci.h"
 #include "bh_port.h"
 
 #define MODE_DEFAULT (0xff)
+
+// HCI status: the controller refuses the command in its current state.
+#define HCI_COMMAND_DISALLOWED (0x0c)
 
 static struct {
     uint8_t requested_mode; // MODE_DEFAULT or a BH_ADDR_MODE_*
     uint8_t mode;           // effective while active
     bool started;
     bool have_public;
-    bool have_random;
+    bool have_static;       // static random address generated this activation
+    bool rotation_due;      // a private address change is waiting for the controller
     uint8_t public_addr[6];
-    uint8_t random_addr[6];
+    uint8_t static_addr[6];
+    uint8_t random_addr[6]; // what the controller holds as its random address
+    uint8_t irk[16];        // local IRK, most significant octet first
+    uint32_t rotated_ms;    // when the current private address was programmed
+    uint32_t retry_ms;      // last failed attempt to program a due address
 } st = { .requested_mode = MODE_DEFAULT };
+
+// Survives activations: it is configuration, not state.
+static uint32_t rpa_timeout_s = BH_RPA_TIMEOUT_S;
 
 void bh_addr_reset(void) {
     uint8_t requested = st.requested_mode;
+    // Forget the IRK and all addresses of the previous activation.
     memset(&st, 0, sizeof(st));
     st.requested_mode = requested;
 }
@@ -35,61 +60,122 @@ static bool is_zero(const uint8_t *a, size_t n) {
     return true;
 }
 
-// A static random address: top two bits 11, the other 46 bits neither all
-// zero nor all one (Core spec Vol 6 Part B 1.3.2.1).
-static void make_static_random(uint8_t addr[6]) {
-    bh_port_random(addr, 6);
-    addr[5] |= 0xc0;
-    uint8_t all_and = addr[0] & addr[1] & addr[2] & addr[3] & addr[4] & addr[5];
-    uint8_t low_or = addr[0] | addr[1] | addr[2] | addr[3] | addr[4] | (addr[5] & 0x3f);
+// The random part of an address (all bits but the top two of val[5]) must be
+// neither all zero nor all one (Core spec Vol 6 Part B 1.3.2). `lo` is the
+// first byte of that part: 0 for static/NRPA (46 bits), 3 for the prand of
+// an RPA (22 bits). Fixes one bit when needed.
+static void fix_random_part(uint8_t addr[6], size_t lo) {
+    uint8_t all_and = addr[5] | 0xc0;
+    uint8_t low_or = addr[5] & 0x3f;
+    for (size_t i = lo; i < 5; i++) {
+        all_and &= addr[i];
+        low_or |= addr[i];
+    }
     if (all_and == 0xff) {
-        addr[0] = 0xfe;
+        addr[lo] &= 0xfe;
     } else if (low_or == 0) {
-        addr[0] = 0x01;
+        addr[lo] |= 0x01;
     }
 }
 
-static int use_random(void) {
-    if (!st.have_random) {
-        uint8_t addr[6];
-        make_static_random(addr);
-        int err = bh_hci_cmd_sync(BH_HCI_OP_LE_SET_RANDOM_ADDRESS, addr, 6, NULL, 0, 0, NULL,
-            BH_HCI_CMD_TIMEOUT_MS);
-        if (err != 0) {
-            return err < 0 ? err : -EIO;
-        }
-        memcpy(st.random_addr, addr, 6);
-        st.have_random = true;
+// Static random: top two bits 11.
+static void make_static(uint8_t addr[6]) {
+    bh_port_random(addr, 6);
+    addr[5] |= 0xc0;
+    fix_random_part(addr, 0);
+}
+
+// Non-resolvable private: top two bits 00, never equal to the public address.
+static void make_nrpa(uint8_t addr[6]) {
+    do {
+        bh_port_random(addr, 6);
+        addr[5] &= 0x3f;
+        fix_random_part(addr, 0);
+    } while (memcmp(addr, st.public_addr, 6) == 0);
+}
+
+// Resolvable private: prand (top two bits 01) in the upper three octets,
+// hash = ah(IRK, prand) in the lower three (HCI byte order).
+static void make_rpa(uint8_t addr[6]) {
+    bh_port_random(addr + 3, 3);
+    addr[5] = (addr[5] & 0x3f) | 0x40;
+    fix_random_part(addr, 3);
+    bh_ah(st.irk, addr + 3, addr);
+}
+
+static int program_random(const uint8_t addr[6]) {
+    int err = bh_hci_cmd_sync(BH_HCI_OP_LE_SET_RANDOM_ADDRESS, addr, 6, NULL, 0, 0, NULL,
+        BH_HCI_CMD_TIMEOUT_MS);
+    if (err == HCI_COMMAND_DISALLOWED) {
+        return -EBUSY;
     }
-    st.mode = BH_ADDR_MODE_RANDOM;
+    if (err != 0) {
+        return err < 0 ? err : -EIO;
+    }
+    memcpy(st.random_addr, addr, 6);
     return 0;
 }
 
+// Generate and program a fresh private address for mode (RPA or NRPA).
+static int new_private(uint8_t mode) {
+    uint8_t addr[6];
+    if (mode == BH_ADDR_MODE_RPA) {
+        make_rpa(addr);
+    } else {
+        make_nrpa(addr);
+    }
+    int err = program_random(addr);
+    if (err == 0) {
+        st.rotated_ms = bh_port_ticks_ms();
+        st.rotation_due = false;
+    }
+    return err;
+}
+
 static int apply_mode(uint8_t mode) {
+    int err;
     switch (mode) {
         case BH_ADDR_MODE_PUBLIC:
             if (!st.have_public) {
                 return -EINVAL;
             }
-            st.mode = BH_ADDR_MODE_PUBLIC;
-            return 0;
+            err = 0;
+            break;
         case BH_ADDR_MODE_RANDOM:
-            return use_random();
+            // Generated once per activation, then stable.
+            if (!st.have_static) {
+                make_static(st.static_addr);
+                st.have_static = true;
+            }
+            err = 0;
+            if (memcmp(st.random_addr, st.static_addr, 6) != 0) {
+                err = program_random(st.static_addr);
+            }
+            break;
         case BH_ADDR_MODE_RPA:
         case BH_ADDR_MODE_NRPA:
-            return -EOPNOTSUPP;
+            // Setting a private mode (again) always gives a fresh address.
+            err = new_private(mode);
+            break;
         default:
             return -EINVAL;
     }
+    if (err == 0) {
+        st.mode = mode;
+        st.rotation_due = false;
+    }
+    return err;
 }
 
 int bh_addr_start(const uint8_t public_addr[6]) {
     memcpy(st.public_addr, public_addr, 6);
     st.have_public = !is_zero(public_addr, 6);
-    st.have_random = false;
+    // One local IRK per activation (an identity that survives activations
+    // needs bonding storage, which is not there yet).
+    bh_port_random(st.irk, sizeof(st.irk));
+    st.mode = MODE_DEFAULT;
     uint8_t mode = st.requested_mode;
-    if (mode == MODE_DEFAULT || (mode == BH_ADDR_MODE_PUBLIC && !st.have_public)
-        || mode == BH_ADDR_MODE_RPA || mode == BH_ADDR_MODE_NRPA) {
+    if (mode == MODE_DEFAULT || (mode == BH_ADDR_MODE_PUBLIC && !st.have_public)) {
         // Default rule: public if the controller has one, else static random.
         mode = st.have_public ? BH_ADDR_MODE_PUBLIC : BH_ADDR_MODE_RANDOM;
     }
@@ -101,9 +187,6 @@ int bh_addr_start(const uint8_t public_addr[6]) {
 int bh_set_addr_mode(uint8_t mode) {
     if (mode > BH_ADDR_MODE_NRPA) {
         return -EINVAL;
-    }
-    if (mode == BH_ADDR_MODE_RPA || mode == BH_ADDR_MODE_NRPA) {
-        return -EOPNOTSUPP;
     }
     if (st.started) {
         int err = apply_mode(mode);
@@ -135,3 +218,64 @@ int bh_get_addr(bh_addr_t *addr) {
     return 0;
 }
 
+int bh_get_irk(uint8_t irk[16]) {
+    if (!st.started) {
+        return -ENODEV;
+    }
+    memcpy(irk, st.irk, 16);
+    return 0;
+}
+
+int bh_set_rpa_timeout(uint32_t seconds) {
+    if (seconds < BH_RPA_TIMEOUT_MIN_S || seconds > BH_RPA_TIMEOUT_MAX_S) {
+        return -EINVAL;
+    }
+    rpa_timeout_s = seconds;
+    return 0;
+}
+
+uint32_t bh_get_rpa_timeout(void) {
+    return rpa_timeout_s;
+}
+
+static bool is_private(void) {
+    return st.started && (st.mode == BH_ADDR_MODE_RPA || st.mode == BH_ADDR_MODE_NRPA);
+}
+
+// The current private address has been in use for the RPA timeout (or an
+// earlier change is still waiting for the controller).
+static bool due(uint32_t now) {
+    return st.rotation_due || (uint32_t)(now - st.rotated_ms) >= rpa_timeout_s * 1000u;
+}
+
+static int rotate(uint32_t now) {
+    st.rotation_due = true;
+    int err = new_private(st.mode);
+    if (err != 0) {
+        st.retry_ms = now;
+    }
+    return err;
+}
+
+int bh_addr_refresh(void) {
+    uint32_t now = bh_port_ticks_ms();
+    if (!is_private() || !due(now)) {
+        return 0;
+    }
+    return rotate(now);
+}
+
+void bh_addr_poll(void) {
+    if (!is_private()) {
+        return;
+    }
+    uint32_t now = bh_port_ticks_ms();
+    if (!due(now) || (st.rotation_due && (uint32_t)(now - st.retry_ms) < BH_ADDR_RETRY_MS)) {
+        return;
+    }
+    (void)rotate(now);
+}
+
+bool bh_addr_rotation_due(void) {
+    return is_private() && due(bh_port_ticks_ms());
+}

@@ -3,6 +3,7 @@
 #ifndef BLEHOST_BH_ADDR_H
 #define BLEHOST_BH_ADDR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "blehost.h"
 
@@ -13,5 +14,20 @@ void bh_addr_reset(void);
 // Called during activation with the controller's public address (HCI
 // order). Chooses and, for random modes, programs our address.
 int bh_addr_start(const uint8_t public_addr[6]);
+
+// Timer work, called from bh_poll(): rotates the private address (RPA/NRPA
+// modes) when the RPA timeout has elapsed. When the controller refuses the
+// change (advertising, scanning or initiating enabled) the old address stays
+// and the change is retried every BH_ADDR_RETRY_MS.
+void bh_addr_poll(void);
+
+// A private address change is due (or overdue).
+bool bh_addr_rotation_due(void);
+
+// Program a due private address now. The GAP layer calls this where it has
+// advertising, scanning and initiating disabled (e.g. in the middle of a
+// restart), so a busy device still rotates. Returns 0 (also when nothing
+// was due), -EBUSY if the controller refused, or another negative errno.
+int bh_addr_refresh(void);
 
 #endif // BLEHOST_BH_ADDR_H

@@ -40,4 +40,17 @@
 #define BH_HCI_DRAIN_MAX_BYTES (4096)
 #endif
 
+// Resolvable/non-resolvable private address lifetime in seconds (Core spec
+// recommends 15 minutes); changeable at run time within
+// BH_RPA_TIMEOUT_MIN_S..MAX_S (blehost.h).
+#ifndef BH_RPA_TIMEOUT_S
+#define BH_RPA_TIMEOUT_S (900)
+#endif
+
+// Retry period for a private address change the controller refused because
+// advertising/scanning/initiating was enabled.
+#ifndef BH_ADDR_RETRY_MS
+#define BH_ADDR_RETRY_MS (1000)
+#endif
+
 #endif // BLEHOST_BH_CONFIG_H

@@ -156,5 +156,6 @@ void bh_poll(void) {
     }
     host.busy++;
     bh_hci_process();
+    bh_addr_poll();
     host.busy--;
 }

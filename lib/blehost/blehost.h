@@ -44,9 +44,14 @@ bool bh_is_active(void);
 void bh_poll(void);
 
 // Address mode (BH_ADDR_MODE_*). While inactive the mode is stored and used
-// at activation; while active it takes effect now. Returns 0, -EINVAL (bad
-// mode, or PUBLIC without a public address), -EOPNOTSUPP (RPA/NRPA, not yet
-// implemented) or a controller error as -EIO.
+// at activation; while active it takes effect now: PUBLIC needs the
+// controller's public address; RANDOM uses a static random address made once
+// per activation; RPA and NRPA make a fresh private address each time they
+// are set and rotate it every RPA timeout. Returns 0, -EINVAL (bad mode, or
+// PUBLIC without a public address), -EBUSY (the controller refused a new
+// random address because advertising/scanning/initiating is enabled) or a
+// controller error as -EIO. A mode change applies to advertising, scanning
+// and connecting started after it.
 int bh_set_addr_mode(uint8_t mode);
 
 // Effective mode while active; the requested (or default PUBLIC) otherwise.
@@ -60,6 +65,20 @@ int bh_get_addr(bh_addr_t *addr);
 // host generates private addresses itself and programs them with
 // LE_Set_Random_Address; controller-based privacy is not used).
 uint8_t bh_own_addr_type(void);
+
+// Range of the private address lifetime: the HCI range of the RPA timeout.
+#define BH_RPA_TIMEOUT_MIN_S (1)
+#define BH_RPA_TIMEOUT_MAX_S (0xa1b8)
+
+// Private address lifetime in seconds (BH_RPA_TIMEOUT_MIN_S..MAX_S, default
+// BH_RPA_TIMEOUT_S); kept across activations. -EINVAL when out of range. A
+// new value applies to the address in use (measured from when it was set).
+int bh_set_rpa_timeout(uint32_t seconds);
+uint32_t bh_get_rpa_timeout(void);
+
+// The local IRK of this activation, most significant octet first (the
+// Core spec's notation for ah()). -ENODEV when inactive.
+int bh_get_irk(uint8_t irk[16]);
 
 // Events, implemented by the embedding. Called from inside bh_poll() or a
 // synchronous host call; they must not block and must not call back into

@@ -113,9 +113,29 @@ int bh_port_hci_open(void) {
     return fake.open_result;
 }
 
+static void log_acl(const uint8_t *buf, size_t len) {
+    size_t dlen = (size_t)(buf[3] | (buf[4] << 8));
+    if (dlen + 5 != len || dlen > sizeof(fake.acl_out[0].data)) {
+        fprintf(stderr, "host wrote a malformed ACL packet\n");
+        abort();
+    }
+    if (fake.n_acl_out == FAKE_ACL_LOG_MAX) {
+        memmove(fake.acl_out, fake.acl_out + 1, sizeof(fake.acl_out[0]) * (FAKE_ACL_LOG_MAX - 1));
+        fake.n_acl_out--;
+    }
+    fake_acl_t *a = &fake.acl_out[fake.n_acl_out++];
+    a->handle_flags = (uint16_t)(buf[1] | (buf[2] << 8));
+    a->len = (uint16_t)dlen;
+    memcpy(a->data, buf + 5, dlen);
+}
+
 int bh_port_hci_write(const uint8_t *buf, size_t len) {
     if (fake.write_result != 0) {
         return fake.write_result;
+    }
+    if (len >= 5 && buf[0] == 0x02) {
+        log_acl(buf, len);
+        return 0;
     }
     if (len < 4 || buf[0] != 0x01 || (size_t)buf[3] + 4 != len) {
         fprintf(stderr, "host wrote a malformed command packet\n");
@@ -162,4 +182,5 @@ uint32_t bh_port_ticks_ms(void) {
 
 void bh_port_random(uint8_t *buf, size_t len) {
     memset(buf, fake.random_byte, len);
+    fake.random_byte = (uint8_t)(fake.random_byte + fake.random_step);
 }

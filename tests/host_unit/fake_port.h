@@ -17,6 +17,15 @@ typedef struct _fake_cmd_t {
     uint8_t params[255];
 } fake_cmd_t;
 
+#define FAKE_ACL_LOG_MAX (64)
+
+// One ACL packet the host sent.
+typedef struct _fake_acl_t {
+    uint16_t handle_flags;
+    uint16_t len;
+    uint8_t data[255];
+} fake_acl_t;
+
 typedef struct _fake_port_t {
     // controller -> host bytes not yet read
     uint8_t in[FAKE_IN_MAX];
@@ -42,6 +51,10 @@ typedef struct _fake_port_t {
     uint16_t acl_len;
     uint16_t acl_num;
     uint8_t random_byte;    // bh_port_random fills with this
+    uint8_t random_step;    // ... then adds this to it (0: constant)
+    // ACL packets the host sent (oldest dropped when full)
+    fake_acl_t acl_out[FAKE_ACL_LOG_MAX];
+    size_t n_acl_out;
     // hook run after each command is logged (may push replies)
     void (*on_command)(const fake_cmd_t *cmd);
 } fake_port_t;

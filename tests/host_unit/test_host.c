@@ -379,7 +379,10 @@ static void test_activate_public_address(void) {
     CHECK_EQ(bh_get_addr(&a), 0);
     CHECK_EQ(a.type, BH_ADDR_TYPE_RANDOM);
     CHECK_EQ(a.val[5] & 0xc0, 0xc0);
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RPA), -EOPNOTSUPP);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RPA), 0);
+    CHECK_EQ(bh_get_addr(&a), 0);
+    CHECK_EQ(a.type, BH_ADDR_TYPE_RANDOM);
+    CHECK_EQ(a.val[5] & 0xc0, 0x40);
     CHECK_EQ(bh_set_addr_mode(7), -EINVAL);
     CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_PUBLIC), 0);
     CHECK_EQ(bh_get_addr(&a), 0);
