@@ -20,5 +20,7 @@ from harness.plugin import (  # noqa: E402,F401 - hooks and fixtures for pytest
     pytest_configure,
     pytest_generate_tests,
     pytest_runtest_makereport,
+    radio,
+    hci_peers,
     rig_pool,
 )

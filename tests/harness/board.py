@@ -60,11 +60,12 @@ def _from_record(value: Any) -> Any:
 
 class Board:
     def __init__(self, port: str, *, kind: str, name: str,
-                 address: bytes | None = None) -> None:
+                 address: bytes | None = None, controller: int | None = None) -> None:
         self.port = port
         self.kind = kind
         self.name = name
         self.address = address  # the public address its radio controller has, if known
+        self.controller = controller  # its controller's index on the virtual radio, if any
         self.output: list[str] = []  # code sent and what came back, for failure reports
         self.events: list[Event] = []  # every IRQ event seen since the last soft reset
         self._pending: list[Event] = []

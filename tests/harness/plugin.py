@@ -18,9 +18,13 @@ import pytest
 from api_names import EVENTS, METHODS
 from tools.boards import BoardStartError, Rig, REPO_ROOT
 
+from tools.radio import Radio
+
 from .board import Board
+from .peer import HciPeer
 
 BOARD_FIXTURES = {'board_kind', 'boards', 'central', 'peripheral'}
+SPARE_CONTROLLERS = 3  # raw HCI peers on the radio, for tests that need a third device
 VIRTUAL_KINDS = ('unix', 'qemu')
 REAL_KIND = 'real'
 DEFAULT_TEST_TIMEOUT_S = 180
@@ -112,9 +116,10 @@ class RigPool:
             ports = self.config.getoption('--board')
             boards = [Board(port, kind=REAL_KIND, name=f'board{i}') for i, port in enumerate(ports)]
             return RigHandle(kind, boards, None)
-        rig = Rig([kind, kind]).start()
+        rig = Rig([kind, kind], spare=SPARE_CONTROLLERS).start()
         boards = [Board(b.port, kind=kind, name=f'{kind}{b.index}',
-                        address=b.controller.address_bytes) for b in rig.boards]
+                        address=b.controller.address_bytes, controller=b.index)
+                  for b in rig.boards]
         return RigHandle(kind, boards, rig)
 
     def close(self) -> None:
@@ -171,6 +176,32 @@ def boards(board_kind: str, rig_pool: RigPool,
         print(f'\nartifacts (btsnoop captures, logs): {artifacts}')
     elif not request.config.getoption('--keep-captures'):
         shutil.rmtree(artifacts, ignore_errors=True)
+
+
+@pytest.fixture
+def radio(board_kind: str, rig_pool: RigPool, boards: tuple[Board, Board]) -> Radio:
+    """The virtual radio under the boards (its connections, its controllers)."""
+    handle = rig_pool.get(board_kind)
+    if handle.rig is None or handle.rig.radio is None:
+        pytest.skip('needs the virtual radio (real boards have no test-side view of the air)')
+    return handle.rig.radio
+
+
+@pytest.fixture
+def hci_peers(board_kind: str, rig_pool: RigPool,
+              boards: tuple[Board, Board]) -> Iterator[list[HciPeer]]:
+    """Raw HCI hosts on the rig's spare controllers, reset for this test."""
+    handle = rig_pool.get(board_kind)
+    if handle.rig is None:
+        pytest.skip('needs spare controllers on the virtual radio')
+    peers: list[HciPeer] = []
+    try:
+        for info in handle.rig.spares:
+            peers.append(HciPeer(info))
+        yield peers
+    finally:
+        for peer in peers:
+            peer.close()
 
 
 @pytest.fixture

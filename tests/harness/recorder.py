@@ -19,6 +19,8 @@ class _MpbtRecorder:
         self.queue = []
         self.replies = {}
         self.dropped = 0
+        self.scan_from = None  # when set: only scan results from this address are kept
+        self.scan_other = 0
     def _copy(self, x):
         if type(x) is memoryview or type(x) is bytearray:
             return bytes(x)
@@ -29,6 +31,9 @@ class _MpbtRecorder:
             return ('UUID', bytes(x))
         return ('repr', repr(x))
     def irq(self, event, data):
+        if event == 5 and self.scan_from is not None and bytes(data[1]) != self.scan_from:
+            self.scan_other += 1
+            return None
         if len(self.queue) < self.LIMIT:
             self.queue.append((event, tuple(self._copy(x) for x in data)))
         else:
