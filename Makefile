@@ -2,6 +2,7 @@
 #   make demo   install what is missing, build both boards, show two boards on a virtual radio
 #   make test   build what is needed and run the whole test suite on virtual boards
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
+#   make bench  GAP benchmarks (latency, scan results/s, code size): prints figures
 
 BUILD ?= build
 BUILD_ABS := $(abspath $(BUILD))
@@ -18,7 +19,7 @@ endif
 
 PORT_MAKE = mp=$$($(MICROPY_DIR_CMD)) && $(MAKE) --no-print-directory -j$(JOBS) MICROPY_DIR="$$mp"
 
-.PHONY: all deps micropython unix unix-san qemu boards demo repl test clean
+.PHONY: all deps micropython unix unix-san qemu boards demo repl test bench clean
 
 all: boards
 
@@ -48,6 +49,9 @@ repl: unix
 
 test: unix-san qemu
 	MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+
+bench: unix qemu
+	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 
 clean:
 	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu
