@@ -40,6 +40,26 @@
 #define BH_HCI_DRAIN_MAX_BYTES (4096)
 #endif
 
+// Largest L2CAP information payload we send / accept on one PDU (the ATT
+// MTU maximum, 517). Received PDUs that are longer are dropped.
+#ifndef BH_L2CAP_TX_MAX_PAYLOAD
+#define BH_L2CAP_TX_MAX_PAYLOAD (517)
+#endif
+#ifndef BH_L2CAP_RX_MAX_PAYLOAD
+#define BH_L2CAP_RX_MAX_PAYLOAD (517)
+#endif
+
+// L2CAP PDUs that can wait to be sent (all links together); each slot
+// holds one PDU of up to BH_L2CAP_TX_MAX_PAYLOAD bytes.
+#ifndef BH_ACL_TX_QUEUE_LEN
+#define BH_ACL_TX_QUEUE_LEN (8)
+#endif
+
+// Largest ACL fragment we send, whatever the controller's buffers allow.
+#ifndef BH_ACL_TX_MAX_DATA
+#define BH_ACL_TX_MAX_DATA (251)
+#endif
+
 // Resolvable/non-resolvable private address lifetime in seconds (Core spec
 // recommends 15 minutes); changeable at run time within
 // BH_RPA_TIMEOUT_MIN_S..MAX_S (blehost.h).

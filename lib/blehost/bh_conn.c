@@ -1,6 +1,7 @@
 // Connection table and ACL buffer accounting. See bh_conn.h.
 #include <string.h>
 
+#include "bh_acl.h"
 #include "bh_conn.h"
 
 static struct {
@@ -12,6 +13,7 @@ static struct {
 
 void bh_conn_reset(void) {
     memset(&conn_state, 0, sizeof(conn_state));
+    bh_acl_reset();
 }
 
 bh_conn_t *bh_conn_find(uint16_t handle) {
@@ -49,7 +51,10 @@ void bh_conn_remove(bh_conn_t *conn) {
     if (conn_state.acl_free > conn_state.acl_total) {
         conn_state.acl_free = conn_state.acl_total;
     }
+    uint16_t handle = conn->handle;
     memset(conn, 0, sizeof(*conn));
+    // Its queued and half-reassembled PDUs go; others may use the buffers.
+    bh_acl_conn_closed(handle);
 }
 
 void bh_conn_set_acl_buffers(uint16_t data_len, uint16_t count) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "blehost.h"
+#include "bh_acl.h"
 #include "bh_addr.h"
 #include "bh_conn.h"
 #include "bh_gap.h"
@@ -25,9 +26,9 @@ static const uint8_t le_event_mask[8] = { 0xdf, 0x01, 0x00, 0x00, 0x00, 0x00, 0x
 
 static const bh_hci_handlers_t host_handlers = {
     .disconnection_complete = bh_gap_on_disconnection_complete,
-    .num_completed_packets = bh_conn_acl_completed,
+    .num_completed_packets = bh_acl_on_completed,
     .le_meta = bh_gap_on_le_meta,
-    .acl = NULL, // L2CAP arrives in a later issue
+    .acl = bh_acl_on_data,
 };
 
 static struct {

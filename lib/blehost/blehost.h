@@ -8,6 +8,7 @@
 #define BLEHOST_BLEHOST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BH_ADDR_TYPE_PUBLIC (0)
@@ -79,6 +80,34 @@ uint32_t bh_get_rpa_timeout(void);
 // The local IRK of this activation, most significant octet first (the
 // Core spec's notation for ah()). -ENODEV when inactive.
 int bh_get_irk(uint8_t irk[16]);
+
+// ---- L2CAP fixed channels over the ACL data path (bh_acl.c) ----
+
+#define BH_L2CAP_CID_ATT (0x0004)
+#define BH_L2CAP_CID_LE_SIGNALING (0x0005)
+#define BH_L2CAP_CID_SMP (0x0006)
+
+// Receives one complete L2CAP PDU's information payload on a fixed channel
+// (reassembled, length checked against the basic header). For the LE
+// signalling channel, data is one command (code, identifier, length, data;
+// length already checked): return false if the command is not understood
+// and the host answers with an L2CAP Command Reject (not for a Command
+// Reject). The return value is ignored on other channels. data is valid only
+// during the call, and only until the handler calls anything that may
+// process HCI input (a synchronous command, a Python callback).
+typedef bool (*bh_l2cap_rx_fn_t)(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
+
+// Install (fn) or remove (NULL) the handler of fixed channel 4, 5 or 6; kept
+// across activations. Returns 0, or -EINVAL for another CID. PDUs on a
+// channel without handler are dropped (signalling commands rejected).
+int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn);
+
+// Queue one L2CAP PDU (the basic header is added here); it goes out in
+// controller-sized ACL fragments as the controller frees buffers. Returns 0,
+// -ENOTCONN (no such link), -EMSGSIZE (len > BH_L2CAP_TX_MAX_PAYLOAD) or
+// -ENOMEM (transmit queue full: retry after the controller completes
+// packets).
+int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 
 // Events, implemented by the embedding. Called from inside bh_poll() or a
 // synchronous host call; they must not block and must not call back into
