@@ -104,5 +104,10 @@ void bh_att_poll(uint32_t now_ms);
 void bh_gatts_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len);
 // Responses, Error Responses, notifications and indications go to the client:
 void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len);
+// bh_att.c also drives the client's life cycle (declared in bh_gattc.h):
+// bh_gattc_reset() from bh_att_init(), bh_gattc_conn_closed() from
+// bh_att_conn_closed(), bh_gattc_poll(now_ms) from bh_att_poll(). The client
+// sends Exchange MTU Requests itself and reports the response (or an error
+// response, as peer MTU 23) with bh_att_mtu_exchanged().
 
 #endif // BLEHOST_BH_ATT_H
