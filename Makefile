@@ -3,6 +3,8 @@
 #   make test   build what is needed and run the whole test suite on virtual boards
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
 #   make bench  GAP benchmarks (latency, scan results/s, code size): prints figures
+#   make conformance  MicroPython's own multi_bluetooth tests, unchanged, on two boards
+#               of each kind; tests/conformance.txt says which must pass (make test runs it)
 
 BUILD ?= build
 BUILD_ABS := $(abspath $(BUILD))
@@ -19,7 +21,7 @@ endif
 
 PORT_MAKE = mp=$$($(MICROPY_DIR_CMD)) && $(MAKE) --no-print-directory -j$(JOBS) MICROPY_DIR="$$mp"
 
-.PHONY: all deps micropython unix unix-san qemu boards demo repl test bench clean
+.PHONY: all deps micropython unix unix-san qemu boards demo repl test conformance bench clean
 
 all: boards
 
@@ -49,6 +51,12 @@ repl: unix
 
 test: unix-san qemu
 	MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython $(PYTHON) -m pytest tests $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory conformance
+
+# CONFORMANCE_ARGS: e.g. --kind unix, --must-pass-only, --diff, test names.
+conformance: unix-san qemu
+	mp=$$($(MICROPY_DIR_CMD)) && MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython \
+	    $(PYTHON) -m tools.conformance --build $(BUILD_ABS) --micropython "$$mp" $(CONFORMANCE_ARGS)
 
 bench: unix qemu
 	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
