@@ -8,12 +8,6 @@
 #include "modbluetooth.h"
 #include "mpbt_port.h"
 
-// IRQ event codes (the spec's _IRQ_* values) produced so far.
-#define IRQ_CENTRAL_CONNECT (1)
-#define IRQ_CENTRAL_DISCONNECT (2)
-#define IRQ_PERIPHERAL_CONNECT (7)
-#define IRQ_PERIPHERAL_DISCONNECT (8)
-
 // HCI_Reset timeouts: user deactivation may wait a little, soft reset not.
 #define DEACTIVATE_RESET_TIMEOUT_MS (1000)
 #define DEINIT_RESET_TIMEOUT_MS (100)
@@ -91,21 +85,6 @@ static MP_DEFINE_CONST_FUN_OBJ_2(ble_irq_obj, ble_irq);
 
 // ---- methods of later issues: arity checked, then EPERM or not implemented ----
 
-static mp_obj_t ble_gap_advertise(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
-    enum { ARG_interval_us, ARG_adv_data, ARG_resp_data, ARG_connectable };
-    static const mp_arg_t allowed_args[] = {
-        { MP_QSTR_interval_us, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = mp_const_none} },
-        { MP_QSTR_adv_data, MP_ARG_OBJ, {.u_obj = mp_const_none} },
-        { MP_QSTR_resp_data, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
-        { MP_QSTR_connectable, MP_ARG_KW_ONLY | MP_ARG_BOOL, {.u_bool = true} },
-    };
-    mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
-    mp_arg_parse_all(n_args - 1, pos_args + 1, kw_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
-    ble_check_active();
-    raise_not_implemented(MP_QSTR_gap_advertise);
-}
-static MP_DEFINE_CONST_FUN_OBJ_KW(ble_gap_advertise_obj, 1, ble_gap_advertise);
-
 // min/max count self.
 #define BLE_NOT_YET(name, min, max) \
     static mp_obj_t ble_##name(size_t n_args, const mp_obj_t *args) { \
@@ -116,9 +95,6 @@ static MP_DEFINE_CONST_FUN_OBJ_KW(ble_gap_advertise_obj, 1, ble_gap_advertise);
     } \
     static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_##name##_obj, min, max, ble_##name)
 
-BLE_NOT_YET(gap_scan, 2, 5);
-BLE_NOT_YET(gap_connect, 2, 6);
-BLE_NOT_YET(gap_disconnect, 2, 2);
 BLE_NOT_YET(gatts_register_services, 2, 2);
 BLE_NOT_YET(gatts_read, 2, 2);
 BLE_NOT_YET(gatts_write, 3, 4);
@@ -177,27 +153,7 @@ static MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &ble_locals_dict
     );
 
-// ---- host events -> ring records ----
-
-static void push_conn_event(uint8_t event, uint16_t conn_handle, const bh_addr_t *peer) {
-    uint8_t be[6];
-    for (size_t i = 0; i < 6; i++) {
-        be[i] = peer->val[5 - i];
-    }
-    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(peer->type), BLE_BYTES(be, 6) };
-    ble_event_push(event, fields, MP_ARRAY_SIZE(fields));
-}
-
-void bh_evt_connected(uint16_t conn_handle, uint8_t role, const bh_addr_t *peer) {
-    push_conn_event(role == BH_ROLE_PERIPHERAL ? IRQ_CENTRAL_CONNECT : IRQ_PERIPHERAL_CONNECT,
-        conn_handle, peer);
-}
-
-void bh_evt_disconnected(uint16_t conn_handle, uint8_t role, const bh_addr_t *peer, uint8_t reason) {
-    (void)reason;
-    push_conn_event(role == BH_ROLE_PERIPHERAL ? IRQ_CENTRAL_DISCONNECT : IRQ_PERIPHERAL_DISCONNECT,
-        conn_handle, peer);
-}
+// The host's GAP events are turned into IRQ records in ble_gap.c.
 
 // ---- port hooks (mpbt_port.h) ----
 

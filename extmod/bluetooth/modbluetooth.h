@@ -120,4 +120,10 @@ void ble_event_reset_schedule(void);
 
 MP_DECLARE_CONST_FUN_OBJ_KW(ble_config_obj);
 
+// GAP methods (ble_gap.c).
+MP_DECLARE_CONST_FUN_OBJ_KW(ble_gap_advertise_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_scan_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_connect_obj);
+MP_DECLARE_CONST_FUN_OBJ_2(ble_gap_disconnect_obj);
+
 #endif // MICROPY_INCLUDED_EXTMOD_BLUETOOTH_MODBLUETOOTH_H

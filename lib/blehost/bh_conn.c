@@ -57,6 +57,21 @@ void bh_conn_remove(bh_conn_t *conn) {
     bh_acl_conn_closed(handle);
 }
 
+bh_conn_t *bh_conn_at(size_t i) {
+    if (i >= BH_MAX_CONNECTIONS || !conn_state.conns[i].used) {
+        return NULL;
+    }
+    return &conn_state.conns[i];
+}
+
+size_t bh_conn_count(void) {
+    size_t n = 0;
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        n += conn_state.conns[i].used;
+    }
+    return n;
+}
+
 void bh_conn_set_acl_buffers(uint16_t data_len, uint16_t count) {
     conn_state.acl_data_len = data_len;
     conn_state.acl_total = count;

@@ -1,51 +1,338 @@
-// GAP: connection events. See bh_gap.h.
+// GAP: connecting as central, links as either role, disconnection and
+// connection parameter updates; the LE Meta routing of the GAP events. See
+// blehost.h and bh_gap.h.
 #include <errno.h>
-#include <stdbool.h>
 #include <string.h>
 
+#include "bh_addr.h"
 #include "bh_conn.h"
 #include "bh_gap.h"
-#include "bh_hci.h"
 #include "bh_port.h"
 #include "bh_util.h"
 
 // Reason sent when we must refuse a link because the table is full
 // (Remote Device Terminated Connection due to Low Resources).
-#define GAP_REASON_LOW_RESOURCES (0x14)
+#define REASON_LOW_RESOURCES (0x14)
+// Reason for gap_disconnect (Remote User Terminated Connection).
+#define REASON_USER (0x13)
+
+// Initiator scan: continuous (window == interval), 30 ms.
+#define INITIATOR_SCAN_INTERVAL (0x0030)
+#define INITIATOR_SCAN_WINDOW (0x0030)
+// Supervision timeout for our links (10 ms units): 4 s, or more for long
+// intervals (at least six intervals; the Core spec needs more than two).
+#define SUPERVISION_TIMEOUT_MIN (400)
+#define SUPERVISION_TIMEOUT_MAX (3200)
+#define PERIPHERAL_LATENCY_MAX (499)
+// How long a cancelled attempt may take to report its end before the host
+// reports it itself (a controller that has lost track of it).
+#define CANCEL_GRACE_MS (1000)
+
+static struct {
+    bool pending;     // LE_Create_Connection accepted, no completion yet
+    bool cancelling;  // LE_Create_Connection_Cancel sent
+    uint32_t start_ms;
+    uint32_t timeout_ms; // 0: none
+    uint32_t cancel_ms;
+    bh_addr_t peer;
+} attempt;
+
+int bh_gap_cmd(uint16_t opcode, const uint8_t *params, size_t plen) {
+    return bh_hci_cmd_sync(opcode, params, plen, NULL, 0, 0, NULL, BH_HCI_CMD_TIMEOUT_MS);
+}
+
+int bh_gap_cmd_errno(uint16_t opcode, const uint8_t *params, size_t plen) {
+    int err = bh_gap_cmd(opcode, params, plen);
+    return err > 0 ? -EIO : err;
+}
+
+void bh_gap_reset(void) {
+    memset(&attempt, 0, sizeof(attempt));
+    bh_adv_reset();
+    bh_scan_reset();
+}
+
+static void attempt_failed(uint8_t status) {
+    bh_addr_t peer = attempt.peer;
+    memset(&attempt, 0, sizeof(attempt));
+    bh_evt_connect_failed(&peer, status);
+}
+
+void bh_gap_shutdown(void) {
+    bh_scan_shutdown();
+    if (attempt.pending) {
+        attempt_failed(BH_HCI_ERR_LOCAL_HOST_TERMINATED);
+    }
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        bh_conn_t *c = bh_conn_at(i);
+        if (c != NULL) {
+            uint16_t handle = c->handle;
+            uint8_t role = c->role;
+            bh_addr_t peer = c->peer;
+            bh_conn_remove(c);
+            bh_evt_disconnected(handle, role, &peer, BH_HCI_ERR_LOCAL_HOST_TERMINATED);
+        }
+    }
+    bh_gap_reset();
+}
+
+// ---- connecting ----
+
+bool bh_connect_is_pending(void) {
+    return attempt.pending;
+}
+
+static uint16_t supervision_timeout(uint16_t interval_max) {
+    // six intervals of 1.25 ms, in 10 ms units
+    uint32_t t = ((uint32_t)interval_max * 6 + 7) / 8;
+    if (t < SUPERVISION_TIMEOUT_MIN) {
+        t = SUPERVISION_TIMEOUT_MIN;
+    }
+    return t > SUPERVISION_TIMEOUT_MAX ? SUPERVISION_TIMEOUT_MAX : (uint16_t)t;
+}
+
+int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min,
+    uint16_t interval_max) {
+    if (!bh_is_active()) {
+        return -ENODEV;
+    }
+    if (peer->type > BH_ADDR_TYPE_RANDOM || interval_min < BH_CONN_INTERVAL_MIN
+        || interval_max > BH_CONN_INTERVAL_MAX || interval_min > interval_max) {
+        return -EINVAL;
+    }
+    if (attempt.pending) {
+        return -EALREADY;
+    }
+    if (bh_conn_count() >= BH_MAX_CONNECTIONS) {
+        return -ENOMEM;
+    }
+    // scan interval, window, filter policy, peer type, peer address, own
+    // address type, interval min, max, latency, supervision timeout, CE
+    // length min, max.
+    uint8_t p[25] = { 0 };
+    bh_put_u16(p, INITIATOR_SCAN_INTERVAL);
+    bh_put_u16(p + 2, INITIATOR_SCAN_WINDOW);
+    p[5] = peer->type;
+    memcpy(p + 6, peer->val, 6);
+    p[12] = bh_own_addr_type();
+    bh_put_u16(p + 13, interval_min);
+    bh_put_u16(p + 15, interval_max);
+    bh_put_u16(p + 19, supervision_timeout(interval_max));
+    // Pending before the command goes out: a completion can only follow
+    // its Command Status, but it must never find us unprepared.
+    attempt.pending = true;
+    attempt.cancelling = false;
+    attempt.peer = *peer;
+    attempt.timeout_ms = timeout_ms;
+    int err = bh_gap_cmd_errno(BH_HCI_OP_LE_CREATE_CONN, p, sizeof(p));
+    if (err != 0) {
+        attempt.pending = false;
+        return err;
+    }
+    attempt.start_ms = bh_port_ticks_ms();
+    return 0;
+}
+
+int bh_connect_cancel(void) {
+    if (!bh_is_active()) {
+        return -ENODEV;
+    }
+    if (!attempt.pending || attempt.cancelling) {
+        return 0;
+    }
+    attempt.cancelling = true;
+    attempt.cancel_ms = bh_port_ticks_ms();
+    int err = bh_gap_cmd(BH_HCI_OP_LE_CREATE_CONN_CANCEL, NULL, 0);
+    // Command Disallowed: the controller is no longer initiating, so the
+    // completion (likely a success) is on its way. Either way the end of
+    // the attempt is reported by its LE Connection Complete, or after
+    // CANCEL_GRACE_MS by bh_gap_poll().
+    if (err == BH_HCI_ERR_COMMAND_DISALLOWED) {
+        err = 0;
+    }
+    return err > 0 ? -EIO : err;
+}
+
+static void poll_attempt(uint32_t now) {
+    if (!attempt.pending) {
+        return;
+    }
+    if (attempt.cancelling) {
+        if ((uint32_t)(now - attempt.cancel_ms) >= CANCEL_GRACE_MS) {
+            attempt_failed(BH_HCI_ERR_UNKNOWN_CONN_ID);
+        }
+    } else if (attempt.timeout_ms != 0 && (uint32_t)(now - attempt.start_ms) >= attempt.timeout_ms) {
+        (void)bh_connect_cancel();
+    }
+}
+
+// ---- links ----
+
+int bh_disconnect(uint16_t conn_handle) {
+    if (!bh_is_active()) {
+        return -ENODEV;
+    }
+    bh_conn_t *c = bh_conn_find(conn_handle);
+    if (c == NULL) {
+        return -ENOTCONN;
+    }
+    if (c->disconnecting) {
+        return 0;
+    }
+    c->disconnecting = true;
+    uint8_t p[3];
+    bh_put_u16(p, conn_handle);
+    p[2] = REASON_USER;
+    int err = bh_gap_cmd(BH_HCI_OP_DISCONNECT, p, sizeof(p));
+    if (err == 0) {
+        return 0;
+    }
+    // The link may have gone (and been reported) while we waited.
+    c = bh_conn_find(conn_handle);
+    if (c == NULL) {
+        return 0;
+    }
+    c->disconnecting = false;
+    return err > 0 ? -EIO : err;
+}
+
+static bool acceptable_params(const uint16_t r[4]) {
+    uint16_t min = r[0], max = r[1], latency = r[2], timeout = r[3];
+    return min >= BH_CONN_INTERVAL_MIN && min <= max && max <= BH_CONN_INTERVAL_MAX
+           && latency <= PERIPHERAL_LATENCY_MAX
+           && timeout >= 10 && timeout <= SUPERVISION_TIMEOUT_MAX
+           // timeout (10 ms) > 2 * (1 + latency) * interval (1.25 ms)
+           && (uint32_t)timeout * 4 > (uint32_t)(1 + latency) * max;
+}
+
+// Answer a peer's LE Remote Connection Parameter Request: the controller
+// holds the procedure until the host replies.
+static void reply_param_request(bh_conn_t *c) {
+    c->param_req = false;
+    uint8_t p[14] = { 0 };
+    bh_put_u16(p, c->handle);
+    if (acceptable_params(c->req)) {
+        for (size_t i = 0; i < 4; i++) {
+            bh_put_u16(p + 2 + 2 * i, c->req[i]);
+        }
+        (void)bh_gap_cmd(BH_HCI_OP_LE_REMOTE_PARAM_REPLY, p, 14);
+    } else {
+        p[2] = BH_HCI_ERR_UNACCEPTABLE_CONN_PARAMS;
+        (void)bh_gap_cmd(BH_HCI_OP_LE_REMOTE_PARAM_NEG_REPLY, p, 3);
+    }
+}
+
+void bh_gap_poll(void) {
+    bh_scan_poll();
+    poll_attempt(bh_port_ticks_ms());
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        bh_conn_t *c = bh_conn_at(i);
+        if (c != NULL && c->param_req) {
+            reply_param_request(c);
+        }
+    }
+}
+
+// ---- events ----
 
 static void connection_complete(const uint8_t *p, size_t len, size_t min_len) {
+    // status, handle, role, peer type, peer addr, [local RPA, peer RPA,]
+    // interval, latency, timeout, clock accuracy
     if (len < min_len) {
         return;
     }
-    if (p[0] != BH_HCI_SUCCESS) {
-        // Failed attempts are reported by the connect logic (later issue).
-        return;
-    }
+    uint8_t status = p[0];
     uint16_t handle = bh_get_u16(p + 1) & 0x0fff;
     uint8_t role = p[3] == 0 ? BH_ROLE_CENTRAL : BH_ROLE_PERIPHERAL;
     // Identity address types 2/3 (resolved RPA) report as public/random.
     bh_addr_t peer = { .type = p[4] & 1 };
     memcpy(peer.val, p + 5, 6);
-    if (bh_conn_add(handle, role, &peer) == NULL) {
-        uint8_t cmd[3];
-        bh_put_u16(cmd, handle);
-        cmd[2] = GAP_REASON_LOW_RESOURCES;
-        bh_hci_cmd_post(BH_HCI_OP_DISCONNECT, cmd, sizeof(cmd));
+    const uint8_t *params = p + min_len - 7;
+    bool ours = role == BH_ROLE_CENTRAL && attempt.pending;
+    if (status != BH_HCI_SUCCESS) {
+        // A failed attempt of ours (cancelled, timed out, refused); failed
+        // peripheral links (directed advertising timeout) are not links.
+        if (ours) {
+            attempt_failed(status);
+        }
         return;
     }
+    if (ours) {
+        memset(&attempt, 0, sizeof(attempt));
+    } else if (role == BH_ROLE_PERIPHERAL) {
+        bh_adv_on_connected();
+    }
+    bh_conn_t *c = bh_conn_add(handle, role, &peer);
+    if (c == NULL) {
+        uint8_t cmd[3];
+        bh_put_u16(cmd, handle);
+        cmd[2] = REASON_LOW_RESOURCES;
+        (void)bh_hci_cmd_post(BH_HCI_OP_DISCONNECT, cmd, sizeof(cmd));
+        if (ours) {
+            bh_evt_connect_failed(&peer, REASON_LOW_RESOURCES);
+        }
+        return;
+    }
+    c->interval = bh_get_u16(params);
+    c->latency = bh_get_u16(params + 2);
+    c->timeout = bh_get_u16(params + 4);
     bh_evt_connected(handle, role, &peer);
+}
+
+static void conn_update_complete(const uint8_t *p, size_t len) {
+    // status, handle, interval, latency, timeout
+    if (len < 9) {
+        return;
+    }
+    uint16_t handle = bh_get_u16(p + 1) & 0x0fff;
+    bh_conn_t *c = bh_conn_find(handle);
+    if (c == NULL) {
+        return;
+    }
+    uint16_t interval = bh_get_u16(p + 3);
+    uint16_t latency = bh_get_u16(p + 5);
+    uint16_t timeout = bh_get_u16(p + 7);
+    if (p[0] == BH_HCI_SUCCESS) {
+        c->interval = interval;
+        c->latency = latency;
+        c->timeout = timeout;
+    }
+    bh_evt_conn_update(handle, interval, latency, timeout, p[0]);
+}
+
+static void remote_param_request(const uint8_t *p, size_t len) {
+    // handle, interval min, max, latency, timeout
+    if (len < 10) {
+        return;
+    }
+    bh_conn_t *c = bh_conn_find(bh_get_u16(p) & 0x0fff);
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < 4; i++) {
+        c->req[i] = bh_get_u16(p + 2 + 2 * i);
+    }
+    // Replied from bh_gap_poll(): this handler may run inside another
+    // command's wait, when no command credit is free.
+    c->param_req = true;
 }
 
 void bh_gap_on_le_meta(uint8_t subevent, const uint8_t *params, size_t len) {
     switch (subevent) {
         case BH_LE_SUBEVT_CONNECTION_COMPLETE:
-            // status, handle, role, peer type, peer addr, interval, latency,
-            // timeout, clock accuracy
             connection_complete(params, len, 18);
             break;
         case BH_LE_SUBEVT_ENH_CONNECTION_COMPLETE:
-            // as above plus local and peer resolvable private addresses
             connection_complete(params, len, 30);
+            break;
+        case BH_LE_SUBEVT_ADVERTISING_REPORT:
+            bh_scan_on_adv_report(params, len);
+            break;
+        case BH_LE_SUBEVT_CONN_UPDATE_COMPLETE:
+            conn_update_complete(params, len);
+            break;
+        case BH_LE_SUBEVT_REMOTE_PARAM_REQUEST:
+            remote_param_request(params, len);
             break;
         default:
             break;
@@ -54,12 +341,17 @@ void bh_gap_on_le_meta(uint8_t subevent, const uint8_t *params, size_t len) {
 
 void bh_gap_on_disconnection_complete(const uint8_t *p, size_t len) {
     // status, handle, reason
-    if (len < 4 || p[0] != BH_HCI_SUCCESS) {
+    if (len < 4) {
         return;
     }
     uint16_t handle = bh_get_u16(p + 1) & 0x0fff;
     bh_conn_t *c = bh_conn_find(handle);
     if (c == NULL) {
+        return;
+    }
+    if (p[0] != BH_HCI_SUCCESS) {
+        // Our HCI_Disconnect failed late: the link stays.
+        c->disconnecting = false;
         return;
     }
     // Copy out before the slot is freed and before calling up.

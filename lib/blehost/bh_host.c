@@ -20,9 +20,10 @@ static const uint8_t event_mask[8] = { 0x90, 0x88, 0x00, 0x02, 0x00, 0x80, 0x00,
 
 // LE_Set_Event_Mask: Connection Complete (0), Advertising Report (1),
 // Connection Update Complete (2), Read Remote Features Complete (3), Long
-// Term Key Request (4), Data Length Change (6), Read Local P-256 Public Key
-// Complete (7), Generate DHKey Complete (8).
-static const uint8_t le_event_mask[8] = { 0xdf, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+// Term Key Request (4), Remote Connection Parameter Request (5), Data Length
+// Change (6), Read Local P-256 Public Key Complete (7), Generate DHKey
+// Complete (8).
+static const uint8_t le_event_mask[8] = { 0xff, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
 
 static const bh_hci_handlers_t host_handlers = {
     .disconnection_complete = bh_gap_on_disconnection_complete,
@@ -78,6 +79,7 @@ static int activate_sequence(void) {
     }
     bh_hci_init(&host_handlers);
     bh_conn_reset();
+    bh_gap_reset();
     bh_addr_reset();
     bh_hci_drain();
 
@@ -126,6 +128,7 @@ int bh_activate(void) {
     host.busy--;
     if (err != 0) {
         bh_conn_reset();
+        bh_gap_reset();
         bh_addr_reset();
         return err;
     }
@@ -142,6 +145,8 @@ void bh_deactivate(uint32_t reset_timeout_ms) {
     (void)bh_hci_cmd_sync(BH_HCI_OP_RESET, NULL, 0, NULL, 0, 0, NULL, reset_timeout_ms);
     host.busy--;
     bh_hci_init(NULL);
+    // Report what the reset ended (scan, connect attempt, links), then forget.
+    bh_gap_shutdown();
     bh_conn_reset();
     bh_addr_reset();
     host.active = false;
@@ -157,6 +162,7 @@ void bh_poll(void) {
     }
     host.busy++;
     bh_hci_process();
+    bh_gap_poll();
     bh_addr_poll();
     host.busy--;
 }

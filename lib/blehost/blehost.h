@@ -81,6 +81,65 @@ uint32_t bh_get_rpa_timeout(void);
 // Core spec's notation for ah()). -ENODEV when inactive.
 int bh_get_irk(uint8_t irk[16]);
 
+// ---- GAP: advertising, scanning, connecting (bh_adv.c, bh_scan.c, bh_gap.c) ----
+// Intervals are in controller units: 0.625 ms for advertising and scanning,
+// 1.25 ms for connections. Every call below returns -ENODEV while inactive,
+// -EINVAL for arguments out of range, -ETIMEDOUT when the controller does not
+// answer and -EIO when it refuses.
+#define BH_ADV_DATA_MAX (31)
+#define BH_ADV_INTERVAL_MIN (0x0020)  // 20 ms
+#define BH_ADV_INTERVAL_MAX (0x4000)  // 10.24 s
+#define BH_SCAN_INTERVAL_MIN (0x0004) // 2.5 ms (also the shortest window)
+#define BH_SCAN_INTERVAL_MAX (0x4000) // 10.24 s
+#define BH_CONN_INTERVAL_MIN (0x0006) // 7.5 ms
+#define BH_CONN_INTERVAL_MAX (0x0c80) // 4 s
+#define BH_CONN_HANDLE_MAX (0x0eff)
+// Connection interval used when the caller gives none (30..50 ms).
+#define BH_CONN_INTERVAL_DEFAULT_MIN (24)
+#define BH_CONN_INTERVAL_DEFAULT_MAX (40)
+
+// Advertising payload and scan response (AD structures, at most
+// BH_ADV_DATA_MAX bytes each). The host keeps them until they are changed
+// (they are forgotten at activation) and gives them to the controller at the
+// next bh_adv_start(). -EINVAL when too long.
+int bh_adv_set_data(const uint8_t *data, size_t len);
+int bh_adv_set_scan_rsp(const uint8_t *data, size_t len);
+// (Re)start legacy undirected advertising with the stored payloads: ADV_IND
+// when connectable, else ADV_SCAN_IND when a scan response is set, else
+// ADV_NONCONN_IND. While advertising, the new parameters and payloads replace
+// the old ones (disable, set, enable). The controller stops advertising when
+// a central connects; bh_adv_is_enabled() follows it.
+int bh_adv_start(uint16_t interval, bool connectable);
+// Stop advertising; 0 also when not advertising.
+int bh_adv_stop(void);
+bool bh_adv_is_enabled(void);
+
+// Scan with legacy commands and duplicate filtering off (every advertising
+// PDU heard is reported). duration_ms 0 scans until bh_scan_stop(). Starting
+// while a scan runs replaces it (new parameters, new duration) without ending
+// it: bh_evt_scan_done() comes once, when the last duration elapses, at
+// bh_scan_stop() or at deactivation.
+int bh_scan_start(uint32_t duration_ms, uint16_t interval, uint16_t window, bool active);
+// Stop scanning and report bh_evt_scan_done(); 0 and no event when idle.
+int bh_scan_stop(void);
+bool bh_scan_is_active(void);
+
+// Connect as central to peer (type PUBLIC or RANDOM). The attempt ends with
+// bh_evt_connected() or bh_evt_connect_failed(): after timeout_ms (0: no
+// timeout), at bh_connect_cancel(), at deactivation, or when the controller
+// fails it. -EALREADY while another attempt is pending, -ENOMEM when the
+// connection table is full.
+int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min,
+    uint16_t interval_max);
+// Cancel the pending attempt (its bh_evt_connect_failed() follows); 0 and no
+// event when none is pending.
+int bh_connect_cancel(void);
+bool bh_connect_is_pending(void);
+
+// Disconnect (reason: Remote User Terminated Connection). 0 when the link
+// exists (bh_evt_disconnected() follows), -ENOTCONN when it does not.
+int bh_disconnect(uint16_t conn_handle);
+
 // ---- L2CAP fixed channels over the ACL data path (bh_acl.c) ----
 
 #define BH_L2CAP_CID_ATT (0x0004)
@@ -114,5 +173,19 @@ int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_
 // the host.
 void bh_evt_connected(uint16_t conn_handle, uint8_t role, const bh_addr_t *peer);
 void bh_evt_disconnected(uint16_t conn_handle, uint8_t role, const bh_addr_t *peer, uint8_t reason);
+
+// GAP events. adv_type is the legacy report type (0 ADV_IND, 1
+// ADV_DIRECT_IND, 2 ADV_SCAN_IND, 3 ADV_NONCONN_IND, 4 SCAN_RSP); data is
+// valid only during the call.
+void bh_evt_scan_result(const bh_addr_t *addr, uint8_t adv_type, int8_t rssi,
+    const uint8_t *data, size_t len);
+void bh_evt_scan_done(void);
+// A bh_connect() attempt ended without a connection (status: HCI error, e.g.
+// 0x02 after a cancel or timeout).
+void bh_evt_connect_failed(const bh_addr_t *peer, uint8_t status);
+// LE Connection Update Complete: interval (1.25 ms), latency (events),
+// supervision timeout (10 ms), HCI status.
+void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t latency,
+    uint16_t timeout, uint8_t status);
 
 #endif // BLEHOST_BLEHOST_H
