@@ -183,6 +183,8 @@ void mp_bluetooth_deinit(void) {
     if (bh_is_active()) {
         bh_deactivate(DEINIT_RESET_TIMEOUT_MS);
     }
+    // A soft reset starts from the default configuration.
+    bh_addr_config_reset();
     MP_STATE_VM(bluetooth_ble) = NULL;
     poll_pending = false;
     ble_event_reset_schedule();

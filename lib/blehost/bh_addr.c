@@ -6,11 +6,12 @@
 // LE_Set_Random_Address; the controller's own privacy feature (resolving
 // list, controller-generated RPAs) is not used. Controllers refuse that
 // command (Command Disallowed) while legacy advertising, scanning or
-// initiating is enabled. A rotation that falls due then is deferred: the
-// old address stays in use and the host retries every
-// BH_ADDR_RETRY_MS until the controller accepts, and at once when the GAP
-// layer calls bh_addr_refresh() at a moment when it has stopped
-// advertising/scanning (e.g. while restarting them).
+// initiating is enabled. When refused, advertising and scanning are paused
+// around the command (disable, set address, enable again: a gap of a few
+// milliseconds, the same parameters and data; a scan keeps its remaining
+// duration). A connection attempt is not interrupted: the change waits for
+// it to end, retried every BH_ADDR_RETRY_MS, or done at once when the GAP
+// layer calls bh_addr_refresh().
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "bh_addr.h"
 #include "bh_aes.h"
 #include "bh_config.h"
+#include "bh_gap.h"
 #include "bh_hci.h"
 #include "bh_port.h"
 
@@ -49,6 +51,11 @@ void bh_addr_reset(void) {
     // Forget the IRK and all addresses of the previous activation.
     memset(&st, 0, sizeof(st));
     st.requested_mode = requested;
+}
+
+void bh_addr_config_reset(void) {
+    st.requested_mode = MODE_DEFAULT;
+    rpa_timeout_s = BH_RPA_TIMEOUT_S;
 }
 
 static bool is_zero(const uint8_t *a, size_t n) {
@@ -103,9 +110,42 @@ static void make_rpa(uint8_t addr[6]) {
     bh_ah(st.irk, addr + 3, addr);
 }
 
-static int program_random(const uint8_t addr[6]) {
-    int err = bh_hci_cmd_sync(BH_HCI_OP_LE_SET_RANDOM_ADDRESS, addr, 6, NULL, 0, 0, NULL,
+static int set_random(const uint8_t addr[6]) {
+    return bh_hci_cmd_sync(BH_HCI_OP_LE_SET_RANDOM_ADDRESS, addr, 6, NULL, 0, 0, NULL,
         BH_HCI_CMD_TIMEOUT_MS);
+}
+
+static int enable(uint16_t opcode, bool on) {
+    // LE_Set_Advertising_Enable: enable. LE_Set_Scan_Enable: enable, filter
+    // duplicates (off, as bh_scan.c sets it).
+    uint8_t p[2] = { on, 0 };
+    return bh_hci_cmd_sync(opcode, p, opcode == BH_HCI_OP_LE_SET_ADV_ENABLE ? 1 : 2, NULL, 0, 0,
+        NULL, BH_HCI_CMD_TIMEOUT_MS);
+}
+
+// LE_Set_Random_Address with advertising and scanning paused around it.
+static int set_random_paused(const uint8_t addr[6]) {
+    if (bh_connect_is_pending()) {
+        return HCI_COMMAND_DISALLOWED;
+    }
+    bool adv = bh_adv_is_enabled() && enable(BH_HCI_OP_LE_SET_ADV_ENABLE, false) == 0;
+    bool scan = bh_scan_is_active() && enable(BH_HCI_OP_LE_SET_SCAN_ENABLE, false) == 0;
+    int err = set_random(addr);
+    // Resume whatever was paused, even if the address was refused.
+    if (scan) {
+        (void)enable(BH_HCI_OP_LE_SET_SCAN_ENABLE, true);
+    }
+    if (adv) {
+        (void)enable(BH_HCI_OP_LE_SET_ADV_ENABLE, true);
+    }
+    return err;
+}
+
+static int program_random(const uint8_t addr[6]) {
+    int err = set_random(addr);
+    if (err == HCI_COMMAND_DISALLOWED) {
+        err = set_random_paused(addr);
+    }
     if (err == HCI_COMMAND_DISALLOWED) {
         return -EBUSY;
     }

@@ -55,6 +55,11 @@ void bh_poll(void);
 // and connecting started after it.
 int bh_set_addr_mode(uint8_t mode);
 
+// Back to the default address configuration (mode chosen at activation,
+// RPA timeout BH_RPA_TIMEOUT_S), e.g. on soft reset. The mode in effect
+// while active stays until deactivation.
+void bh_addr_config_reset(void);
+
 // Effective mode while active; the requested (or default PUBLIC) otherwise.
 uint8_t bh_get_addr_mode(void);
 

@@ -13,6 +13,7 @@
 #include "bh_addr.h"
 #include "bh_aes.h"
 #include "bh_config.h"
+#include "bh_gap.h"
 #include "bh_hci.h"
 #include "fake_port.h"
 
@@ -57,6 +58,46 @@ static void from_hex(const char *s, uint8_t *out, size_t n) {
         fprintf(stderr, "bad hex in test: %s\n", s);
         exit(1);
     }
+}
+
+// ---- the GAP layer's state, as bh_addr.c sees it ----
+
+static struct {
+    bool adv;
+    bool scan;
+    bool connecting;
+} gap_state;
+
+bool bh_adv_is_enabled(void) {
+    return gap_state.adv;
+}
+
+bool bh_scan_is_active(void) {
+    return gap_state.scan;
+}
+
+bool bh_connect_is_pending(void) {
+    return gap_state.connecting;
+}
+
+// A controller that, like a real one, refuses LE_Set_Random_Address while
+// advertising or scanning is enabled.
+static struct {
+    bool adv;
+    bool scan;
+} ctrl;
+
+static void strict_controller(const fake_cmd_t *cmd) {
+    if (cmd->opcode == BH_HCI_OP_LE_SET_ADV_ENABLE) {
+        ctrl.adv = cmd->params[0];
+    } else if (cmd->opcode == BH_HCI_OP_LE_SET_SCAN_ENABLE) {
+        ctrl.scan = cmd->params[0];
+    } else if (cmd->opcode == BH_HCI_OP_LE_SET_RANDOM_ADDRESS && (ctrl.adv || ctrl.scan)) {
+        uint8_t status = 0x0c;
+        fake_push_cmd_complete(1, cmd->opcode, &status, 1);
+        return;
+    }
+    fake_answer(cmd);
 }
 
 // ---- AES-128 and ah ----
@@ -111,13 +152,13 @@ static const uint8_t zero_addr[6];
 
 static void setup(void) {
     fake_reset();
+    memset(&gap_state, 0, sizeof(gap_state));
+    memset(&ctrl, 0, sizeof(ctrl));
     bh_hci_init(NULL);
     bh_addr_reset();
     // Mode requests survive bh_addr_reset (they are configuration): start
     // every test from the default.
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_PUBLIC), 0);
-    bh_addr_reset();
-    CHECK_EQ(bh_set_rpa_timeout(BH_RPA_TIMEOUT_S), 0);
+    bh_addr_config_reset();
 }
 
 static int n_set_random(void) {
@@ -319,7 +360,9 @@ static void test_rotation_refused_while_busy(void) {
     CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RPA), 0);
     bh_addr_t a, b;
     CHECK_EQ(bh_get_addr(&a), 0);
-    // The controller is advertising: it refuses new random addresses.
+    // The controller is initiating a connection: it refuses new random
+    // addresses, and an attempt is not interrupted.
+    gap_state.connecting = true;
     fake.fail_opcode = BH_HCI_OP_LE_SET_RANDOM_ADDRESS;
     fake.fail_status = 0x0c;
     CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), -EBUSY);
@@ -343,7 +386,8 @@ static void test_rotation_refused_while_busy(void) {
     bh_addr_poll();
     CHECK_EQ(n_set_random(), sent + 2);
     CHECK_EQ(bh_addr_refresh(), -EBUSY);
-    // The GAP layer stops advertising and asks for the change.
+    // The attempt ends; the GAP layer asks for the change.
+    gap_state.connecting = false;
     fake.fail_opcode = 0;
     CHECK_EQ(bh_addr_refresh(), 0);
     CHECK(!bh_addr_rotation_due());
@@ -358,6 +402,88 @@ static void test_rotation_refused_while_busy(void) {
     fake.fail_opcode = BH_HCI_OP_LE_SET_RANDOM_ADDRESS;
     fake.fail_status = 0x12;
     CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), -EIO);
+}
+
+static int index_of(uint16_t opcode, uint8_t param0, int from) {
+    for (int i = from; i < (int)fake.n_cmds; i++) {
+        if (fake.cmds[i].opcode == opcode && (fake.cmds[i].len == 0 || fake.cmds[i].params[0] == param0)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void test_rotation_pauses_advertising_and_scanning(void) {
+    setup();
+    fake.random_step = 0x3b;
+    fake.on_command = strict_controller;
+    CHECK_EQ(bh_addr_start(public_addr), 0);
+    CHECK_EQ(bh_set_rpa_timeout(1), 0);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RPA), 0);
+    bh_addr_t a, b;
+    CHECK_EQ(bh_get_addr(&a), 0);
+    // Advertising and scanning: both paused around the address change and
+    // resumed, scanning with duplicate filtering off.
+    ctrl.adv = ctrl.scan = gap_state.adv = gap_state.scan = true;
+    int from = (int)fake.n_cmds;
+    fake.now_ms += 1000;
+    bh_addr_poll();
+    CHECK(!bh_addr_rotation_due());
+    CHECK_EQ(bh_get_addr(&b), 0);
+    check_rpa(&b);
+    CHECK(memcmp(a.val, b.val, 6) != 0);
+    CHECK_MEM(b.val, last_random(), 6);
+    CHECK(ctrl.adv && ctrl.scan);
+    int adv_off = index_of(BH_HCI_OP_LE_SET_ADV_ENABLE, 0, from);
+    int scan_off = index_of(BH_HCI_OP_LE_SET_SCAN_ENABLE, 0, from);
+    int set = index_of(BH_HCI_OP_LE_SET_RANDOM_ADDRESS, b.val[0], from + 1);
+    int scan_on = index_of(BH_HCI_OP_LE_SET_SCAN_ENABLE, 1, from);
+    int adv_on = index_of(BH_HCI_OP_LE_SET_ADV_ENABLE, 1, from);
+    CHECK(adv_off >= 0 && scan_off >= 0 && set >= 0 && scan_on >= 0 && adv_on >= 0);
+    CHECK(adv_off < set && scan_off < set && set < scan_on && set < adv_on);
+    CHECK_EQ(fake.cmds[scan_on].len, 2);
+    CHECK_EQ(fake.cmds[scan_on].params[1], 0);
+    // Advertising only: scanning is left alone.
+    ctrl.scan = gap_state.scan = false;
+    from = (int)fake.n_cmds;
+    fake.now_ms += 1000;
+    bh_addr_poll();
+    CHECK_EQ(bh_get_addr(&a), 0);
+    CHECK(memcmp(a.val, b.val, 6) != 0);
+    CHECK_EQ(index_of(BH_HCI_OP_LE_SET_SCAN_ENABLE, 0, from), -1);
+    CHECK(index_of(BH_HCI_OP_LE_SET_ADV_ENABLE, 1, from) > 0);
+    CHECK(ctrl.adv);
+    // A mode change while advertising works the same way.
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), 0);
+    CHECK_EQ(bh_get_addr(&a), 0);
+    CHECK_EQ(a.val[5] >> 6, 0);
+    CHECK(ctrl.adv);
+    // Idle: one command, nothing paused.
+    ctrl.adv = gap_state.adv = false;
+    from = (int)fake.n_cmds;
+    fake.now_ms += 1000;
+    bh_addr_poll();
+    CHECK_EQ((int)fake.n_cmds, from + 1);
+}
+
+static void test_config_survives_activations_until_reset(void) {
+    setup();
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), 0);
+    CHECK_EQ(bh_set_rpa_timeout(77), 0);
+    CHECK_EQ(bh_addr_start(public_addr), 0);
+    bh_addr_reset(); // deactivation
+    CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_NRPA);
+    CHECK_EQ(bh_get_rpa_timeout(), 77);
+    CHECK_EQ(bh_addr_start(public_addr), 0);
+    CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_NRPA);
+    // Soft reset: defaults again (the active mode stays until deactivation).
+    bh_addr_config_reset();
+    CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_NRPA);
+    CHECK_EQ(bh_get_rpa_timeout(), BH_RPA_TIMEOUT_S);
+    bh_addr_reset();
+    CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_PUBLIC);
+    CHECK_EQ(bh_addr_start(public_addr), 0);
+    CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_PUBLIC);
 }
 
 static void test_mode_errors(void) {
@@ -410,6 +536,8 @@ int main(int argc, char **argv) {
         T(test_rpa_rotation),
         T(test_nrpa_rotation),
         T(test_rotation_refused_while_busy),
+        T(test_rotation_pauses_advertising_and_scanning),
+        T(test_config_survives_activations_until_reset),
         T(test_mode_errors),
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
