@@ -61,6 +61,7 @@ class Result:
     outcome: str  # pass, FAIL, skip, TIMEOUT, ERROR, or 'not run'
     seconds: float
     detail: str = ''  # the runner's diff, or why the run broke
+    metrics: list[str] = dataclasses.field(default_factory=list)  # multitest.output_metric()
 
     @property
     def verdict(self) -> str:
@@ -176,6 +177,7 @@ class KindRun:
             outcome, output, detail = self._run_runner(rig, entry.name)
         finally:
             rig.radio.stop_captures()
+        metrics = re.findall(rf'^\S*{re.escape(entry.name)}\.py: (.*)$', output, re.M)
         dead = [b for b in rig.boards if not b.alive]
         if dead:
             outcome = 'ERROR'
@@ -190,7 +192,8 @@ class KindRun:
             shutil.rmtree(captures, ignore_errors=True)
         if outcome != 'pass':
             self.close_rig()  # a fresh radio and fresh boards for the next test
-        return Result(self.kind, entry.name, expect, outcome, time.monotonic() - started, detail)
+        return Result(self.kind, entry.name, expect, outcome, time.monotonic() - started, detail,
+                      metrics)
 
     def _run_runner(self, rig: Rig, name: str) -> tuple[str, str, str]:
         # Run from the source's tests/ folder with relative paths, as MicroPython does.
@@ -329,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
                     if result.expect in RUN_EXPECTATIONS:
                         print(f'{kind:5} {entry.name:30} {result.verdict:6} {result.outcome:8} '
                               f'{result.seconds:5.1f}s', flush=True)
+                        for metric in result.metrics:
+                            print(f'    metric: {metric}', flush=True)
                         if args.diff and result.verdict == 'XFAIL':
                             print('    ' + result.detail.replace('\n', '\n    '), flush=True)
             finally:
