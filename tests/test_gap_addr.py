@@ -98,3 +98,9 @@ def test_addr_mode_errors_and_public_again(central: Board) -> None:
     assert mac(central)[0] == RANDOM
     central.exec('ble.config(addr_mode=0)')
     assert mac(central) == public
+    # A soft reset starts from the defaults again: PUBLIC.
+    central.exec('ble.config(addr_mode=3)')
+    central.soft_reset()
+    up(central)
+    assert central.eval('ble.config("addr_mode")') == 0
+    assert mac(central) == public

@@ -54,13 +54,14 @@ def test_board_blocked_in_readline_or_sleep_still_connects(
     up(peripheral)
     advertise(peripheral, b'\x02\x01\x06')
     peripheral.exec(TIMED_HANDLER)
+    address = mac(peripheral)  # before it blocks: the board answers nothing while blocked
     if blocker == 'readline':
         block = 'import sys\n_t0 = time.ticks_ms()\n_line = sys.stdin.readline()\n'
     else:
         block = '_t0 = time.ticks_ms()\ntime.sleep(4)\n'
     peripheral.start(block + '_t1 = time.ticks_ms()\nprint("unblocked")')
     time.sleep(0.5)
-    central.exec(f'ble.gap_connect(*{mac(peripheral)!r})')
+    central.exec(f'ble.gap_connect(*{address!r})')
     central.wait_for_event('_IRQ_PERIPHERAL_CONNECT')
     time.sleep(1.0)  # the peripheral is still blocked here
     if blocker == 'readline':

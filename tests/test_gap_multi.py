@@ -17,28 +17,29 @@ def test_central_holds_four_connections(central: Board, peripheral: Board,
     up(peripheral)
     handles = {}
     c_handle, _ = connect(central, peripheral)
-    handles[mac(peripheral)[1]] = c_handle
+    handles[mac(peripheral)] = c_handle
     for peer in hci_peers[:3]:
         peer.advertise(b'\x02\x01\x06')
         central.exec(f'ble.gap_connect({PUBLIC}, {peer.address_bytes!r})')
         done = central.wait_for_event('_IRQ_PERIPHERAL_CONNECT')
         assert done.data[1:] == (PUBLIC, peer.address_bytes)
         assert peer.connection_complete().status == 0
-        handles[peer.address_bytes] = done.data[0]
+        handles[(PUBLIC, peer.address_bytes)] = done.data[0]
     assert len(set(handles.values())) == 4, handles
     # Peer-initiated disconnect of one leaves the others.
     assert hci_peers[1].handle is not None
     hci_peers[1].disconnect(hci_peers[1].handle)
     gone = central.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT')
-    assert gone.data == (handles[hci_peers[1].address_bytes], PUBLIC, hci_peers[1].address_bytes)
+    dropped = (PUBLIC, hci_peers[1].address_bytes)
+    assert gone.data == (handles[dropped], *dropped)
     # The board disconnects the rest; each gets its own event.
-    for addr, handle in handles.items():
-        if addr == hci_peers[1].address_bytes:
+    for address, handle in handles.items():
+        if address == dropped:
             assert central.eval(f'ble.gap_disconnect({handle})') is False
             continue
         assert central.eval(f'ble.gap_disconnect({handle})') is True
         gone = central.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT')
-        assert gone.data == (handle, PUBLIC, addr)
+        assert gone.data == (handle, *address)
     peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
 
 

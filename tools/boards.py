@@ -97,7 +97,9 @@ class Rig:
         self.kinds = list(kinds)
         self.build = build.resolve()
         self.unix_binary = (unix_binary or default_unix_binary(self.build)).resolve()
-        self.qemu_firmware = self.build / 'qemu' / 'firmware.elf'
+        qemu_env = os.environ.get('MPBOARD_QEMU')  # like MPBOARD_UNIX, for a private build
+        self.qemu_firmware = Path(qemu_env).resolve() if qemu_env else \
+            self.build / 'qemu' / 'firmware.elf'
         self.spare = spare
         self.boot_timeout = boot_timeout
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
