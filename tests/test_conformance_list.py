@@ -48,8 +48,22 @@ def test_reason_keeps_its_spaces(tmp_path: Path) -> None:
     path = tmp_path / 'list.txt'
     path.write_text('ble_a  pending  n/a  needs GATT: issue 4 in progress\n')
     (entry,) = parse_list(path, ['ble_a'])
-    assert entry.expect == {'unix': 'pending', 'qemu': 'n/a'}
+    assert entry.expect == {'unix': 'pending', 'qemu': 'n/a', 'mixed': 'n/a'}
     assert entry.reason == 'needs GATT: issue 4 in progress'
+
+
+@pytest.mark.parametrize('unix, qemu, mixed', [
+    ('pass', 'pass', 'pass'),
+    ('pass', 'pending', 'pending'),
+    ('later', 'pending', 'later'),
+    ('pending', 'n/a', 'n/a'),
+])
+def test_a_mixed_pair_gets_the_weaker_expectation(tmp_path: Path, unix: str, qemu: str,
+                                                   mixed: str) -> None:
+    path = tmp_path / 'list.txt'
+    path.write_text(f'ble_a {unix} {qemu} some reason\n')
+    (entry,) = parse_list(path, ['ble_a'])
+    assert entry.expect['mixed'] == mixed
 
 
 @pytest.mark.parametrize('expect, outcome, verdict, bad', [
