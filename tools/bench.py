@@ -33,7 +33,7 @@ from tools.boards import REPO_ROOT, Rig
 
 REPORT_ADDRESS = hci.Address('02:BE:4C:00:00:01', hci.Address.PUBLIC_DEVICE_ADDRESS)
 LATENCY_SPACING_S = 0.02  # one advertiser at 20 ms: the unloaded case
-RATES = (100, 200, 400, 800, 1600, 3200, 6400, 12800)
+RATES = (100, 200, 400, 800, 1600, 3200, 4800, 6400, 8000, 9600, 12800, 16000)
 RATE_SECONDS = 2.0
 TICK_S = 0.005
 
