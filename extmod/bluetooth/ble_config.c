@@ -18,6 +18,7 @@
 #include "py/runtime.h"
 #include "py/mperrno.h"
 #include "blehost.h"
+#include "bh_att.h"
 #include "modbluetooth.h"
 
 static NORETURN void raise_unknown(void) {
@@ -139,6 +140,8 @@ static void config_set(mp_obj_bluetooth_ble_t *ble, qstr key, mp_obj_t value) {
         }
         case MP_QSTR_mtu:
             ble->mtu = get_int_in(value, BLE_MTU_MIN, BLE_MTU_MAX, MP_QSTR_mtu);
+            // The MTU offered in exchanges (bh_att.h).
+            bh_att_set_local_mtu(ble->mtu);
             break;
         case MP_QSTR_bond:
             ble->bond = mp_obj_is_true(value);

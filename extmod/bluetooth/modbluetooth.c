@@ -50,6 +50,7 @@ static mp_obj_t ble_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_
         ble->gap_name_len = sizeof(BLE_GAP_NAME_DEFAULT) - 1;
         memcpy(ble->gap_name, BLE_GAP_NAME_DEFAULT, ble->gap_name_len);
         ble_event_init(ble, BLE_RXBUF_DEFAULT);
+        ble_gatts_init();
         MP_STATE_VM(bluetooth_ble) = ble;
     }
     return MP_OBJ_FROM_PTR(ble);
@@ -95,12 +96,6 @@ static MP_DEFINE_CONST_FUN_OBJ_2(ble_irq_obj, ble_irq);
     } \
     static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_##name##_obj, min, max, ble_##name)
 
-BLE_NOT_YET(gatts_register_services, 2, 2);
-BLE_NOT_YET(gatts_read, 2, 2);
-BLE_NOT_YET(gatts_write, 3, 4);
-BLE_NOT_YET(gatts_notify, 3, 4);
-BLE_NOT_YET(gatts_indicate, 3, 4);
-BLE_NOT_YET(gatts_set_buffer, 3, 4);
 BLE_NOT_YET(gattc_discover_services, 2, 3);
 BLE_NOT_YET(gattc_discover_characteristics, 4, 5);
 BLE_NOT_YET(gattc_discover_descriptors, 4, 4);

@@ -126,4 +126,14 @@ MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_scan_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_connect_obj);
 MP_DECLARE_CONST_FUN_OBJ_2(ble_gap_disconnect_obj);
 
+// GATT server methods (ble_gatts.c); ble_gatts_init() forgets the services
+// and the MTU setting of a previous BLE object (soft reset).
+void ble_gatts_init(void);
+MP_DECLARE_CONST_FUN_OBJ_2(ble_gatts_register_services_obj);
+MP_DECLARE_CONST_FUN_OBJ_2(ble_gatts_read_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_write_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_notify_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_indicate_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_set_buffer_obj);
+
 #endif // MICROPY_INCLUDED_EXTMOD_BLUETOOTH_MODBLUETOOTH_H

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bh_acl.h"
+#include "bh_att.h"
 #include "bh_config.h"
 #include "bh_conn.h"
 #include "bh_h4.h"
@@ -50,11 +51,20 @@ static struct {
 // Fixed channels 4 (ATT), 5 (LE signalling), 6 (SMP); kept across resets.
 static bh_l2cap_rx_fn_t rx_handlers[3];
 
+// The ATT layer above (bh_att.c) resets with the data path and hears of
+// closed links; weak no-ops let the data path link alone (unit tests).
+__attribute__((weak)) void bh_att_init(void) {
+}
+__attribute__((weak)) void bh_att_conn_closed(uint16_t conn_handle) {
+    (void)conn_handle;
+}
+
 void bh_acl_reset(void) {
     memset(&acl, 0, sizeof(acl));
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         acl.rx[i].handle = HANDLE_NONE;
     }
+    bh_att_init();
 }
 
 void bh_acl_get_stats(bh_acl_stats_t *stats) {
@@ -183,6 +193,7 @@ void bh_acl_on_completed(uint16_t conn_handle, uint16_t count) {
 }
 
 void bh_acl_conn_closed(uint16_t conn_handle) {
+    bh_att_conn_closed(conn_handle);
     for (size_t i = 0; i < acl.tx_count; i++) {
         tx_pdu_t *p = &acl.txq[(acl.tx_head + i) % BH_ACL_TX_QUEUE_LEN];
         if (p->handle == conn_handle) {

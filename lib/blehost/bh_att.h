@@ -104,6 +104,21 @@ void bh_att_poll(uint32_t now_ms);
 void bh_gatts_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len);
 // Responses, Error Responses, notifications and indications go to the client:
 void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len);
+
+// Server and client hooks called by bh_att.c (bh_att.c links weak no-op
+// defaults for the client's, so either side builds alone): a link closed
+// (procedures pending on it end with their DONE events), the timers, and
+// a full reset at activation/deactivation.
+void bh_gatts_conn_closed(uint16_t conn_handle);
+void bh_gatts_poll(uint32_t now_ms);
+void bh_gatts_reset_links(void);
+void bh_gattc_conn_closed(uint16_t conn_handle);
+void bh_gattc_poll(uint32_t now_ms);
+void bh_gattc_reset(void);
+
+// Upward event (implemented by the embedding): the MTU of a link changed
+// after an exchange, whichever side initiated it.
+void bh_evt_mtu_exchanged(uint16_t conn_handle, uint16_t mtu);
 // bh_att.c also drives the client's life cycle (declared in bh_gattc.h):
 // bh_gattc_reset() from bh_att_init(), bh_gattc_conn_closed() from
 // bh_att_conn_closed(), bh_gattc_poll(now_ms) from bh_att_poll(). The client

@@ -73,4 +73,24 @@
 #define BH_ADDR_RETRY_MS (1000)
 #endif
 
+// GATT server database (bh_gatts.c): attributes (handles), 128-bit UUIDs,
+// bytes of attribute values (all values together, packed), Client
+// Characteristic Configuration descriptors, and the prepare-write queue of
+// each link (bytes, 6 per queued write plus its data).
+#ifndef BH_GATTS_MAX_ATTRS
+#define BH_GATTS_MAX_ATTRS (160)
+#endif
+#ifndef BH_GATTS_MAX_UUID128
+#define BH_GATTS_MAX_UUID128 (48)
+#endif
+#ifndef BH_GATTS_VALUE_POOL
+#define BH_GATTS_VALUE_POOL (8192)
+#endif
+#ifndef BH_GATTS_MAX_CCCD
+#define BH_GATTS_MAX_CCCD (32)
+#endif
+#ifndef BH_GATTS_PREPARE_QUEUE
+#define BH_GATTS_PREPARE_QUEUE (768)
+#endif
+
 #endif // BLEHOST_BH_CONFIG_H

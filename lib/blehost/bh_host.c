@@ -10,6 +10,7 @@
 #include "bh_conn.h"
 #include "bh_gap.h"
 #include "bh_hci.h"
+#include "bh_att.h"
 #include "bh_port.h"
 #include "bh_util.h"
 
@@ -164,5 +165,6 @@ void bh_poll(void) {
     bh_hci_process();
     bh_gap_poll();
     bh_addr_poll();
+    bh_att_poll(bh_port_ticks_ms());
     host.busy--;
 }

@@ -1,0 +1,317 @@
+// GATT server methods (gatts_*) and the host's GATT server events.
+//
+// Decisions beyond the spec:
+// - gatts_register_services raises OSError(EBUSY) while advertising,
+//   TypeError/ValueError for malformed definitions (nothing is registered
+//   then: the previous services stay) and OSError(ENOMEM) when the host's
+//   database pools are full (only Generic Access remains). The return value
+//   is a list of tuples, as the spec says.
+// - Characteristics with notify/indicate get a CCCD (0x2902) right after
+//   their value (handle value+1, extended properties first when
+//   FLAG_AUX_WRITE); its handle is not returned and writes to it only
+//   change the subscription (no _IRQ_GATTS_WRITE, as MicroPython's own
+//   multi_bluetooth tests expect). A 0x2902 descriptor listed by the user
+//   replaces it: its handle is returned, it is the subscription state, and
+//   writes to it raise _IRQ_GATTS_WRITE.
+// - A client may write a value with either FLAG_WRITE or
+//   FLAG_WRITE_NO_RESPONSE (and use prepare/execute writes on it).
+// - gatts_indicate while an indication awaits its confirmation on that link
+//   raises OSError(EBUSY). gatts_notify/indicate raise OSError(ENOMEM) only
+//   if the transmit queue stays full for a second.
+// - _IRQ_GATTS_INDICATE_DONE status: 0 confirmed, ETIMEDOUT (30 s ATT
+//   timeout) or ENOTCONN (link closed before the confirmation).
+#include <string.h>
+
+#include "py/runtime.h"
+#include "py/mperrno.h"
+#include "py/mphal.h"
+#include "blehost.h"
+#include "bh_att.h"
+#include "bh_gatts.h"
+#include "modbluetooth.h"
+#include "mpbt_port.h"
+
+#define IRQ_GATTS_WRITE (3)
+#define IRQ_GATTS_READ_REQUEST (4)
+#define IRQ_GATTS_INDICATE_DONE (20)
+#define IRQ_MTU_EXCHANGED (21)
+
+#define SEND_RETRY_MS (1000)
+
+void ble_gatts_init(void) {
+    (void)bh_gatts_reset_db();
+    (void)bh_att_set_local_mtu(BLE_MTU_DEFAULT);
+}
+
+// ---- gatts_register_services ----
+
+static void get_uuid(mp_obj_t obj, const uint8_t **data, size_t *len) {
+    if (!mp_obj_is_type(obj, &ble_type_uuid)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("UUID must be a bluetooth.UUID"));
+    }
+    const ble_uuid_obj_t *u = MP_OBJ_TO_PTR(obj);
+    *data = u->data;
+    *len = u->len;
+}
+
+static mp_obj_t *get_seq(mp_obj_t obj, size_t *len, size_t min, size_t max, const char *what) {
+    if (!mp_obj_is_type(obj, &mp_type_tuple) && !mp_obj_is_type(obj, &mp_type_list)) {
+        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("%s must be a tuple or list"), what);
+    }
+    mp_obj_t *items;
+    mp_obj_get_array(obj, len, &items);
+    if (*len < min || *len > max) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("%s must have %d to %d items"), what, (int)min, (int)max);
+    }
+    return items;
+}
+
+static uint16_t get_flags(mp_obj_t obj) {
+    mp_int_t f = mp_obj_get_int(obj);
+    if (f < 0 || (f & ~(mp_int_t)BH_GATTS_F_ALL)) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("invalid flags 0x%x"), (unsigned)f);
+    }
+    return (uint16_t)f;
+}
+
+static bool is_cccd_uuid(mp_obj_t obj) {
+    const uint8_t *d;
+    size_t n;
+    get_uuid(obj, &d, &n);
+    return n == 2 && d[0] == (BH_GATTS_UUID_CCCD & 0xff) && d[1] == (BH_GATTS_UUID_CCCD >> 8);
+}
+
+// Pass 1 (add == false) checks the whole definition and counts handles;
+// pass 2 builds the database and the result.
+static mp_obj_t walk_services(mp_obj_t def, bool add) {
+    size_t n_services;
+    mp_obj_t *services = get_seq(def, &n_services, 0, SIZE_MAX, "services");
+    mp_obj_t result = add ? mp_obj_new_list(0, NULL) : mp_const_none;
+    for (size_t s = 0; s < n_services; s++) {
+        size_t n;
+        mp_obj_t *service = get_seq(services[s], &n, 2, 2, "service");
+        const uint8_t *uuid;
+        size_t uuid_len;
+        get_uuid(service[0], &uuid, &uuid_len);
+        size_t n_chars;
+        mp_obj_t *chars = get_seq(service[1], &n_chars, 0, SIZE_MAX, "characteristics");
+        mp_obj_t handles = MP_OBJ_NULL;
+        if (add) {
+            int err = bh_gatts_add_service(uuid, uuid_len);
+            if (err < 0) {
+                bh_gatts_reset_db();
+                ble_raise_errno(err);
+            }
+            handles = mp_obj_new_list(0, NULL);
+        }
+        for (size_t c = 0; c < n_chars; c++) {
+            mp_obj_t *chr = get_seq(chars[c], &n, 2, 3, "characteristic");
+            get_uuid(chr[0], &uuid, &uuid_len);
+            uint16_t flags = get_flags(chr[1]);
+            size_t n_descs = 0;
+            mp_obj_t *descs = NULL;
+            if (n == 3) {
+                descs = get_seq(chr[2], &n_descs, 0, SIZE_MAX, "descriptors");
+            }
+            bool user_cccd = false;
+            for (size_t d = 0; d < n_descs; d++) {
+                mp_obj_t *desc = get_seq(descs[d], &n, 2, 2, "descriptor");
+                user_cccd |= is_cccd_uuid(desc[0]);
+                (void)get_flags(desc[1]);
+            }
+            if (!add) {
+                continue;
+            }
+            int h = bh_gatts_add_characteristic(uuid, uuid_len, flags, user_cccd);
+            if (h < 0) {
+                bh_gatts_reset_db();
+                ble_raise_errno(h);
+            }
+            mp_obj_list_append(handles, MP_OBJ_NEW_SMALL_INT(h));
+            for (size_t d = 0; d < n_descs; d++) {
+                mp_obj_t *desc = get_seq(descs[d], &n, 2, 2, "descriptor");
+                get_uuid(desc[0], &uuid, &uuid_len);
+                h = bh_gatts_add_descriptor(uuid, uuid_len, get_flags(desc[1]));
+                if (h < 0) {
+                    bh_gatts_reset_db();
+                    ble_raise_errno(h);
+                }
+                mp_obj_list_append(handles, MP_OBJ_NEW_SMALL_INT(h));
+            }
+        }
+        if (add) {
+            size_t len;
+            mp_obj_t *items;
+            mp_obj_list_get(handles, &len, &items);
+            mp_obj_list_append(result, mp_obj_new_tuple(len, items));
+        }
+    }
+    return result;
+}
+
+static mp_obj_t ble_gatts_register_services(mp_obj_t self_in, mp_obj_t def) {
+    (void)self_in;
+    ble_check_active();
+    if (bh_adv_is_enabled()) {
+        // The spec: advertising must be stopped before registering services.
+        mp_raise_OSError(MP_EBUSY);
+    }
+    walk_services(def, false);
+    int err = bh_gatts_reset_db();
+    if (err != 0) {
+        ble_raise_errno(err);
+    }
+    return walk_services(def, true);
+}
+MP_DEFINE_CONST_FUN_OBJ_2(ble_gatts_register_services_obj, ble_gatts_register_services);
+
+// ---- values ----
+
+static uint16_t get_value_handle(mp_obj_t obj, const uint8_t **data, size_t *len) {
+    mp_int_t h = mp_obj_get_int(obj);
+    const uint8_t *d;
+    size_t n;
+    if (h <= 0 || h > 0xffff || bh_gatts_get_value((uint16_t)h, &d, &n) != 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("invalid value handle"));
+    }
+    if (data != NULL) {
+        *data = d;
+        *len = n;
+    }
+    return (uint16_t)h;
+}
+
+static mp_obj_t ble_gatts_read(mp_obj_t self_in, mp_obj_t handle_in) {
+    (void)self_in;
+    ble_check_active();
+    const uint8_t *data;
+    size_t len;
+    uint16_t h = get_value_handle(handle_in, &data, &len);
+    mp_obj_t value = mp_obj_new_bytes(data, len);
+    bh_gatts_consume(h);
+    return value;
+}
+MP_DEFINE_CONST_FUN_OBJ_2(ble_gatts_read_obj, ble_gatts_read);
+
+static mp_obj_t ble_gatts_write(size_t n_args, const mp_obj_t *args) {
+    ble_check_active();
+    uint16_t h = get_value_handle(args[1], NULL, NULL);
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(args[2], &buf, MP_BUFFER_READ);
+    if (buf.len > BH_ATT_VALUE_MAX) {
+        mp_raise_ValueError(MP_ERROR_TEXT("value longer than 512 bytes"));
+    }
+    int err = bh_gatts_set_value(h, buf.buf, buf.len);
+    if (err != 0) {
+        ble_raise_errno(err);
+    }
+    if (n_args == 4 && mp_obj_is_true(args[3])) {
+        err = bh_gatts_send_update(h);
+        if (err != 0) {
+            ble_raise_errno(err);
+        }
+    }
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_write_obj, 3, 4, ble_gatts_write);
+
+static mp_obj_t ble_gatts_set_buffer(size_t n_args, const mp_obj_t *args) {
+    ble_check_active();
+    uint16_t h = get_value_handle(args[1], NULL, NULL);
+    mp_int_t len = mp_obj_get_int(args[2]);
+    if (len < 0 || len > BH_ATT_VALUE_MAX) {
+        mp_raise_ValueError(MP_ERROR_TEXT("len must be 0..512"));
+    }
+    bool append = n_args == 4 && mp_obj_is_true(args[3]);
+    int err = bh_gatts_set_buffer(h, (size_t)len, append);
+    if (err != 0) {
+        ble_raise_errno(err);
+    }
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_set_buffer_obj, 3, 4, ble_gatts_set_buffer);
+
+// ---- notify / indicate ----
+
+static mp_obj_t send_common(size_t n_args, const mp_obj_t *args, bool indicate) {
+    ble_check_active();
+    mp_int_t conn = mp_obj_get_int(args[1]);
+    const uint8_t *data;
+    size_t len;
+    uint16_t h = get_value_handle(args[2], &data, &len);
+    mp_buffer_info_t buf;
+    if (n_args == 4 && args[3] != mp_const_none) {
+        mp_get_buffer_raise(args[3], &buf, MP_BUFFER_READ);
+        data = buf.buf;
+        len = buf.len;
+    }
+    if (conn < 0 || conn > BH_CONN_HANDLE_MAX) {
+        mp_raise_OSError(MP_ENOTCONN);
+    }
+    // Wait (servicing HCI) while the transmit queue is full. The local value
+    // may move meanwhile (a remote write): fetch it again after each wait.
+    bool local = n_args < 4 || args[3] == mp_const_none;
+    uint32_t t0 = mp_hal_ticks_ms();
+    for (;;) {
+        int err = indicate ? bh_gatts_indicate((uint16_t)conn, h, data, len)
+            : bh_gatts_notify((uint16_t)conn, h, data, len);
+        if (err != -MP_ENOMEM || mp_hal_ticks_ms() - t0 >= SEND_RETRY_MS) {
+            if (err != 0) {
+                ble_raise_errno(err);
+            }
+            return mp_const_none;
+        }
+        mp_event_wait_ms(1);
+        mp_bluetooth_hci_poll();
+        if (local) {
+            get_value_handle(args[2], &data, &len);
+        }
+    }
+}
+
+static mp_obj_t ble_gatts_notify(size_t n_args, const mp_obj_t *args) {
+    return send_common(n_args, args, false);
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_notify_obj, 3, 4, ble_gatts_notify);
+
+static mp_obj_t ble_gatts_indicate(size_t n_args, const mp_obj_t *args) {
+    return send_common(n_args, args, true);
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_indicate_obj, 3, 4, ble_gatts_indicate);
+
+// ---- host events ----
+
+void bh_evt_gatts_write(uint16_t conn_handle, uint16_t handle) {
+    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(handle) };
+    ble_event_push(IRQ_GATTS_WRITE, fields, MP_ARRAY_SIZE(fields));
+}
+
+uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle) {
+    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(handle) };
+    mp_obj_t ret = ble_event_call_sync(IRQ_GATTS_READ_REQUEST, fields, MP_ARRAY_SIZE(fields));
+    if (ret == mp_const_none || ret == mp_const_false || !mp_obj_is_int(ret)) {
+        return 0;
+    }
+    return (uint8_t)mp_obj_get_int(ret);
+}
+
+void bh_evt_gatts_indicate_done(uint16_t conn_handle, uint16_t handle, uint8_t outcome) {
+    int status = outcome == BH_GATTS_IND_OK ? 0 : outcome == BH_GATTS_IND_TIMEOUT ? MP_ETIMEDOUT : MP_ENOTCONN;
+    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(handle), BLE_INT(status) };
+    ble_event_push(IRQ_GATTS_INDICATE_DONE, fields, MP_ARRAY_SIZE(fields));
+}
+
+void bh_evt_mtu_exchanged(uint16_t conn_handle, uint16_t mtu) {
+    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(mtu) };
+    ble_event_push(IRQ_MTU_EXCHANGED, fields, MP_ARRAY_SIZE(fields));
+}
+
+size_t bh_evt_gap_name(const uint8_t **name) {
+    mp_obj_bluetooth_ble_t *ble = ble_get();
+    if (ble == NULL) {
+        *name = NULL;
+        return 0;
+    }
+    *name = ble->gap_name;
+    return ble->gap_name_len;
+}

@@ -1,0 +1,1221 @@
+// GATT server: attribute database and ATT server. See bh_gatts.h.
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "bh_acl.h"
+#include "bh_att.h"
+#include "bh_config.h"
+#include "bh_conn.h"
+#include "bh_gatts.h"
+#include "bh_port.h"
+#include "bh_util.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+// Attribute kinds.
+enum {
+    K_SERVICE,
+    K_CHAR_DECL,
+    K_VALUE,     // embedding's characteristic value
+    K_DESC,      // embedding's descriptor
+    K_CCCD,      // Client Characteristic Configuration (automatic or embedding's)
+    K_EXT_PROPS, // Characteristic Extended Properties
+    K_GAP_NAME,
+    K_APPEARANCE,
+};
+
+#define UUID16_ONLY (0xff)
+#define UUID_PRIMARY_SERVICE (0x2800)
+#define UUID_SECONDARY_SERVICE (0x2801)
+#define UUID_CHARACTERISTIC (0x2803)
+#define UUID_EXT_PROPS (0x2900)
+#define UUID_GAP_SERVICE (0x1800)
+#define UUID_DEVICE_NAME (0x2a00)
+#define UUID_APPEARANCE (0x2a01)
+
+#define CCCD_NOTIFY (0x0001)
+#define CCCD_INDICATE (0x0002)
+
+typedef struct _attr_t {
+    uint8_t kind;
+    uint8_t uuid_idx; // index into uuid128, or UUID16_ONLY
+    uint16_t uuid16;
+    uint16_t flags;   // K_VALUE/K_DESC/K_CCCD/K_CHAR_DECL: the flags given
+    uint16_t aux;     // SERVICE: end handle; CHAR_DECL: value handle;
+                      // VALUE: its CCCD handle or 0; CCCD: slot in cccd[]
+    uint16_t off;     // value in the pool (K_VALUE, K_DESC, user K_CCCD)
+    uint16_t len;
+    uint16_t cap;
+    bool append;
+    bool user;        // K_CCCD: declared by the embedding
+} attr_t;
+
+typedef struct _srv_link_t {
+    bool used;
+    bool ind_pending;
+    uint16_t handle;
+    uint16_t ind_handle;
+    uint32_t ind_deadline;
+    uint16_t prep_len;
+    uint8_t prep[BH_GATTS_PREPARE_QUEUE];
+} srv_link_t;
+
+static struct {
+    bool built;
+    uint8_t busy; // serving a request (callbacks may run)
+    uint16_t n_attrs;
+    uint8_t n_uuid128;
+    uint8_t n_cccd;
+    uint16_t pool_used;
+    uint16_t cur_service; // handle of the service being built, 0 none
+    uint16_t cur_value;   // handle of the characteristic value being built
+    attr_t attrs[BH_GATTS_MAX_ATTRS];
+    uint8_t uuid128[BH_GATTS_MAX_UUID128][16];
+    uint8_t pool[BH_GATTS_VALUE_POOL];
+} db;
+
+static srv_link_t srv_links[BH_MAX_CONNECTIONS];
+static uint16_t cccd_vals[BH_GATTS_MAX_CCCD][BH_MAX_CONNECTIONS];
+static uint8_t tx[BH_ATT_MTU_MAX];
+// Values built on the fly (declarations, CCCDs) while serving a request.
+static uint8_t vbuf[BH_ATT_VALUE_MAX];
+
+// Bluetooth Base UUID, little-endian; a 16/32-bit UUID sits at bytes 12..15.
+static const uint8_t base_uuid[16] = {
+    0xfb, 0x34, 0x9b, 0x5f, 0x80, 0x00, 0x00, 0x80, 0x00, 0x10, 0x00, 0x00, 0, 0, 0, 0,
+};
+
+// Encryption state of a link: no link is encrypted until pairing exists.
+static bool link_encrypted(uint16_t conn_handle) {
+    (void)conn_handle;
+    return false;
+}
+
+// ---- database ----
+
+static attr_t *attr_at(uint16_t handle) {
+    if (handle == 0 || handle > db.n_attrs) {
+        return NULL;
+    }
+    return &db.attrs[handle - 1];
+}
+
+static size_t attr_uuid(const attr_t *a, uint8_t *out) {
+    if (a->uuid_idx == UUID16_ONLY) {
+        bh_put_u16(out, a->uuid16);
+        return 2;
+    }
+    memcpy(out, db.uuid128[a->uuid_idx], 16);
+    return 16;
+}
+
+static void uuid_to128(const uint8_t *uuid, size_t len, uint8_t *out) {
+    if (len == 16) {
+        memcpy(out, uuid, 16);
+        return;
+    }
+    memcpy(out, base_uuid, 16);
+    memcpy(out + 12, uuid, len);
+}
+
+static bool attr_uuid_is(const attr_t *a, const uint8_t *uuid, size_t len) {
+    uint8_t mine[16], theirs[16], buf[16];
+    size_t n = attr_uuid(a, buf);
+    uuid_to128(buf, n, mine);
+    uuid_to128(uuid, len, theirs);
+    return memcmp(mine, theirs, 16) == 0;
+}
+
+static attr_t *attr_new(uint8_t kind, const uint8_t *uuid, size_t uuid_len) {
+    if (db.n_attrs >= BH_GATTS_MAX_ATTRS) {
+        return NULL;
+    }
+    attr_t a;
+    memset(&a, 0, sizeof(a));
+    a.kind = kind;
+    a.uuid_idx = UUID16_ONLY;
+    if (uuid_len == 2) {
+        a.uuid16 = bh_get_u16(uuid);
+    } else {
+        if (db.n_uuid128 >= BH_GATTS_MAX_UUID128) {
+            return NULL;
+        }
+        a.uuid_idx = db.n_uuid128++;
+        uuid_to128(uuid, uuid_len, db.uuid128[a.uuid_idx]);
+    }
+    db.attrs[db.n_attrs++] = a;
+    if (db.cur_service != 0) {
+        db.attrs[db.cur_service - 1].aux = db.n_attrs;
+    }
+    return &db.attrs[db.n_attrs - 1];
+}
+
+static attr_t *attr_new16(uint8_t kind, uint16_t uuid16) {
+    uint8_t u[2];
+    bh_put_u16(u, uuid16);
+    return attr_new(kind, u, 2);
+}
+
+static bool stores_value(const attr_t *a) {
+    return a->kind == K_VALUE || a->kind == K_DESC || (a->kind == K_CCCD && a->user);
+}
+
+// Move the values after a's value so a's capacity becomes cap (the pool
+// stays packed). -ENOMEM when it does not fit.
+static int value_resize(attr_t *a, size_t cap) {
+    if (cap > BH_ATT_VALUE_MAX) {
+        return -EMSGSIZE;
+    }
+    if (cap > a->cap && cap - a->cap > (size_t)(BH_GATTS_VALUE_POOL - db.pool_used)) {
+        return -ENOMEM;
+    }
+    size_t tail = a->off + a->cap;
+    memmove(db.pool + a->off + cap, db.pool + tail, db.pool_used - tail);
+    int delta = (int)cap - (int)a->cap;
+    for (size_t i = 0; i < db.n_attrs; i++) {
+        attr_t *o = &db.attrs[i];
+        if (o != a && stores_value(o) && o->off >= tail) {
+            o->off = (uint16_t)(o->off + delta);
+        }
+    }
+    db.pool_used = (uint16_t)(db.pool_used + delta);
+    a->cap = (uint16_t)cap;
+    if (a->len > cap) {
+        a->len = (uint16_t)cap;
+    }
+    return 0;
+}
+
+static int value_alloc(attr_t *a) {
+    a->off = db.pool_used;
+    a->cap = 0;
+    a->len = 0;
+    return value_resize(a, BH_GATTS_DEFAULT_CAP);
+}
+
+static void build_base(void) {
+    memset(&db, 0, sizeof(db));
+    memset(cccd_vals, 0, sizeof(cccd_vals));
+    uint8_t u[2];
+    bh_put_u16(u, UUID_GAP_SERVICE);
+    db.cur_service = 1;
+    attr_new(K_SERVICE, u, 2);
+    attr_t *d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
+    d->flags = BH_GATTS_F_READ;
+    d->aux = 3;
+    attr_new16(K_GAP_NAME, UUID_DEVICE_NAME);
+    d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
+    d->flags = BH_GATTS_F_READ;
+    d->aux = 5;
+    attr_new16(K_APPEARANCE, UUID_APPEARANCE);
+    db.cur_service = 0;
+    db.built = true;
+}
+
+static void db_ensure(void) {
+    if (!db.built) {
+        build_base();
+    }
+}
+
+int bh_gatts_reset_db(void) {
+    if (db.busy) {
+        return -EBUSY;
+    }
+    build_base();
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        srv_links[i].prep_len = 0;
+    }
+    return 0;
+}
+
+static bool uuid_len_ok(size_t len) {
+    return len == 2 || len == 4 || len == 16;
+}
+
+int bh_gatts_add_service(const uint8_t *uuid, size_t uuid_len) {
+    db_ensure();
+    if (db.busy) {
+        return -EBUSY;
+    }
+    if (!uuid_len_ok(uuid_len)) {
+        return -EINVAL;
+    }
+    db.cur_service = 0;
+    db.cur_value = 0;
+    // A service declaration's uuid slot holds the service UUID (its value);
+    // its type 0x2800 is implied by the kind.
+    attr_t *a = attr_new(K_SERVICE, uuid, uuid_len);
+    if (a == NULL) {
+        return -ENOMEM;
+    }
+    db.cur_service = db.n_attrs;
+    a->aux = db.n_attrs;
+    return db.n_attrs;
+}
+
+int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t flags, bool has_user_cccd) {
+    db_ensure();
+    if (db.busy) {
+        return -EBUSY;
+    }
+    if (db.cur_service == 0 || !uuid_len_ok(uuid_len)) {
+        return -EINVAL;
+    }
+    // Declaration (type 0x2803; its value is built from the value's
+    // attribute).
+    attr_t *d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
+    if (d == NULL) {
+        return -ENOMEM;
+    }
+    d->flags = flags;
+    d->aux = db.n_attrs + 1;
+    attr_t *v = attr_new(K_VALUE, uuid, uuid_len);
+    if (v == NULL) {
+        return -ENOMEM;
+    }
+    v->flags = flags;
+    if (value_alloc(v) != 0) {
+        return -ENOMEM;
+    }
+    uint16_t vh = db.n_attrs;
+    db.cur_value = vh;
+    if (flags & BH_GATTS_F_AUX_WRITE) {
+        if (attr_new16(K_EXT_PROPS, UUID_EXT_PROPS) == NULL) {
+            return -ENOMEM;
+        }
+    }
+    if ((flags & (BH_GATTS_F_NOTIFY | BH_GATTS_F_INDICATE)) && !has_user_cccd) {
+        if (db.n_cccd >= BH_GATTS_MAX_CCCD) {
+            return -ENOMEM;
+        }
+        attr_t *c = attr_new16(K_CCCD, BH_GATTS_UUID_CCCD);
+        if (c == NULL) {
+            return -ENOMEM;
+        }
+        c->flags = BH_GATTS_F_READ | BH_GATTS_F_WRITE;
+        c->aux = db.n_cccd++;
+        db.attrs[vh - 1].aux = db.n_attrs;
+    }
+    return vh;
+}
+
+int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags) {
+    db_ensure();
+    if (db.busy) {
+        return -EBUSY;
+    }
+    if (db.cur_value == 0 || !uuid_len_ok(uuid_len)) {
+        return -EINVAL;
+    }
+    bool cccd = uuid_len == 2 && bh_get_u16(uuid) == BH_GATTS_UUID_CCCD;
+    if (cccd && db.n_cccd >= BH_GATTS_MAX_CCCD) {
+        return -ENOMEM;
+    }
+    attr_t *a = attr_new(cccd ? K_CCCD : K_DESC, uuid, uuid_len);
+    if (a == NULL) {
+        return -ENOMEM;
+    }
+    a->flags = flags;
+    if (value_alloc(a) != 0) {
+        return -ENOMEM;
+    }
+    uint16_t h = db.n_attrs;
+    if (cccd) {
+        a->user = true;
+        a->aux = db.n_cccd++;
+        db.attrs[db.cur_value - 1].aux = h;
+    }
+    return h;
+}
+
+uint16_t bh_gatts_attr_count(void) {
+    db_ensure();
+    return db.n_attrs;
+}
+
+// The embedding's attributes with a stored value.
+static attr_t *user_attr(uint16_t handle) {
+    db_ensure();
+    attr_t *a = attr_at(handle);
+    if (a == NULL || !(a->kind == K_VALUE || a->kind == K_DESC || (a->kind == K_CCCD && a->user))) {
+        return NULL;
+    }
+    return a;
+}
+
+int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len) {
+    attr_t *a = user_attr(handle);
+    if (a == NULL) {
+        return -EINVAL;
+    }
+    *data = db.pool + a->off;
+    *len = a->len;
+    return 0;
+}
+
+void bh_gatts_consume(uint16_t handle) {
+    attr_t *a = user_attr(handle);
+    if (a != NULL && a->append) {
+        a->len = 0;
+    }
+}
+
+int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len) {
+    attr_t *a = user_attr(handle);
+    if (a == NULL) {
+        return -EINVAL;
+    }
+    if (len > a->cap) {
+        int err = value_resize(a, len);
+        if (err != 0) {
+            return err;
+        }
+    }
+    memmove(db.pool + a->off, data, len);
+    a->len = (uint16_t)len;
+    return 0;
+}
+
+int bh_gatts_set_buffer(uint16_t handle, size_t cap, bool append) {
+    attr_t *a = user_attr(handle);
+    if (a == NULL) {
+        return -EINVAL;
+    }
+    int err = value_resize(a, cap);
+    if (err != 0) {
+        return err;
+    }
+    a->append = append;
+    return 0;
+}
+
+// ---- links ----
+
+static srv_link_t *link_find(uint16_t handle) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        if (srv_links[i].used && srv_links[i].handle == handle) {
+            return &srv_links[i];
+        }
+    }
+    return NULL;
+}
+
+static srv_link_t *link_get(uint16_t handle) {
+    srv_link_t *l = link_find(handle);
+    if (l != NULL || bh_conn_find(handle) == NULL) {
+        return l;
+    }
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        l = &srv_links[i];
+        if (!l->used) {
+            l->used = true;
+            l->handle = handle;
+            l->ind_pending = false;
+            l->prep_len = 0;
+            for (size_t c = 0; c < BH_GATTS_MAX_CCCD; c++) {
+                cccd_vals[c][i] = 0;
+            }
+            return l;
+        }
+    }
+    return NULL;
+}
+
+static size_t link_index(const srv_link_t *l) {
+    return (size_t)(l - srv_links);
+}
+
+void bh_gatts_reset_links(void) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        srv_links[i].used = false;
+        srv_links[i].ind_pending = false;
+        srv_links[i].prep_len = 0;
+    }
+    memset(cccd_vals, 0, sizeof(cccd_vals));
+}
+
+void bh_gatts_conn_closed(uint16_t conn_handle) {
+    srv_link_t *l = link_find(conn_handle);
+    if (l == NULL) {
+        return;
+    }
+    bool pending = l->ind_pending;
+    uint16_t h = l->ind_handle;
+    l->used = false;
+    l->ind_pending = false;
+    l->prep_len = 0;
+    if (pending) {
+        bh_evt_gatts_indicate_done(conn_handle, h, BH_GATTS_IND_DISCONNECTED);
+    }
+}
+
+void bh_gatts_poll(uint32_t now_ms) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        srv_link_t *l = &srv_links[i];
+        if (l->used && l->ind_pending && (int32_t)(now_ms - l->ind_deadline) >= 0) {
+            l->ind_pending = false;
+            bh_evt_gatts_indicate_done(l->handle, l->ind_handle, BH_GATTS_IND_TIMEOUT);
+        }
+    }
+}
+
+// ---- server-initiated PDUs ----
+
+static int send_value(uint16_t conn_handle, uint8_t op, uint16_t handle, const uint8_t *data, size_t len) {
+    uint16_t mtu = bh_att_get_mtu(conn_handle);
+    if (mtu == 0) {
+        return -ENOTCONN;
+    }
+    if (user_attr(handle) == NULL) {
+        return -EINVAL;
+    }
+    if (len > (size_t)mtu - 3) {
+        len = mtu - 3;
+    }
+    // Keep one transmit slot for responses to requests.
+    if (bh_acl_tx_queued() + 1 >= BH_ACL_TX_QUEUE_LEN) {
+        return -ENOMEM;
+    }
+    tx[0] = op;
+    bh_put_u16(tx + 1, handle);
+    memcpy(tx + 3, data, len);
+    return bh_att_send(conn_handle, tx, 3 + len);
+}
+
+int bh_gatts_notify(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len) {
+    return send_value(conn_handle, BH_ATT_HANDLE_VALUE_NTF, handle, data, len);
+}
+
+int bh_gatts_indicate(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len) {
+    srv_link_t *l = link_get(conn_handle);
+    if (l == NULL) {
+        return -ENOTCONN;
+    }
+    if (l->ind_pending) {
+        return -EBUSY;
+    }
+    int err = send_value(conn_handle, BH_ATT_HANDLE_VALUE_IND, handle, data, len);
+    if (err == 0) {
+        l->ind_pending = true;
+        l->ind_handle = handle;
+        l->ind_deadline = bh_port_ticks_ms() + BH_ATT_TIMEOUT_MS;
+    }
+    return err;
+}
+
+int bh_gatts_send_update(uint16_t handle) {
+    attr_t *a = user_attr(handle);
+    if (a == NULL) {
+        return -EINVAL;
+    }
+    attr_t *c = a->kind == K_VALUE ? attr_at(a->aux) : NULL;
+    if (c == NULL || c->kind != K_CCCD) {
+        return 0;
+    }
+    int ret = 0;
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        srv_link_t *l = &srv_links[i];
+        uint16_t bits = cccd_vals[c->aux][i];
+        if (!l->used || bits == 0) {
+            continue;
+        }
+        // Re-read: a previous send may not move values, but stay safe.
+        const uint8_t *data = db.pool + a->off;
+        int err = 0;
+        if (bits & CCCD_NOTIFY) {
+            err = bh_gatts_notify(l->handle, handle, data, a->len);
+        } else if ((bits & CCCD_INDICATE) && !l->ind_pending) {
+            err = bh_gatts_indicate(l->handle, handle, data, a->len);
+        }
+        if (err != 0 && ret == 0) {
+            ret = err;
+        }
+    }
+    return ret;
+}
+
+// ---- serving requests ----
+
+static void send_error(uint16_t conn_handle, uint8_t req_op, uint16_t handle, uint8_t code) {
+    uint8_t pdu[5] = { BH_ATT_ERROR_RSP, req_op, 0, 0, code };
+    bh_put_u16(pdu + 2, handle);
+    (void)bh_att_send(conn_handle, pdu, sizeof(pdu));
+}
+
+static uint8_t read_security(uint16_t conn_handle, uint16_t flags) {
+    if (link_encrypted(conn_handle)) {
+        return 0;
+    }
+    if (flags & BH_GATTS_F_READ_ENCRYPTED) {
+        return BH_ATT_ERR_INSUFFICIENT_ENCRYPTION;
+    }
+    if (flags & BH_GATTS_F_READ_AUTHENTICATED) {
+        return BH_ATT_ERR_INSUFFICIENT_AUTHENTICATION;
+    }
+    if (flags & BH_GATTS_F_READ_AUTHORIZED) {
+        return BH_ATT_ERR_INSUFFICIENT_AUTHORIZATION;
+    }
+    return 0;
+}
+
+static uint8_t write_security(uint16_t conn_handle, uint16_t flags) {
+    if (link_encrypted(conn_handle)) {
+        return 0;
+    }
+    if (flags & BH_GATTS_F_WRITE_ENCRYPTED) {
+        return BH_ATT_ERR_INSUFFICIENT_ENCRYPTION;
+    }
+    if (flags & BH_GATTS_F_WRITE_AUTHENTICATED) {
+        return BH_ATT_ERR_INSUFFICIENT_AUTHENTICATION;
+    }
+    if (flags & BH_GATTS_F_WRITE_AUTHORIZED) {
+        return BH_ATT_ERR_INSUFFICIENT_AUTHORIZATION;
+    }
+    return 0;
+}
+
+// The value of an attribute with no permission check and no callback, into
+// buf (BH_ATT_VALUE_MAX bytes) or as a pointer into the pool.
+static size_t raw_value(uint16_t conn_handle, uint16_t handle, const uint8_t **out, uint8_t *buf) {
+    attr_t *a = attr_at(handle);
+    *out = buf;
+    switch (a->kind) {
+        case K_SERVICE:
+            return attr_uuid(a, buf);
+        case K_CHAR_DECL: {
+            uint8_t props = (uint8_t)(a->flags & 0x7f);
+            if (a->flags & BH_GATTS_F_AUX_WRITE) {
+                props |= 0x80;
+            }
+            buf[0] = props;
+            bh_put_u16(buf + 1, a->aux);
+            attr_t *v = attr_at(a->aux);
+            return 3 + attr_uuid(v, buf + 3);
+        }
+        case K_EXT_PROPS: {
+            attr_t *v = attr_at(handle - 1);
+            // Reliable Write bit when the characteristic allows queued writes.
+            bh_put_u16(buf, (v != NULL && v->kind == K_VALUE && (v->flags & BH_GATTS_F_AUX_WRITE)) ? 1 : 0);
+            return 2;
+        }
+        case K_CCCD: {
+            srv_link_t *l = link_get(conn_handle);
+            bh_put_u16(buf, l == NULL ? 0 : cccd_vals[a->aux][link_index(l)]);
+            return 2;
+        }
+        case K_GAP_NAME: {
+            const uint8_t *name;
+            size_t n = bh_evt_gap_name(&name);
+            *out = name;
+            return n;
+        }
+        case K_APPEARANCE:
+            bh_put_u16(buf, 0);
+            return 2;
+        default:
+            *out = db.pool + a->off;
+            return a->len;
+    }
+}
+
+// Whether a client may read this attribute now; 0 or the ATT error. Runs
+// the read-request callback for the embedding's values and descriptors.
+static uint8_t read_check(uint16_t conn_handle, uint16_t handle) {
+    attr_t *a = attr_at(handle);
+    if (a->kind != K_VALUE && a->kind != K_DESC) {
+        return 0;
+    }
+    if (!(a->flags & BH_GATTS_F_READ)) {
+        return BH_ATT_ERR_READ_NOT_PERMITTED;
+    }
+    uint8_t err = read_security(conn_handle, a->flags);
+    if (err != 0) {
+        return err;
+    }
+    db.busy++;
+    err = bh_evt_gatts_read_request(conn_handle, handle);
+    db.busy--;
+    return err;
+}
+
+static uint8_t write_check(uint16_t conn_handle, uint16_t handle) {
+    attr_t *a = attr_at(handle);
+    switch (a->kind) {
+        case K_VALUE:
+        case K_DESC:
+            if (!(a->flags & (BH_GATTS_F_WRITE | BH_GATTS_F_WRITE_NO_RESPONSE | BH_GATTS_F_AUX_WRITE))) {
+                return BH_ATT_ERR_WRITE_NOT_PERMITTED;
+            }
+            return write_security(conn_handle, a->flags);
+        case K_CCCD:
+            return 0;
+        default:
+            return BH_ATT_ERR_WRITE_NOT_PERMITTED;
+    }
+}
+
+// Store a remote write (permission already checked). Returns the ATT error
+// or 0; *notify_app tells whether the embedding hears of it.
+static uint8_t write_store(uint16_t conn_handle, uint16_t handle, uint16_t offset, const uint8_t *data, size_t len, bool *notify_app) {
+    attr_t *a = attr_at(handle);
+    *notify_app = false;
+    if (a->kind == K_CCCD) {
+        if (offset != 0) {
+            return BH_ATT_ERR_INVALID_OFFSET;
+        }
+        if (len != 2) {
+            return BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH;
+        }
+        srv_link_t *l = link_get(conn_handle);
+        if (l == NULL) {
+            return BH_ATT_ERR_UNLIKELY;
+        }
+        cccd_vals[a->aux][link_index(l)] = bh_get_u16(data) & (CCCD_NOTIFY | CCCD_INDICATE);
+        if (!a->user) {
+            return 0;
+        }
+    }
+    if (a->append) {
+        size_t room = a->cap - a->len;
+        if (len > room) {
+            len = room;
+        }
+        memcpy(db.pool + a->off + a->len, data, len);
+        a->len = (uint16_t)(a->len + len);
+    } else {
+        if (offset > a->len) {
+            return BH_ATT_ERR_INVALID_OFFSET;
+        }
+        size_t end = (size_t)offset + len;
+        if (end > a->cap) {
+            end = a->cap;
+        }
+        if (end > offset) {
+            memcpy(db.pool + a->off + offset, data, end - offset);
+        }
+        a->len = (uint16_t)(end > offset ? end : offset);
+    }
+    *notify_app = true;
+    return 0;
+}
+
+static void handle_exchange_mtu(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    if (len != 3) {
+        send_error(conn_handle, p[0], 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint16_t peer = bh_get_u16(p + 1);
+    uint8_t rsp[3] = { BH_ATT_EXCHANGE_MTU_RSP, 0, 0 };
+    bh_put_u16(rsp + 1, bh_att_get_local_mtu());
+    (void)bh_att_send(conn_handle, rsp, sizeof(rsp));
+    bh_att_mtu_exchanged(conn_handle, peer);
+}
+
+// Checks a handle range; sends the error and returns false when invalid.
+static bool range_ok(uint16_t conn_handle, uint8_t op, uint16_t start, uint16_t end) {
+    if (start == 0 || start > end) {
+        send_error(conn_handle, op, start, BH_ATT_ERR_INVALID_HANDLE);
+        return false;
+    }
+    return true;
+}
+
+static uint16_t range_last(uint16_t end) {
+    return end < db.n_attrs ? end : db.n_attrs;
+}
+
+static void handle_find_information(uint16_t conn_handle, const uint8_t *p, size_t len, uint16_t mtu) {
+    if (len != 5) {
+        send_error(conn_handle, p[0], 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint16_t start = bh_get_u16(p + 1), end = bh_get_u16(p + 3);
+    if (!range_ok(conn_handle, p[0], start, end)) {
+        return;
+    }
+    size_t n = 2;
+    uint8_t format = 0;
+    for (uint32_t h = start; h <= range_last(end); h++) {
+        attr_t *a = attr_at((uint16_t)h);
+        uint8_t type[16];
+        size_t tlen;
+        if (a->kind == K_SERVICE) {
+            tlen = 2;
+            bh_put_u16(type, UUID_PRIMARY_SERVICE);
+        } else if (a->kind == K_CHAR_DECL) {
+            tlen = 2;
+            bh_put_u16(type, UUID_CHARACTERISTIC);
+        } else {
+            tlen = attr_uuid(a, type);
+        }
+        uint8_t f = tlen == 2 ? 1 : 2;
+        if (format == 0) {
+            format = f;
+        } else if (f != format) {
+            break;
+        }
+        if (n + 2 + tlen > mtu) {
+            break;
+        }
+        bh_put_u16(tx + n, (uint16_t)h);
+        memcpy(tx + n + 2, type, tlen);
+        n += 2 + tlen;
+    }
+    if (format == 0) {
+        send_error(conn_handle, p[0], start, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND);
+        return;
+    }
+    tx[0] = BH_ATT_FIND_INFORMATION_RSP;
+    tx[1] = format;
+    (void)bh_att_send(conn_handle, tx, n);
+}
+
+// The attribute type (not the service/characteristic UUID stored in the
+// declarations' uuid slot).
+static bool type_is(const attr_t *a, const uint8_t *uuid, size_t len) {
+    if (a->kind == K_SERVICE || a->kind == K_CHAR_DECL) {
+        attr_t t = { .uuid_idx = UUID16_ONLY };
+        t.uuid16 = a->kind == K_SERVICE ? UUID_PRIMARY_SERVICE : UUID_CHARACTERISTIC;
+        return attr_uuid_is(&t, uuid, len);
+    }
+    return attr_uuid_is(a, uuid, len);
+}
+
+static uint16_t group_end(uint16_t h) {
+    attr_t *a = attr_at(h);
+    return a->kind == K_SERVICE ? a->aux : h;
+}
+
+static void handle_find_by_type_value(uint16_t conn_handle, const uint8_t *p, size_t len, uint16_t mtu) {
+    if (len < 7) {
+        send_error(conn_handle, p[0], 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint16_t start = bh_get_u16(p + 1), end = bh_get_u16(p + 3);
+    if (!range_ok(conn_handle, p[0], start, end)) {
+        return;
+    }
+    const uint8_t *type = p + 5;
+    const uint8_t *value = p + 7;
+    size_t vlen = len - 7;
+    size_t n = 1;
+    for (uint32_t h = start; h <= range_last(end) && n + 4 <= mtu; h++) {
+        attr_t *a = attr_at((uint16_t)h);
+        if (!type_is(a, type, 2)) {
+            continue;
+        }
+        const uint8_t *v;
+        size_t l = raw_value(conn_handle, (uint16_t)h, &v, vbuf);
+        bool match = l == vlen && memcmp(v, value, l) == 0;
+        if (!match && a->kind == K_SERVICE && (vlen == 2 || vlen == 16)) {
+            match = attr_uuid_is(a, value, vlen);
+        }
+        if (match) {
+            bh_put_u16(tx + n, (uint16_t)h);
+            bh_put_u16(tx + n + 2, group_end((uint16_t)h));
+            n += 4;
+        }
+    }
+    if (n == 1) {
+        send_error(conn_handle, p[0], start, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND);
+        return;
+    }
+    tx[0] = BH_ATT_FIND_BY_TYPE_VALUE_RSP;
+    (void)bh_att_send(conn_handle, tx, n);
+}
+
+static void handle_read_by_type(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    if (len != 7 && len != 21) {
+        send_error(conn_handle, p[0], 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint8_t op = p[0];
+    uint16_t start = bh_get_u16(p + 1), end = bh_get_u16(p + 3);
+    uint8_t type[16];
+    size_t tlen = len - 5;
+    memcpy(type, p + 5, tlen);
+    // p is not used below: callbacks may run.
+    if (!range_ok(conn_handle, op, start, end)) {
+        return;
+    }
+    uint16_t mtu = bh_att_get_mtu(conn_handle);
+    size_t n = 2;
+    size_t entry = 0;
+    for (uint32_t h = start; h <= range_last(end); h++) {
+        attr_t *a = attr_at((uint16_t)h);
+        if (!type_is(a, type, tlen)) {
+            continue;
+        }
+        uint8_t err = read_check(conn_handle, (uint16_t)h);
+        if (h > db.n_attrs) {
+            break; // the database changed under the callback
+        }
+        if (err != 0) {
+            if (entry == 0) {
+                send_error(conn_handle, op, (uint16_t)h, err);
+                return;
+            }
+            break;
+        }
+        const uint8_t *v;
+        size_t l = raw_value(conn_handle, (uint16_t)h, &v, vbuf);
+        size_t max = (size_t)mtu - 4;
+        if (max > 253) {
+            max = 253;
+        }
+        if (l > max) {
+            l = max;
+        }
+        if (entry == 0) {
+            entry = 2 + l;
+        } else if (2 + l != entry || n + entry > mtu) {
+            break;
+        }
+        bh_put_u16(tx + n, (uint16_t)h);
+        memcpy(tx + n + 2, v, l);
+        n += entry;
+        if (n + entry > mtu) {
+            break;
+        }
+    }
+    if (entry == 0) {
+        send_error(conn_handle, op, start, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND);
+        return;
+    }
+    tx[0] = BH_ATT_READ_BY_TYPE_RSP;
+    tx[1] = (uint8_t)entry;
+    (void)bh_att_send(conn_handle, tx, n);
+}
+
+static void handle_read(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t op = p[0];
+    if ((op == BH_ATT_READ_REQ && len != 3) || (op == BH_ATT_READ_BLOB_REQ && len != 5)) {
+        send_error(conn_handle, op, 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint16_t handle = bh_get_u16(p + 1);
+    uint16_t offset = op == BH_ATT_READ_BLOB_REQ ? bh_get_u16(p + 3) : 0;
+    if (attr_at(handle) == NULL) {
+        send_error(conn_handle, op, handle, BH_ATT_ERR_INVALID_HANDLE);
+        return;
+    }
+    uint8_t err = read_check(conn_handle, handle);
+    if (err == 0 && attr_at(handle) == NULL) {
+        err = BH_ATT_ERR_INVALID_HANDLE;
+    }
+    if (err != 0) {
+        send_error(conn_handle, op, handle, err);
+        return;
+    }
+    const uint8_t *v;
+    size_t l = raw_value(conn_handle, handle, &v, vbuf);
+    if (offset > l) {
+        send_error(conn_handle, op, handle, BH_ATT_ERR_INVALID_OFFSET);
+        return;
+    }
+    uint16_t mtu = bh_att_get_mtu(conn_handle);
+    size_t n = l - offset;
+    if (n > (size_t)mtu - 1) {
+        n = mtu - 1;
+    }
+    tx[0] = op == BH_ATT_READ_REQ ? BH_ATT_READ_RSP : BH_ATT_READ_BLOB_RSP;
+    memcpy(tx + 1, v + offset, n);
+    (void)bh_att_send(conn_handle, tx, 1 + n);
+}
+
+static void handle_read_multiple(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t op = p[0];
+    if (len < 5 || (len - 1) % 2 != 0) {
+        send_error(conn_handle, op, 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint16_t handles[(BH_ATT_MTU_MAX - 1) / 2];
+    size_t count = (len - 1) / 2;
+    if (count > ARRAY_SIZE(handles)) {
+        count = ARRAY_SIZE(handles);
+    }
+    for (size_t i = 0; i < count; i++) {
+        handles[i] = bh_get_u16(p + 1 + 2 * i);
+    }
+    for (size_t i = 0; i < count; i++) {
+        uint8_t err = attr_at(handles[i]) == NULL ? BH_ATT_ERR_INVALID_HANDLE : read_check(conn_handle, handles[i]);
+        if (err == 0 && attr_at(handles[i]) == NULL) {
+            err = BH_ATT_ERR_INVALID_HANDLE;
+        }
+        if (err != 0) {
+            send_error(conn_handle, op, handles[i], err);
+            return;
+        }
+    }
+    uint16_t mtu = bh_att_get_mtu(conn_handle);
+    size_t n = 1;
+    for (size_t i = 0; i < count && n < mtu; i++) {
+        const uint8_t *v;
+        size_t l = raw_value(conn_handle, handles[i], &v, vbuf);
+        if (l > (size_t)mtu - n) {
+            l = mtu - n;
+        }
+        memcpy(tx + n, v, l);
+        n += l;
+    }
+    tx[0] = BH_ATT_READ_MULTIPLE_RSP;
+    (void)bh_att_send(conn_handle, tx, n);
+}
+
+static void handle_read_by_group_type(uint16_t conn_handle, const uint8_t *p, size_t len, uint16_t mtu) {
+    if (len != 7 && len != 21) {
+        send_error(conn_handle, p[0], 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint16_t start = bh_get_u16(p + 1), end = bh_get_u16(p + 3);
+    if (!range_ok(conn_handle, p[0], start, end)) {
+        return;
+    }
+    attr_t primary = { .uuid_idx = UUID16_ONLY, .uuid16 = UUID_PRIMARY_SERVICE };
+    attr_t secondary = { .uuid_idx = UUID16_ONLY, .uuid16 = UUID_SECONDARY_SERVICE };
+    if (attr_uuid_is(&secondary, p + 5, len - 5)) {
+        send_error(conn_handle, p[0], start, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND);
+        return;
+    }
+    if (!attr_uuid_is(&primary, p + 5, len - 5)) {
+        send_error(conn_handle, p[0], start, BH_ATT_ERR_UNSUPPORTED_GROUP_TYPE);
+        return;
+    }
+    size_t n = 2;
+    size_t entry = 0;
+    for (uint32_t h = start; h <= range_last(end); h++) {
+        attr_t *a = attr_at((uint16_t)h);
+        if (a->kind != K_SERVICE) {
+            continue;
+        }
+        uint8_t uuid[16];
+        size_t l = attr_uuid(a, uuid);
+        if (entry == 0) {
+            entry = 4 + l;
+        } else if (4 + l != entry) {
+            break;
+        }
+        if (n + entry > mtu) {
+            break;
+        }
+        bh_put_u16(tx + n, (uint16_t)h);
+        bh_put_u16(tx + n + 2, a->aux);
+        memcpy(tx + n + 4, uuid, l);
+        n += entry;
+    }
+    if (entry == 0) {
+        send_error(conn_handle, p[0], start, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND);
+        return;
+    }
+    tx[0] = BH_ATT_READ_BY_GROUP_TYPE_RSP;
+    tx[1] = (uint8_t)entry;
+    (void)bh_att_send(conn_handle, tx, n);
+}
+
+static void handle_write(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t op = p[0];
+    bool is_cmd = op == BH_ATT_WRITE_CMD;
+    if (len < 3) {
+        if (!is_cmd) {
+            send_error(conn_handle, op, 0, BH_ATT_ERR_INVALID_PDU);
+        }
+        return;
+    }
+    uint16_t handle = bh_get_u16(p + 1);
+    uint8_t err = attr_at(handle) == NULL ? BH_ATT_ERR_INVALID_HANDLE : write_check(conn_handle, handle);
+    bool app = false;
+    if (err == 0) {
+        err = write_store(conn_handle, handle, 0, p + 3, len - 3, &app);
+    }
+    if (!is_cmd) {
+        if (err != 0) {
+            send_error(conn_handle, op, handle, err);
+        } else {
+            uint8_t rsp = BH_ATT_WRITE_RSP;
+            (void)bh_att_send(conn_handle, &rsp, 1);
+        }
+    }
+    if (app) {
+        bh_evt_gatts_write(conn_handle, handle);
+    }
+}
+
+static void handle_prepare_write(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t op = p[0];
+    if (len < 5) {
+        send_error(conn_handle, op, 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    uint16_t handle = bh_get_u16(p + 1);
+    uint8_t err = attr_at(handle) == NULL ? BH_ATT_ERR_INVALID_HANDLE : write_check(conn_handle, handle);
+    if (err != 0) {
+        send_error(conn_handle, op, handle, err);
+        return;
+    }
+    srv_link_t *l = link_get(conn_handle);
+    size_t n = len - 5;
+    if (l == NULL || (size_t)l->prep_len + 6 + n > BH_GATTS_PREPARE_QUEUE) {
+        send_error(conn_handle, op, handle, BH_ATT_ERR_PREPARE_QUEUE_FULL);
+        return;
+    }
+    uint8_t *e = l->prep + l->prep_len;
+    bh_put_u16(e, handle);
+    memcpy(e + 2, p + 3, 2); // offset
+    bh_put_u16(e + 4, (uint16_t)n);
+    memcpy(e + 6, p + 5, n);
+    l->prep_len = (uint16_t)(l->prep_len + 6 + n);
+    // The response echoes the request.
+    memcpy(tx, p, len);
+    tx[0] = BH_ATT_PREPARE_WRITE_RSP;
+    (void)bh_att_send(conn_handle, tx, len);
+}
+
+static void handle_execute_write(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t op = p[0];
+    if (len != 2 || p[1] > 1) {
+        send_error(conn_handle, op, 0, BH_ATT_ERR_INVALID_PDU);
+        return;
+    }
+    srv_link_t *l = link_get(conn_handle);
+    if (l == NULL) {
+        return;
+    }
+    uint16_t written[8];
+    size_t n_written = 0;
+    if (p[1] == 1) {
+        // Validate every queued write before applying any: offsets must
+        // fall within the value as the earlier queued writes leave it.
+        for (size_t i = 0; i < l->prep_len;) {
+            uint16_t h = bh_get_u16(l->prep + i);
+            uint16_t off = bh_get_u16(l->prep + i + 2);
+            uint16_t n = bh_get_u16(l->prep + i + 4);
+            attr_t *a = attr_at(h);
+            uint32_t vlen = a == NULL ? 0 : a->len;
+            for (size_t j = 0; j < i;) {
+                uint16_t hj = bh_get_u16(l->prep + j);
+                uint32_t endj = (uint32_t)bh_get_u16(l->prep + j + 2) + bh_get_u16(l->prep + j + 4);
+                if (hj == h) {
+                    vlen = endj;
+                }
+                j += 6 + bh_get_u16(l->prep + j + 4);
+            }
+            if (a == NULL) {
+                l->prep_len = 0;
+                send_error(conn_handle, op, h, BH_ATT_ERR_INVALID_HANDLE);
+                return;
+            }
+            if (!a->append && off > vlen) {
+                l->prep_len = 0;
+                send_error(conn_handle, op, h, BH_ATT_ERR_INVALID_OFFSET);
+                return;
+            }
+            if (a->kind == K_CCCD && (off != 0 || n != 2)) {
+                l->prep_len = 0;
+                send_error(conn_handle, op, h, BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH);
+                return;
+            }
+            i += 6 + n;
+        }
+        for (size_t i = 0; i < l->prep_len;) {
+            uint16_t h = bh_get_u16(l->prep + i);
+            uint16_t off = bh_get_u16(l->prep + i + 2);
+            uint16_t n = bh_get_u16(l->prep + i + 4);
+            attr_t *a = attr_at(h);
+            // A queued write starting at 0 replaces the value; later ones
+            // extend it.
+            if (!a->append && off <= a->len && (a->kind == K_VALUE || a->kind == K_DESC || a->kind == K_CCCD)) {
+                if (off < a->len) {
+                    a->len = off;
+                }
+            }
+            bool app = false;
+            (void)write_store(conn_handle, h, off, l->prep + i + 6, n, &app);
+            if (app) {
+                bool seen = false;
+                for (size_t k = 0; k < n_written; k++) {
+                    seen |= written[k] == h;
+                }
+                if (!seen && n_written < ARRAY_SIZE(written)) {
+                    written[n_written++] = h;
+                }
+            }
+            i += 6 + n;
+        }
+    }
+    l->prep_len = 0;
+    uint8_t rsp = BH_ATT_EXECUTE_WRITE_RSP;
+    (void)bh_att_send(conn_handle, &rsp, 1);
+    for (size_t k = 0; k < n_written; k++) {
+        bh_evt_gatts_write(conn_handle, written[k]);
+    }
+}
+
+static void handle_confirmation(uint16_t conn_handle) {
+    srv_link_t *l = link_find(conn_handle);
+    if (l == NULL || !l->ind_pending) {
+        return;
+    }
+    l->ind_pending = false;
+    bh_evt_gatts_indicate_done(conn_handle, l->ind_handle, BH_GATTS_IND_OK);
+}
+
+void bh_gatts_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
+    db_ensure();
+    uint16_t mtu = bh_att_get_mtu(conn_handle);
+    if (len == 0 || mtu == 0 || link_get(conn_handle) == NULL) {
+        return;
+    }
+    if (len > mtu && pdu[0] != BH_ATT_HANDLE_VALUE_CFM) {
+        // Longer than the MTU in use: not a valid PDU.
+        if (!(pdu[0] & BH_ATT_OP_COMMAND_FLAG)) {
+            send_error(conn_handle, pdu[0], 0, BH_ATT_ERR_INVALID_PDU);
+        }
+        return;
+    }
+    switch (pdu[0]) {
+        case BH_ATT_EXCHANGE_MTU_REQ:
+            handle_exchange_mtu(conn_handle, pdu, len);
+            break;
+        case BH_ATT_FIND_INFORMATION_REQ:
+            handle_find_information(conn_handle, pdu, len, mtu);
+            break;
+        case BH_ATT_FIND_BY_TYPE_VALUE_REQ:
+            handle_find_by_type_value(conn_handle, pdu, len, mtu);
+            break;
+        case BH_ATT_READ_BY_TYPE_REQ:
+            handle_read_by_type(conn_handle, pdu, len);
+            break;
+        case BH_ATT_READ_REQ:
+        case BH_ATT_READ_BLOB_REQ:
+            handle_read(conn_handle, pdu, len);
+            break;
+        case BH_ATT_READ_MULTIPLE_REQ:
+            handle_read_multiple(conn_handle, pdu, len);
+            break;
+        case BH_ATT_READ_BY_GROUP_TYPE_REQ:
+            handle_read_by_group_type(conn_handle, pdu, len, mtu);
+            break;
+        case BH_ATT_WRITE_REQ:
+        case BH_ATT_WRITE_CMD:
+            handle_write(conn_handle, pdu, len);
+            break;
+        case BH_ATT_PREPARE_WRITE_REQ:
+            handle_prepare_write(conn_handle, pdu, len);
+            break;
+        case BH_ATT_EXECUTE_WRITE_REQ:
+            handle_execute_write(conn_handle, pdu, len);
+            break;
+        case BH_ATT_HANDLE_VALUE_CFM:
+            handle_confirmation(conn_handle);
+            break;
+        default:
+            // Unknown requests are answered; unknown commands (and signed
+            // writes: no signing keys) are ignored.
+            if (!(pdu[0] & BH_ATT_OP_COMMAND_FLAG)) {
+                send_error(conn_handle, pdu[0], 0, BH_ATT_ERR_REQUEST_NOT_SUPPORTED);
+            }
+            break;
+    }
+}

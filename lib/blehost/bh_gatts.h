@@ -1,0 +1,95 @@
+// GATT server: the attribute database (fixed pools sized in bh_config.h)
+// and the ATT server that serves it. Handles are 1-based; handles 1..5 are
+// the Generic Access service (Device Name, Appearance), always present; the
+// embedding's services follow.
+//
+// Values live in one packed pool owned here. Each characteristic value and
+// descriptor has a capacity (default BH_GATTS_DEFAULT_CAP); remote writes are
+// truncated to it, local writes raise it. Remote writes never allocate.
+#ifndef BLEHOST_BH_GATTS_H
+#define BLEHOST_BH_GATTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// Characteristic/descriptor flags, as in the `bluetooth` module's table.
+#define BH_GATTS_F_BROADCAST (0x0001)
+#define BH_GATTS_F_READ (0x0002)
+#define BH_GATTS_F_WRITE_NO_RESPONSE (0x0004)
+#define BH_GATTS_F_WRITE (0x0008)
+#define BH_GATTS_F_NOTIFY (0x0010)
+#define BH_GATTS_F_INDICATE (0x0020)
+#define BH_GATTS_F_AUTHENTICATED_SIGNED_WRITE (0x0040)
+#define BH_GATTS_F_AUX_WRITE (0x0100)
+#define BH_GATTS_F_READ_ENCRYPTED (0x0200)
+#define BH_GATTS_F_READ_AUTHENTICATED (0x0400)
+#define BH_GATTS_F_READ_AUTHORIZED (0x0800)
+#define BH_GATTS_F_WRITE_ENCRYPTED (0x1000)
+#define BH_GATTS_F_WRITE_AUTHENTICATED (0x2000)
+#define BH_GATTS_F_WRITE_AUTHORIZED (0x4000)
+#define BH_GATTS_F_ALL (0x7f7f)
+
+#define BH_GATTS_DEFAULT_CAP (20)
+
+#define BH_GATTS_UUID_CCCD (0x2902)
+
+// Indication outcomes (bh_evt_gatts_indicate_done).
+#define BH_GATTS_IND_OK (0)
+#define BH_GATTS_IND_TIMEOUT (1)
+#define BH_GATTS_IND_DISCONNECTED (2)
+
+// ---- building the database ----
+// Forget the embedding's services (keep Generic Access). -EBUSY while a
+// request is being served (from inside a read-request callback).
+int bh_gatts_reset_db(void);
+// Add a primary service / a characteristic / a descriptor of the last
+// characteristic. uuid is little-endian, 2, 4 or 16 bytes (32-bit UUIDs
+// are stored as 128-bit). A characteristic with NOTIFY or INDICATE gets a
+// CCCD right after its value unless has_user_cccd (the embedding adds its
+// own 0x2902 descriptor, which then acts as the CCCD); AUX_WRITE adds a
+// Characteristic Extended Properties descriptor. Return the handle of the
+// service / value / descriptor, or -ENOMEM (a pool is full), -EINVAL
+// (descriptor without characteristic, bad UUID length), -EBUSY.
+int bh_gatts_add_service(const uint8_t *uuid, size_t uuid_len);
+int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t flags, bool has_user_cccd);
+int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags);
+// Number of attributes (the last handle).
+uint16_t bh_gatts_attr_count(void);
+
+// ---- local access to values (characteristic values and descriptors) ----
+// -EINVAL for a handle that is not a value or descriptor of the embedding.
+int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len);
+// In append mode, forget the value (after the embedding has read it).
+void bh_gatts_consume(uint16_t handle);
+// Replace the value, raising the capacity to len if needed. -ENOMEM when
+// the pool has no room, -EMSGSIZE above 512 bytes.
+int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len);
+// Set the capacity (the value is truncated) and the append mode.
+int bh_gatts_set_buffer(uint16_t handle, size_t cap, bool append);
+
+// ---- server-initiated PDUs ----
+// Notification / indication of data (truncated to MTU-3) on one link,
+// regardless of subscription. -ENOTCONN (no link), -EINVAL (handle),
+// -ENOMEM (transmit queue full: retry), -EBUSY (indication: one is still
+// awaiting its confirmation on that link).
+int bh_gatts_notify(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len);
+int bh_gatts_indicate(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len);
+// Send the current value to every subscribed link: a notification where
+// notifications are enabled, else an indication where indications are
+// (skipped on a link with an indication outstanding). Returns 0 or the
+// first error.
+int bh_gatts_send_update(uint16_t handle);
+
+// ---- upward events (implemented by the embedding) ----
+// A client wrote a value or descriptor (not the automatic CCCDs).
+void bh_evt_gatts_write(uint16_t conn_handle, uint16_t handle);
+// A client reads a value or descriptor that allows reading: 0 to serve
+// it, else the ATT error code to answer with. May run Python code.
+uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle);
+// The outstanding indication on a link finished (BH_GATTS_IND_*).
+void bh_evt_gatts_indicate_done(uint16_t conn_handle, uint16_t handle, uint8_t outcome);
+// The GAP device name served at the Device Name characteristic.
+size_t bh_evt_gap_name(const uint8_t **name);
+
+#endif // BLEHOST_BH_GATTS_H

@@ -1,0 +1,129 @@
+"""A bumble GATT client on one of the radio's spare controllers, for the GATT
+server tests: discovery, reads, writes, subscriptions and raw ATT PDUs
+against a board. Its asyncio loop runs in its own thread; each call runs
+one coroutine there and waits for it.
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from bumble import hci
+from bumble.device import Device, Peer
+from bumble.transport import open_transport
+
+from tools.radio import ControllerInfo
+
+T = TypeVar('T')
+ATT_CID = 4
+
+
+class GattPeer:
+    def __init__(self, info: ControllerInfo) -> None:
+        self.info = info
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.raw_rx: queue.Queue[bytes] = queue.Queue()
+        self.notified: queue.Queue[tuple[int, bytes]] = queue.Queue()
+        self.indicated: queue.Queue[tuple[int, bytes]] = queue.Queue()
+        self.transport: Any = None
+        self.device: Device | None = None
+        self.connection: Any = None
+        self.peer: Peer | None = None
+        self.run(self._open())
+
+    def run(self, coroutine: Awaitable[T], timeout: float = 40.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)  # type: ignore[arg-type]
+
+    async def _open(self) -> None:
+        self.transport = await open_transport(self.info.client_spec)
+        device = Device.with_hci('gatt-peer', hci.Address('F0:F1:F2:F3:F4:F5'),
+                                 self.transport.source, self.transport.sink)
+        await device.power_on()
+        manager = device.l2cap_channel_manager
+        original = manager.fixed_channels[ATT_CID]
+
+        def tap(connection_handle: int, pdu: bytes) -> None:
+            self.raw_rx.put(bytes(pdu))
+            original(connection_handle, pdu)
+
+        manager.register_fixed_channel(ATT_CID, tap)
+        self.device = device
+
+    def connect(self, addr: bytes, addr_type: int = 0) -> None:
+        async def go() -> None:
+            assert self.device is not None
+            kind = (hci.Address.PUBLIC_DEVICE_ADDRESS if addr_type == 0
+                    else hci.Address.RANDOM_DEVICE_ADDRESS)
+            target = hci.Address(bytes(reversed(addr)), kind)
+            self.connection = await self.device.connect(
+                target, own_address_type=hci.OwnAddressType.PUBLIC, timeout=10)
+            self.peer = Peer(self.connection)
+            client = self.connection.gatt_client
+            client_notify = client.on_att_handle_value_notification
+            client_indicate = client.on_att_handle_value_indication
+
+            def on_notify(pdu: Any) -> None:
+                self.notified.put((pdu.attribute_handle, bytes(pdu.attribute_value)))
+                client_notify(pdu)
+
+            def on_indicate(pdu: Any) -> None:
+                self.indicated.put((pdu.attribute_handle, bytes(pdu.attribute_value)))
+                client_indicate(pdu)
+
+            client.on_att_handle_value_notification = on_notify
+            client.on_att_handle_value_indication = on_indicate
+        self.run(go())
+
+    def ignore_indications(self) -> None:
+        """Stop confirming indications (a misbehaving client)."""
+        assert self.connection is not None
+        self.connection.gatt_client.send_confirmation = lambda pdu: None
+
+    def disconnect(self) -> None:
+        async def go() -> None:
+            await self.connection.disconnect()
+        self.run(go())
+
+    def raw(self, pdu: bytes, timeout: float = 5.0) -> bytes:
+        """Send one ATT PDU; return the next server-to-client PDU that is not a
+        notification or indication."""
+        while not self.raw_rx.empty():
+            self.raw_rx.get_nowait()
+
+        async def send() -> None:
+            self.device.send_l2cap_pdu(self.connection.handle, ATT_CID, pdu)  # type: ignore[union-attr]
+        self.run(send())
+        while True:
+            rsp = self.raw_rx.get(timeout=timeout)
+            if rsp[0] not in (0x1b, 0x1d):  # notification, indication
+                return rsp
+
+    def raw_silence(self, pdu: bytes, wait: float = 1.0) -> bool:
+        """Send a PDU that needs no answer; True if nothing came back."""
+        while not self.raw_rx.empty():
+            self.raw_rx.get_nowait()
+
+        async def send() -> None:
+            self.device.send_l2cap_pdu(self.connection.handle, ATT_CID, pdu)  # type: ignore[union-attr]
+        self.run(send())
+        try:
+            self.raw_rx.get(timeout=wait)
+        except queue.Empty:
+            return True
+        return False
+
+    def close(self) -> None:
+        async def go() -> None:
+            if self.transport is not None:
+                await self.transport.close()
+        try:
+            self.run(go(), timeout=5)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)

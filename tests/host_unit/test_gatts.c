@@ -1,0 +1,468 @@
+// Unit tests of the ATT bearer (bh_att.c) and the GATT server (bh_gatts.c)
+// against a fake L2CAP layer: the database layout, every request's answers,
+// the value pool when capacities change, prepare/execute writes, CCCDs and
+// indications with their timeout, and random/truncated PDUs (under ASan and
+// UBSan nothing may read out of bounds).
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bh_att.h"
+#include "bh_conn.h"
+#include "bh_gatts.h"
+#include "blehost.h"
+
+#define CONN (0x0040)
+
+static int failures;
+static int checks;
+
+#define CHECK(cond) do { \
+        checks++; \
+        if (!(cond)) { \
+            failures++; \
+            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+        } \
+} while (0)
+
+// ---- fakes of the layers below ----
+
+static bh_conn_t the_conn = { .used = true, .handle = CONN };
+static bool conn_up = true;
+static bh_l2cap_rx_fn_t att_handler;
+static uint8_t last_tx[600];
+static size_t last_len;
+static int n_tx;
+static size_t tx_queued;
+static uint32_t now_ms;
+
+bh_conn_t *bh_conn_find(uint16_t handle) {
+    return conn_up && handle == CONN ? &the_conn : NULL;
+}
+
+int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn) {
+    if (cid == BH_L2CAP_CID_ATT) {
+        att_handler = fn;
+    }
+    return 0;
+}
+
+int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    if (bh_conn_find(conn_handle) == NULL) {
+        return -ENOTCONN;
+    }
+    if (cid != BH_L2CAP_CID_ATT || len > sizeof(last_tx)) {
+        return -EMSGSIZE;
+    }
+    memcpy(last_tx, data, len);
+    last_len = len;
+    n_tx++;
+    return 0;
+}
+
+size_t bh_acl_tx_queued(void) {
+    return tx_queued;
+}
+
+uint32_t bh_port_ticks_ms(void) {
+    return now_ms;
+}
+
+// ---- events ----
+
+static int n_writes;
+static uint16_t last_write;
+static uint8_t read_reply;
+static int n_read_requests;
+static int n_ind_done;
+static uint8_t last_outcome;
+static int n_mtu;
+static uint16_t last_mtu;
+
+void bh_evt_gatts_write(uint16_t conn_handle, uint16_t handle) {
+    (void)conn_handle;
+    n_writes++;
+    last_write = handle;
+}
+
+uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle) {
+    (void)conn_handle;
+    (void)handle;
+    n_read_requests++;
+    return read_reply;
+}
+
+void bh_evt_gatts_indicate_done(uint16_t conn_handle, uint16_t handle, uint8_t outcome) {
+    (void)conn_handle;
+    (void)handle;
+    n_ind_done++;
+    last_outcome = outcome;
+}
+
+void bh_evt_mtu_exchanged(uint16_t conn_handle, uint16_t mtu) {
+    (void)conn_handle;
+    n_mtu++;
+    last_mtu = mtu;
+}
+
+size_t bh_evt_gap_name(const uint8_t **name) {
+    static const uint8_t n[] = "unit-test-device-name-longer-than-twenty-two";
+    *name = n;
+    return sizeof(n) - 1;
+}
+
+// ---- helpers ----
+
+static void rx(const uint8_t *pdu, size_t len) {
+    last_len = 0;
+    att_handler(CONN, BH_L2CAP_CID_ATT, pdu, len);
+}
+
+#define RX(...) do { \
+        const uint8_t p_[] = { __VA_ARGS__ }; \
+        rx(p_, sizeof(p_)); \
+} while (0)
+
+static bool got(const uint8_t *expect, size_t len) {
+    if (last_len != len || memcmp(last_tx, expect, len) != 0) {
+        printf("  got:");
+        for (size_t i = 0; i < last_len; i++) {
+            printf(" %02x", last_tx[i]);
+        }
+        printf("\n");
+        return false;
+    }
+    return true;
+}
+
+#define GOT(...) ({ const uint8_t e_[] = { __VA_ARGS__ }; got(e_, sizeof(e_)); })
+
+static bool is_error(uint8_t op, uint16_t handle, uint8_t code) {
+    return GOT(0x01, op, handle & 0xff, handle >> 8, code);
+}
+
+static const uint8_t u180d[2] = { 0x0d, 0x18 };
+static const uint8_t u2a37[2] = { 0x37, 0x2a };
+static const uint8_t uart[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0, 0x93, 0xf3, 0xa3, 0xb5, 0x01, 0x00, 0x40, 0x6e };
+static const uint8_t uart_tx[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0, 0x93, 0xf3, 0xa3, 0xb5, 0x03, 0x00, 0x40, 0x6e };
+static const uint8_t uart_rx[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0, 0x93, 0xf3, 0xa3, 0xb5, 0x02, 0x00, 0x40, 0x6e };
+
+static void setup_hr_uart(int *hr, int *tx, int *rxh) {
+    conn_up = true;
+    tx_queued = 0;
+    bh_att_init();
+    CHECK(bh_gatts_reset_db() == 0);
+    CHECK(bh_gatts_add_service(u180d, 2) == 6);
+    *hr = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false);
+    CHECK(bh_gatts_add_service(uart, 16) == 10);
+    *tx = bh_gatts_add_characteristic(uart_tx, 16, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false);
+    *rxh = bh_gatts_add_characteristic(uart_rx, 16, BH_GATTS_F_WRITE, false);
+}
+
+// ---- tests ----
+
+static void test_layout_and_discovery(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    CHECK(hr == 8 && tx == 12 && rxh == 15);
+    CHECK(bh_gatts_attr_count() == 15);
+    // Read By Group Type over everything: 16-bit services, then the 128-bit one.
+    RX(0x10, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28);
+    CHECK(GOT(0x11, 6, 1, 0, 5, 0, 0x00, 0x18, 6, 0, 9, 0, 0x0d, 0x18));
+    RX(0x10, 0x0a, 0x00, 0xff, 0xff, 0x00, 0x28);
+    CHECK(last_len == 2 + 20 && last_tx[1] == 20 && memcmp(last_tx + 6, uart, 16) == 0);
+    RX(0x10, 0x10, 0x00, 0xff, 0xff, 0x00, 0x28);
+    CHECK(is_error(0x10, 0x10, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND));
+    // Characteristic declarations of the HR service and the CCCD.
+    RX(0x08, 0x06, 0x00, 0x09, 0x00, 0x03, 0x28);
+    CHECK(GOT(0x09, 7, 7, 0, 0x12, 8, 0, 0x37, 0x2a));
+    RX(0x04, 0x08, 0x00, 0x09, 0x00);
+    CHECK(GOT(0x05, 1, 8, 0, 0x37, 0x2a, 9, 0, 0x02, 0x29));
+    RX(0x04, 0x0f, 0x00, 0x0f, 0x00);
+    CHECK(last_len == 2 + 18 && last_tx[1] == 2 && memcmp(last_tx + 4, uart_rx, 16) == 0);
+}
+
+static void test_reads_and_mtu(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    // Device name longer than MTU-1: first 22 bytes, then the rest by blob.
+    RX(0x0a, 0x03, 0x00);
+    CHECK(last_len == 23 && memcmp(last_tx + 1, "unit-test-device-name-", 22) == 0);
+    RX(0x0c, 0x03, 0x00, 22, 0x00);
+    CHECK(last_len == 23 && memcmp(last_tx + 1, "longer-than-twenty-two", 22) == 0);
+    RX(0x0c, 0x03, 0x00, 44, 0x00);
+    CHECK(GOT(0x0d));
+    RX(0x0c, 0x03, 0x00, 45, 0x00);
+    CHECK(is_error(0x0c, 3, BH_ATT_ERR_INVALID_OFFSET));
+    // MTU exchange: min(local, peer), reported once.
+    n_mtu = 0;
+    CHECK(bh_att_set_local_mtu(22) == -EINVAL && bh_att_set_local_mtu(518) == -EINVAL);
+    CHECK(bh_att_set_local_mtu(100) == 0);
+    RX(0x02, 0xf7, 0x00);
+    CHECK(GOT(0x03, 100, 0));
+    CHECK(n_mtu == 1 && last_mtu == 100 && bh_att_get_mtu(CONN) == 100);
+    RX(0x02, 0x10, 0x00); // below 23: 23 is used
+    CHECK(n_mtu == 1 && bh_att_get_mtu(CONN) == 23);
+    CHECK(bh_att_get_mtu(0x99) == 0);
+    bh_att_set_local_mtu(23);
+    // Read requests: the callback's answer becomes the error.
+    uint8_t v[512];
+    for (size_t i = 0; i < sizeof(v); i++) {
+        v[i] = (uint8_t)(i * 3);
+    }
+    CHECK(bh_gatts_set_value((uint16_t)hr, v, sizeof(v)) == 0);
+    read_reply = BH_ATT_ERR_INSUFFICIENT_AUTHORIZATION;
+    n_read_requests = 0;
+    RX(0x0a, (uint8_t)hr, 0x00);
+    CHECK(is_error(0x0a, (uint16_t)hr, BH_ATT_ERR_INSUFFICIENT_AUTHORIZATION) && n_read_requests == 1);
+    read_reply = 0;
+    // A 512-byte value read completely by blobs.
+    size_t off = 0;
+    uint8_t back[512];
+    for (int guard = 0; guard < 40 && off < sizeof(back); guard++) {
+        RX(0x0c, (uint8_t)hr, 0x00, (uint8_t)off, (uint8_t)(off >> 8));
+        CHECK(last_tx[0] == 0x0d);
+        memcpy(back + off, last_tx + 1, last_len - 1);
+        off += last_len - 1;
+    }
+    CHECK(off == 512 && memcmp(back, v, 512) == 0);
+    // Read Multiple and its errors; write not permitted on hr (no write flag).
+    RX(0x0e, 0x05, 0x00, (uint8_t)hr, 0x00);
+    CHECK(last_tx[0] == 0x0f && last_len == 23 && last_tx[1] == 0 && last_tx[2] == 0 && last_tx[3] == v[0]);
+    RX(0x0e, 0x05, 0x00);
+    CHECK(is_error(0x0e, 0, BH_ATT_ERR_INVALID_PDU));
+    RX(0x12, (uint8_t)hr, 0x00, 1);
+    CHECK(is_error(0x12, (uint16_t)hr, BH_ATT_ERR_WRITE_NOT_PERMITTED));
+    RX(0x0a, (uint8_t)rxh, 0x00);
+    CHECK(is_error(0x0a, (uint16_t)rxh, BH_ATT_ERR_READ_NOT_PERMITTED));
+}
+
+static void test_value_pool(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    CHECK(bh_gatts_set_value((uint16_t)hr, (const uint8_t *)"hr", 2) == 0);
+    CHECK(bh_gatts_set_value((uint16_t)tx, (const uint8_t *)"tx", 2) == 0);
+    CHECK(bh_gatts_set_value((uint16_t)rxh, (const uint8_t *)"rx", 2) == 0);
+    // Growing and shrinking the first value moves the others intact.
+    CHECK(bh_gatts_set_buffer((uint16_t)hr, 300, false) == 0);
+    CHECK(bh_gatts_set_buffer((uint16_t)tx, 1, false) == 0);
+    CHECK(bh_gatts_set_buffer((uint16_t)hr, 0, false) == 0);
+    const uint8_t *d;
+    size_t n;
+    CHECK(bh_gatts_get_value((uint16_t)hr, &d, &n) == 0 && n == 0);
+    CHECK(bh_gatts_get_value((uint16_t)tx, &d, &n) == 0 && n == 1 && d[0] == 't');
+    CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 2 && memcmp(d, "rx", 2) == 0);
+    CHECK(bh_gatts_get_value(9, &d, &n) == -EINVAL); // automatic CCCD
+    CHECK(bh_gatts_get_value(1, &d, &n) == -EINVAL);
+    CHECK(bh_gatts_set_buffer((uint16_t)rxh, 513, false) == -EMSGSIZE);
+    // The pool runs out: ENOMEM, nothing damaged.
+    int err = 0;
+    for (int i = 0; i < 100 && err == 0; i++) {
+        uint8_t u[2] = { (uint8_t)i, 0x30 };
+        err = bh_gatts_add_characteristic(u, 2, BH_GATTS_F_READ, false);
+        if (err > 0) {
+            err = bh_gatts_set_buffer((uint16_t)err, 512, false);
+        }
+    }
+    CHECK(err == -ENOMEM);
+    CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 2 && memcmp(d, "rx", 2) == 0);
+    // Remote writes: truncated to capacity; append mode accumulates.
+    CHECK(bh_gatts_reset_db() == 0);
+    CHECK(bh_gatts_add_service(u180d, 2) > 0);
+    int w = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_WRITE | BH_GATTS_F_READ, false);
+    n_writes = 0;
+    CHECK(bh_gatts_set_buffer((uint16_t)w, 12, false) == 0);
+    RX(0x12, (uint8_t)w, 0, '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j');
+    CHECK(GOT(0x13) && n_writes == 1 && last_write == w);
+    CHECK(bh_gatts_get_value((uint16_t)w, &d, &n) == 0 && n == 12 && d[11] == 'b');
+    // Longer than the MTU: not a valid PDU.
+    RX(0x12, (uint8_t)w, 0, '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k');
+    CHECK(is_error(0x12, 0, BH_ATT_ERR_INVALID_PDU) && n_writes == 1);
+    CHECK(bh_gatts_set_buffer((uint16_t)w, 6, true) == 0);
+    bh_gatts_consume((uint16_t)w);
+    RX(0x52, (uint8_t)w, 0, 'a', 'b', 'c');
+    RX(0x52, (uint8_t)w, 0, 'd', 'e', 'f', 'g');
+    CHECK(n_writes == 3);
+    CHECK(bh_gatts_get_value((uint16_t)w, &d, &n) == 0 && n == 6 && memcmp(d, "abcdef", 6) == 0);
+    bh_gatts_consume((uint16_t)w);
+    CHECK(bh_gatts_get_value((uint16_t)w, &d, &n) == 0 && n == 0);
+}
+
+static void test_prepare_execute(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    CHECK(bh_gatts_set_buffer((uint16_t)rxh, 100, false) == 0);
+    n_writes = 0;
+    for (uint8_t i = 0; i < 5; i++) {
+        uint8_t p[5 + 18];
+        p[0] = 0x16;
+        p[1] = (uint8_t)rxh;
+        p[2] = 0;
+        p[3] = (uint8_t)(i * 18);
+        p[4] = 0;
+        memset(p + 5, 'A' + i, 18);
+        rx(p, sizeof(p));
+        p[0] = 0x17;
+        CHECK(got(p, sizeof(p)));
+    }
+    CHECK(n_writes == 0);
+    RX(0x18, 0x01);
+    CHECK(GOT(0x19) && n_writes == 1 && last_write == rxh);
+    const uint8_t *d;
+    size_t n;
+    CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 90 && d[0] == 'A' && d[89] == 'E');
+    // Invalid offset found at execute; nothing applied.
+    RX(0x16, (uint8_t)rxh, 0, 0, 0, 'x');
+    RX(0x16, (uint8_t)rxh, 0, 200, 0, 'y');
+    RX(0x18, 0x01);
+    CHECK(is_error(0x18, (uint16_t)rxh, BH_ATT_ERR_INVALID_OFFSET));
+    CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 90);
+    // Cancel.
+    RX(0x16, (uint8_t)rxh, 0, 0, 0, 'z');
+    RX(0x18, 0x00);
+    CHECK(GOT(0x19) && bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 90 && d[0] == 'A');
+    // Not writable: refused at prepare.
+    RX(0x16, (uint8_t)hr, 0, 0, 0, 'z');
+    CHECK(is_error(0x16, (uint16_t)hr, BH_ATT_ERR_WRITE_NOT_PERMITTED));
+    // Queue full.
+    int guard = 0;
+    do {
+        uint8_t p[5 + 18] = { 0x16, (uint8_t)rxh, 0, 0, 0 };
+        rx(p, sizeof(p));
+    } while (last_tx[0] == 0x17 && ++guard < 100);
+    CHECK(is_error(0x16, (uint16_t)rxh, BH_ATT_ERR_PREPARE_QUEUE_FULL));
+    RX(0x18, 0x00);
+}
+
+static void test_cccd_notify_indicate(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    n_writes = 0;
+    CHECK(bh_gatts_set_value((uint16_t)hr, (const uint8_t *)"v", 1) == 0);
+    n_tx = 0;
+    CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 0);
+    RX(0x12, 9, 0, 0x01, 0x00);
+    CHECK(GOT(0x13) && n_writes == 0); // automatic CCCD: no event
+    RX(0x0a, 9, 0);
+    CHECK(GOT(0x0b, 0x01, 0x00));
+    RX(0x12, 9, 0, 0x01);
+    CHECK(is_error(0x12, 9, BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH));
+    CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && GOT(0x1b, (uint8_t)hr, 0, 'v'));
+    // Notifications keep one transmit slot free for responses.
+    tx_queued = 7;
+    CHECK(bh_gatts_notify(CONN, (uint16_t)hr, (const uint8_t *)"x", 1) == -ENOMEM);
+    tx_queued = 0;
+    CHECK(bh_gatts_notify(0x99, (uint16_t)hr, (const uint8_t *)"x", 1) == -ENOTCONN);
+    CHECK(bh_gatts_notify(CONN, 3, (const uint8_t *)"x", 1) == -EINVAL);
+    // Indications: one at a time, confirmed, timed out, ended by disconnect.
+    n_ind_done = 0;
+    now_ms = 1000;
+    CHECK(bh_gatts_indicate(CONN, (uint16_t)tx, (const uint8_t *)"i", 1) == 0);
+    CHECK(GOT(0x1d, (uint8_t)tx, 0, 'i'));
+    CHECK(bh_gatts_indicate(CONN, (uint16_t)tx, (const uint8_t *)"j", 1) == -EBUSY);
+    RX(0x1e);
+    CHECK(n_ind_done == 1 && last_outcome == BH_GATTS_IND_OK && last_len == 0);
+    RX(0x1e); // unexpected: ignored
+    CHECK(n_ind_done == 1);
+    CHECK(bh_gatts_indicate(CONN, (uint16_t)tx, (const uint8_t *)"k", 1) == 0);
+    now_ms += BH_ATT_TIMEOUT_MS - 1;
+    bh_att_poll(now_ms);
+    CHECK(n_ind_done == 1);
+    now_ms += 1;
+    bh_att_poll(now_ms);
+    CHECK(n_ind_done == 2 && last_outcome == BH_GATTS_IND_TIMEOUT);
+    CHECK(bh_gatts_indicate(CONN, (uint16_t)tx, (const uint8_t *)"l", 1) == 0);
+    bh_att_conn_closed(CONN);
+    CHECK(n_ind_done == 3 && last_outcome == BH_GATTS_IND_DISCONNECTED);
+    // A new link starts unsubscribed.
+    n_tx = 0;
+    CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 0);
+}
+
+static void test_errors_and_fuzz(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    RX(0x20, 1, 0);
+    CHECK(is_error(0x20, 0, BH_ATT_ERR_REQUEST_NOT_SUPPORTED));
+    RX(0x7f, 1, 0);
+    CHECK(last_len == 0);
+    RX(0xd2, 15, 0, 1, 2, 3);
+    CHECK(last_len == 0);
+    RX(0x0a, 0, 0);
+    CHECK(is_error(0x0a, 0, BH_ATT_ERR_INVALID_HANDLE));
+    RX(0x04, 5, 0, 4, 0);
+    CHECK(is_error(0x04, 5, BH_ATT_ERR_INVALID_HANDLE));
+    RX(0x10, 1, 0, 0xff, 0xff, 0x03, 0x28);
+    CHECK(is_error(0x10, 1, BH_ATT_ERR_UNSUPPORTED_GROUP_TYPE));
+    RX(0x10, 1, 0, 0xff, 0xff, 0x01, 0x28);
+    CHECK(is_error(0x10, 1, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND));
+    RX(0x06, 1, 0, 0xff, 0xff, 0x00, 0x28, 0x0d, 0x18);
+    CHECK(GOT(0x07, 6, 0, 9, 0));
+    // Every request opcode truncated at every length: Invalid PDU (or a
+    // normal answer), never a read past the PDU.
+    static const uint8_t full[][24] = {
+        { 0x02, 0x17, 0x00 },
+        { 0x04, 0x01, 0x00, 0xff, 0xff },
+        { 0x06, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28, 0x0d, 0x18 },
+        { 0x08, 0x01, 0x00, 0xff, 0xff, 0x03, 0x28 },
+        { 0x0a, 0x08, 0x00 },
+        { 0x0c, 0x08, 0x00, 0x00, 0x00 },
+        { 0x0e, 0x08, 0x00, 0x0c, 0x00 },
+        { 0x10, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28 },
+        { 0x12, 0x0f, 0x00, 0x41 },
+        { 0x16, 0x0f, 0x00, 0x00, 0x00, 0x41 },
+        { 0x18, 0x01 },
+    };
+    for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
+        uint8_t op = full[i][0];
+        for (size_t len = 1; len < 3; len++) {
+            uint8_t *p = malloc(len);
+            memcpy(p, full[i], len);
+            rx(p, len);
+            free(p);
+            if (op != 0x18 || len < 2) {
+                CHECK(is_error(op, 0, BH_ATT_ERR_INVALID_PDU));
+            }
+        }
+    }
+    RX(0x18, 0x00);
+    // Random PDUs: anything may come back, nothing may break.
+    srand(1234);
+    for (int i = 0; i < 20000; i++) {
+        size_t len = 1 + (size_t)(rand() % 30);
+        uint8_t *p = malloc(len);
+        for (size_t k = 0; k < len; k++) {
+            p[k] = (uint8_t)rand();
+        }
+        static const uint8_t ops[] = { 0x02, 0x04, 0x06, 0x08, 0x0a, 0x0c, 0x0e, 0x10, 0x12, 0x16, 0x18, 0x1e, 0x52 };
+        p[0] = ops[rand() % (int)sizeof(ops)];
+        if (len > 2 && (rand() & 1)) {
+            p[2] = 0; // handles in range more often
+        }
+        rx(p, len);
+        free(p);
+        CHECK(last_len <= 23);
+    }
+    RX(0x18, 0x00);
+    // The embedding's handles still hold (no corruption).
+    const uint8_t *d;
+    size_t n;
+    CHECK(bh_gatts_get_value((uint16_t)hr, &d, &n) == 0);
+    CHECK(bh_gatts_attr_count() == 15);
+}
+
+int main(void) {
+    test_layout_and_discovery();
+    test_reads_and_mtu();
+    test_value_pool();
+    test_prepare_execute();
+    test_cccd_notify_indicate();
+    test_errors_and_fuzz();
+    if (failures) {
+        printf("gatts: %d of %d checks FAILED\n", failures, checks);
+        return 1;
+    }
+    printf("gatts: all tests passed (%d checks)\n", checks);
+    return 0;
+}
