@@ -22,6 +22,10 @@ typedef struct _bh_conn_t {
     bool disconnecting;
     bool param_req;
     uint16_t req[4]; // interval min, max, latency, timeout
+    // An accepted L2CAP Connection Parameter Update Request (we are
+    // central): LE_Connection_Update with these still to be sent.
+    bool upd_pending;
+    uint16_t upd[4]; // interval min, max, latency, timeout
 } bh_conn_t;
 
 void bh_conn_reset(void);

@@ -48,6 +48,7 @@ int bh_gap_cmd_errno(uint16_t opcode, const uint8_t *params, size_t plen) {
 
 void bh_gap_reset(void) {
     memset(&attempt, 0, sizeof(attempt));
+    bh_l2cap_sig_init();
     bh_adv_reset();
     bh_scan_reset();
 }
@@ -196,7 +197,7 @@ int bh_disconnect(uint16_t conn_handle) {
     return err > 0 ? -EIO : err;
 }
 
-static bool acceptable_params(const uint16_t r[4]) {
+bool bh_gap_params_acceptable(const uint16_t r[4]) {
     uint16_t min = r[0], max = r[1], latency = r[2], timeout = r[3];
     return min >= BH_CONN_INTERVAL_MIN && min <= max && max <= BH_CONN_INTERVAL_MAX
            && latency <= PERIPHERAL_LATENCY_MAX
@@ -211,7 +212,7 @@ static void reply_param_request(bh_conn_t *c) {
     c->param_req = false;
     uint8_t p[14] = { 0 };
     bh_put_u16(p, c->handle);
-    if (acceptable_params(c->req)) {
+    if (bh_gap_params_acceptable(c->req)) {
         for (size_t i = 0; i < 4; i++) {
             bh_put_u16(p + 2 + 2 * i, c->req[i]);
         }
@@ -222,6 +223,19 @@ static void reply_param_request(bh_conn_t *c) {
     }
 }
 
+// Apply parameters a peripheral asked for over L2CAP (we accepted them).
+static void apply_update(bh_conn_t *c) {
+    c->upd_pending = false;
+    // handle, interval min, max, latency, supervision timeout, CE length
+    // min, max
+    uint8_t p[14] = { 0 };
+    bh_put_u16(p, c->handle);
+    for (size_t i = 0; i < 4; i++) {
+        bh_put_u16(p + 2 + 2 * i, c->upd[i]);
+    }
+    (void)bh_gap_cmd(BH_HCI_OP_LE_CONN_UPDATE, p, sizeof(p));
+}
+
 void bh_gap_poll(void) {
     bh_scan_poll();
     poll_attempt(bh_port_ticks_ms());
@@ -229,6 +243,9 @@ void bh_gap_poll(void) {
         bh_conn_t *c = bh_conn_at(i);
         if (c != NULL && c->param_req) {
             reply_param_request(c);
+        }
+        if (c != NULL && c->upd_pending) {
+            apply_update(c);
         }
     }
 }

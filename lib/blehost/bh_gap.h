@@ -53,6 +53,13 @@ void bh_gap_poll(void);
 void bh_gap_on_le_meta(uint8_t subevent, const uint8_t *params, size_t len);
 void bh_gap_on_disconnection_complete(const uint8_t *params, size_t len);
 
+// Peer-requested parameters (interval min, max, latency, supervision
+// timeout in controller units) that are valid and that we accept.
+bool bh_gap_params_acceptable(const uint16_t req[4]);
+
+// bh_l2cap_sig.c: install the LE signalling channel handler.
+void bh_l2cap_sig_init(void);
+
 // bh_adv.c
 void bh_adv_reset(void);
 // The controller stopped advertising because a central connected.

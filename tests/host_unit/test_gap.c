@@ -583,6 +583,63 @@ static void test_connection_updates(void) {
     CHECK_EQ(c->params[2], 0x3b);
 }
 
+
+// ---- L2CAP Connection Parameter Update Request (LE signalling) ----
+
+static void push_sig(uint16_t handle, const uint8_t *cmd, size_t n) {
+    uint8_t pkt[5 + 4 + 32] = { 0x02, (uint8_t)handle, (uint8_t)(0x20 | (handle >> 8)),
+                                (uint8_t)(4 + n), 0, (uint8_t)n, 0, 0x05, 0x00 };
+    memcpy(pkt + 9, cmd, n);
+    fake_push(pkt, 9 + n);
+}
+
+static void test_l2cap_param_update(void) {
+    setup();
+    push_conn_complete(0, 0x0040, 0, PEER, 24); // we are central
+    push_conn_complete(0, 0x0041, 1, PEER, 24); // we are peripheral
+    bh_poll();
+    // Request: id 7, interval 16..32, latency 0, timeout 200.
+    const uint8_t req[12] = { 0x12, 0x07, 0x08, 0x00, 0x10, 0x00, 0x20, 0x00, 0x00, 0x00,
+                              0xc8, 0x00 };
+    fake.n_cmds = 0;
+    push_sig(0x40, req, sizeof(req));
+    bh_poll();
+    // Response on CID 5: code 0x13, same identifier, result 0 (accepted).
+    CHECK_EQ(fake.n_acl_out, 1);
+    CHECK_EQ(fake.acl_out[0].len, 4 + 4 + 2);
+    CHECK(memcmp(fake.acl_out[0].data, "\x06\x00\x05\x00\x13\x07\x02\x00\x00\x00", 10) == 0);
+    const fake_cmd_t *c = last(BH_HCI_OP_LE_CONN_UPDATE);
+    CHECK_EQ(c->len, 14);
+    CHECK_EQ(u16(c->params), 0x40);
+    CHECK_EQ(u16(c->params + 2), 0x10);
+    CHECK_EQ(u16(c->params + 4), 0x20);
+    CHECK_EQ(u16(c->params + 6), 0);
+    CHECK_EQ(u16(c->params + 8), 200);
+    // The update completes: the event reports the new parameters.
+    uint8_t upd[9] = { 0x00, 0x40, 0x00, 0x20, 0x00, 0x00, 0x00, 0xc8, 0x00 };
+    le_meta(0x03, upd, 9);
+    bh_poll();
+    CHECK_EQ(ev.updates, 1);
+    CHECK_EQ(ev.upd[0], 0x20);
+    CHECK_EQ(bh_conn_find(0x40)->timeout, 200);
+
+    // Unacceptable parameters: rejected, no update; as peripheral, or
+    // malformed: not ours to accept (Command Reject by the ACL layer).
+    uint8_t bad[12];
+    memcpy(bad, req, 12);
+    bad[10] = 0x05; // timeout 50 ms < 2 * 40 ms
+    fake.n_cmds = 0;
+    push_sig(0x40, bad, sizeof(bad));
+    push_sig(0x41, req, sizeof(req));
+    bh_poll();
+    CHECK_EQ(fake_find_cmd(BH_HCI_OP_LE_CONN_UPDATE), -1);
+    CHECK_EQ(fake.n_acl_out, 3);
+    CHECK_EQ(fake.acl_out[1].data[4], 0x13); // rejected
+    CHECK_EQ(fake.acl_out[1].data[8], 0x01);
+    CHECK_EQ(fake.acl_out[2].data[4], 0x01); // Command Reject
+    CHECK_EQ(ev.updates, 1);
+}
+
 int main(void) {
     static const struct {
         const char *name;
@@ -597,6 +654,7 @@ int main(void) {
         T(test_deactivate_ends_attempt),
         T(test_disconnect),
         T(test_connection_updates),
+        T(test_l2cap_param_update),
     };
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
         tests[i].fn();
