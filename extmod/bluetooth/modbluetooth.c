@@ -96,12 +96,13 @@ static MP_DEFINE_CONST_FUN_OBJ_2(ble_irq_obj, ble_irq);
     } \
     static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_##name##_obj, min, max, ble_##name)
 
-BLE_NOT_YET(gattc_discover_services, 2, 3);
-BLE_NOT_YET(gattc_discover_characteristics, 4, 5);
-BLE_NOT_YET(gattc_discover_descriptors, 4, 4);
-BLE_NOT_YET(gattc_read, 3, 3);
-BLE_NOT_YET(gattc_write, 4, 5);
-BLE_NOT_YET(gattc_exchange_mtu, 2, 2);
+// GATT client methods (ble_gattc.c).
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_discover_services_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_discover_characteristics_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_discover_descriptors_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_read_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_write_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_exchange_mtu_obj);
 BLE_NOT_YET(l2cap_listen, 3, 3);
 BLE_NOT_YET(l2cap_connect, 4, 4);
 BLE_NOT_YET(l2cap_disconnect, 3, 3);

@@ -1,0 +1,817 @@
+// GATT client: one procedure at a time per link, each a chain of ATT
+// requests built from the link's state (so a request that finds the
+// transmit queue full is simply rebuilt and retried from bh_gattc_poll()).
+//
+// Procedures (Core Vol 3 Part G 4.4-4.9):
+// - all primary services: Read By Group Type (0x2800) from handle 1, each
+//   request starting after the last group end, until Attribute Not Found or
+//   a group ending at 0xffff;
+// - services by UUID: Find By Type Value (0x2800, the UUID as 2 or 16 bytes);
+// - characteristics: Read By Type (0x2803) over the range; a characteristic
+//   is reported once the next declaration (or the end of the range) gives
+//   its end handle; the UUID filter is applied when reporting;
+// - descriptors: Find Information over the range;
+// - read: Read, then Read Blob while a response fills the MTU (ATT_MTU-1
+//   bytes), up to BH_GATTC_VALUE_MAX; one result with the whole value;
+// - write: Write Request, or Prepare Write in MTU-5 chunks, each response
+//   checked against what was sent, then Execute Write; a refused or
+//   mismatching prepare is cancelled (Execute Write flags 0);
+// - MTU exchange.
+// Responses that break the protocol (bad lengths, handles outside the
+// range or going backwards) end the procedure with
+// BH_GATTC_STATUS_INVALID_RESPONSE; every loop advances its start handle, so
+// no server can keep a procedure running forever except by answering
+// forever with new handles (at most 0xffff of them).
+#include <errno.h>
+#include <string.h>
+
+#include "bh_att.h"
+#include "bh_config.h"
+#include "bh_gattc.h"
+#include "bh_port.h"
+#include "bh_util.h"
+
+#define UUID_PRIMARY_SERVICE (0x2800)
+#define UUID_CHARACTERISTIC (0x2803)
+
+#define EXEC_WRITE_CANCEL (0x00)
+#define EXEC_WRITE_COMMIT (0x01)
+
+typedef enum {
+    PROC_NONE,
+    PROC_DISC_SERVICES,
+    PROC_DISC_SERVICES_UUID,
+    PROC_DISC_CHARS,
+    PROC_DISC_DSCS,
+    PROC_READ,
+    PROC_WRITE,
+    PROC_WRITE_LONG,
+    PROC_MTU,
+} proc_t;
+
+// Stages of a long write.
+typedef enum {
+    LONG_PREPARE,
+    LONG_EXECUTE,
+    LONG_CANCEL,
+} long_stage_t;
+
+typedef struct _client_t {
+    bool in_use;
+    bool dead;         // the bearer timed out: no more requests
+    bool retry;        // the current request is still to be (re)sent
+    bool cfm_pending;  // a Handle Value Confirmation waits for queue space
+    bool mtu_requested;
+    uint8_t proc;
+    uint8_t req_opcode; // of the outstanding request
+    uint8_t rsp_opcode; // the response it expects
+    uint16_t conn_handle;
+    uint32_t sent_ms;
+    // discovery
+    uint16_t start; // next start handle
+    uint16_t end;   // end of the range
+    uint8_t uuid_len; // filter as given (0: none)
+    uint8_t uuid[16];
+    uint8_t uuid128[16]; // the filter as 128 bits
+    bool chr_pending; // a characteristic waiting for its end handle
+    uint8_t chr_props;
+    uint8_t chr_uuid_len;
+    uint16_t chr_value;
+    uint8_t chr_uuid[16];
+    // read/write
+    uint16_t handle;
+    uint16_t len;    // bytes in buf
+    uint16_t offset; // long write: bytes prepared and confirmed
+    uint16_t chunk;  // long write: bytes in the outstanding Prepare Write
+    uint8_t stage;   // long write: long_stage_t
+    uint16_t cancel_status;
+    uint8_t buf[BH_GATTC_VALUE_MAX];
+} client_t;
+
+static client_t clients[BH_MAX_CONNECTIONS];
+static uint8_t tx[BH_ATT_MTU_MAX];
+
+static const uint8_t base_uuid[16] = {
+    0xfb, 0x34, 0x9b, 0x5f, 0x80, 0x00, 0x00, 0x80, 0x00, 0x10, 0x00, 0x00, 0, 0, 0, 0,
+};
+
+// 2/4/16-byte little-endian UUID to 128 bits; false for another length.
+static bool uuid_to_128(uint8_t out[16], const uint8_t *uuid, size_t len) {
+    if (len == 16) {
+        memcpy(out, uuid, 16);
+        return true;
+    }
+    if (len != 2 && len != 4) {
+        return false;
+    }
+    memcpy(out, base_uuid, 16);
+    memcpy(out + 12, uuid, len);
+    return true;
+}
+
+static client_t *find_client(uint16_t conn_handle) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; ++i) {
+        if (clients[i].in_use && clients[i].conn_handle == conn_handle) {
+            return &clients[i];
+        }
+    }
+    return NULL;
+}
+
+static client_t *get_client(uint16_t conn_handle) {
+    client_t *c = find_client(conn_handle);
+    if (c != NULL) {
+        return c;
+    }
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; ++i) {
+        c = &clients[i];
+        // A free slot, or one whose link is gone (its close was missed).
+        if (!c->in_use || (c->proc == PROC_NONE && bh_att_get_mtu(c->conn_handle) == 0)) {
+            memset(c, 0, sizeof(*c));
+            c->in_use = true;
+            c->conn_handle = conn_handle;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static uint16_t mtu_of(const client_t *c) {
+    uint16_t mtu = bh_att_get_mtu(c->conn_handle);
+    return mtu < BH_ATT_MTU_DEFAULT ? BH_ATT_MTU_DEFAULT : mtu;
+}
+
+// Build the current request of c's procedure into tx; returns its length
+// and sets the opcodes.
+static size_t build_request(client_t *c) {
+    size_t n = 0;
+    switch (c->proc) {
+        case PROC_DISC_SERVICES:
+            tx[n++] = BH_ATT_READ_BY_GROUP_TYPE_REQ;
+            bh_put_u16(tx + n, c->start);
+            bh_put_u16(tx + n + 2, 0xffff);
+            bh_put_u16(tx + n + 4, UUID_PRIMARY_SERVICE);
+            n += 6;
+            c->rsp_opcode = BH_ATT_READ_BY_GROUP_TYPE_RSP;
+            break;
+        case PROC_DISC_SERVICES_UUID:
+            tx[n++] = BH_ATT_FIND_BY_TYPE_VALUE_REQ;
+            bh_put_u16(tx + n, c->start);
+            bh_put_u16(tx + n + 2, 0xffff);
+            bh_put_u16(tx + n + 4, UUID_PRIMARY_SERVICE);
+            n += 6;
+            if (c->uuid_len == 2) {
+                memcpy(tx + n, c->uuid, 2);
+                n += 2;
+            } else {
+                memcpy(tx + n, c->uuid128, 16);
+                n += 16;
+            }
+            c->rsp_opcode = BH_ATT_FIND_BY_TYPE_VALUE_RSP;
+            break;
+        case PROC_DISC_CHARS:
+            tx[n++] = BH_ATT_READ_BY_TYPE_REQ;
+            bh_put_u16(tx + n, c->start);
+            bh_put_u16(tx + n + 2, c->end);
+            bh_put_u16(tx + n + 4, UUID_CHARACTERISTIC);
+            n += 6;
+            c->rsp_opcode = BH_ATT_READ_BY_TYPE_RSP;
+            break;
+        case PROC_DISC_DSCS:
+            tx[n++] = BH_ATT_FIND_INFORMATION_REQ;
+            bh_put_u16(tx + n, c->start);
+            bh_put_u16(tx + n + 2, c->end);
+            n += 4;
+            c->rsp_opcode = BH_ATT_FIND_INFORMATION_RSP;
+            break;
+        case PROC_READ:
+            if (c->len == 0) {
+                tx[n++] = BH_ATT_READ_REQ;
+                bh_put_u16(tx + n, c->handle);
+                n += 2;
+                c->rsp_opcode = BH_ATT_READ_RSP;
+            } else {
+                tx[n++] = BH_ATT_READ_BLOB_REQ;
+                bh_put_u16(tx + n, c->handle);
+                bh_put_u16(tx + n + 2, c->len);
+                n += 4;
+                c->rsp_opcode = BH_ATT_READ_BLOB_RSP;
+            }
+            break;
+        case PROC_WRITE:
+            tx[n++] = BH_ATT_WRITE_REQ;
+            bh_put_u16(tx + n, c->handle);
+            n += 2;
+            memcpy(tx + n, c->buf, c->len);
+            n += c->len;
+            c->rsp_opcode = BH_ATT_WRITE_RSP;
+            break;
+        case PROC_WRITE_LONG:
+            if (c->stage == LONG_PREPARE) {
+                uint16_t room = mtu_of(c) - 5;
+                uint16_t left = c->len - c->offset;
+                c->chunk = left < room ? left : room;
+                tx[n++] = BH_ATT_PREPARE_WRITE_REQ;
+                bh_put_u16(tx + n, c->handle);
+                bh_put_u16(tx + n + 2, c->offset);
+                n += 4;
+                memcpy(tx + n, c->buf + c->offset, c->chunk);
+                n += c->chunk;
+                c->rsp_opcode = BH_ATT_PREPARE_WRITE_RSP;
+            } else {
+                tx[n++] = BH_ATT_EXECUTE_WRITE_REQ;
+                tx[n++] = c->stage == LONG_EXECUTE ? EXEC_WRITE_COMMIT : EXEC_WRITE_CANCEL;
+                c->rsp_opcode = BH_ATT_EXECUTE_WRITE_RSP;
+            }
+            break;
+        case PROC_MTU:
+            tx[n++] = BH_ATT_EXCHANGE_MTU_REQ;
+            bh_put_u16(tx + n, bh_att_get_local_mtu());
+            n += 2;
+            c->rsp_opcode = BH_ATT_EXCHANGE_MTU_RSP;
+            break;
+        default:
+            return 0;
+    }
+    c->req_opcode = tx[0];
+    return n;
+}
+
+// Send the current request. 0, or bh_att_send()'s error; -ENOMEM leaves it
+// marked for a retry.
+static int issue(client_t *c) {
+    size_t n = build_request(c);
+    c->sent_ms = bh_port_ticks_ms();
+    int err = bh_att_send(c->conn_handle, tx, n);
+    c->retry = err == -ENOMEM;
+    return err;
+}
+
+static bool chr_matches(const client_t *c) {
+    uint8_t full[16];
+    return c->uuid_len == 0
+           || (uuid_to_128(full, c->chr_uuid, c->chr_uuid_len) && memcmp(full, c->uuid128, 16) == 0);
+}
+
+// End c's procedure with its DONE event.
+static void finish(client_t *c, uint16_t status) {
+    uint8_t proc = c->proc;
+    uint16_t conn_handle = c->conn_handle;
+    c->proc = PROC_NONE;
+    c->retry = false;
+    c->rsp_opcode = 0;
+    c->req_opcode = 0;
+    switch (proc) {
+        case PROC_DISC_SERVICES:
+        case PROC_DISC_SERVICES_UUID:
+            bh_evt_gattc_service_done(conn_handle, status);
+            break;
+        case PROC_DISC_CHARS:
+            if (c->chr_pending && status == 0 && chr_matches(c)) {
+                c->chr_pending = false;
+                bh_evt_gattc_characteristic(conn_handle, c->end, c->chr_value, c->chr_props,
+                    c->chr_uuid, c->chr_uuid_len);
+            }
+            c->chr_pending = false;
+            bh_evt_gattc_characteristic_done(conn_handle, status);
+            break;
+        case PROC_DISC_DSCS:
+            bh_evt_gattc_descriptor_done(conn_handle, status);
+            break;
+        case PROC_READ:
+            if (status == 0) {
+                bh_evt_gattc_read_result(conn_handle, c->handle, c->buf, c->len);
+            }
+            bh_evt_gattc_read_done(conn_handle, c->handle, status);
+            break;
+        case PROC_WRITE:
+        case PROC_WRITE_LONG:
+            bh_evt_gattc_write_done(conn_handle, c->handle, status);
+            break;
+        default:
+            // PROC_MTU: reported through bh_att_mtu_exchanged() by the caller.
+            break;
+    }
+}
+
+// Send the next request of a procedure in progress, or end it.
+static void advance(client_t *c) {
+    int err = issue(c);
+    if (err != 0 && err != -ENOMEM) {
+        finish(c, err == -ENOTCONN ? BH_GATTC_STATUS_DISCONNECTED : BH_GATTC_STATUS_NO_RESOURCES);
+    }
+}
+
+// Start a procedure whose state is set up in c.
+static int start(client_t *c, uint8_t proc) {
+    c->proc = proc;
+    int err = issue(c);
+    if (err == -ENOMEM) {
+        return 0; // retried from bh_gattc_poll()
+    }
+    if (err != 0) {
+        c->proc = PROC_NONE;
+        c->retry = false;
+    }
+    return err;
+}
+
+// The link's client, ready for a new procedure, or an error.
+static int begin(uint16_t conn_handle, client_t **out) {
+    if (bh_att_get_mtu(conn_handle) == 0) {
+        return -ENOTCONN;
+    }
+    client_t *c = get_client(conn_handle);
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    if (c->dead) {
+        return -ETIMEDOUT;
+    }
+    if (c->proc != PROC_NONE) {
+        return -EBUSY;
+    }
+    *out = c;
+    return 0;
+}
+
+// ---- procedures ----
+
+int bh_gattc_discover_services(uint16_t conn_handle, const uint8_t *uuid, size_t uuid_len) {
+    uint8_t full[16];
+    if (uuid != NULL && !uuid_to_128(full, uuid, uuid_len)) {
+        return -EINVAL;
+    }
+    client_t *c;
+    int err = begin(conn_handle, &c);
+    if (err != 0) {
+        return err;
+    }
+    c->start = 0x0001;
+    c->end = 0xffff;
+    c->uuid_len = 0;
+    if (uuid != NULL) {
+        c->uuid_len = (uint8_t)uuid_len;
+        memcpy(c->uuid, uuid, uuid_len);
+        memcpy(c->uuid128, full, 16);
+    }
+    return start(c, uuid != NULL ? PROC_DISC_SERVICES_UUID : PROC_DISC_SERVICES);
+}
+
+int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handle,
+    uint16_t end_handle, const uint8_t *uuid, size_t uuid_len) {
+    uint8_t full[16];
+    if (start_handle == 0 || start_handle > end_handle) {
+        return -EINVAL;
+    }
+    if (uuid != NULL && !uuid_to_128(full, uuid, uuid_len)) {
+        return -EINVAL;
+    }
+    client_t *c;
+    int err = begin(conn_handle, &c);
+    if (err != 0) {
+        return err;
+    }
+    c->start = start_handle;
+    c->end = end_handle;
+    c->chr_pending = false;
+    c->uuid_len = 0;
+    if (uuid != NULL) {
+        c->uuid_len = (uint8_t)uuid_len;
+        memcpy(c->uuid, uuid, uuid_len);
+        memcpy(c->uuid128, full, 16);
+    }
+    return start(c, PROC_DISC_CHARS);
+}
+
+int bh_gattc_discover_descriptors(uint16_t conn_handle, uint16_t start_handle,
+    uint16_t end_handle) {
+    if (start_handle == 0 || start_handle > end_handle) {
+        return -EINVAL;
+    }
+    client_t *c;
+    int err = begin(conn_handle, &c);
+    if (err != 0) {
+        return err;
+    }
+    c->start = start_handle;
+    c->end = end_handle;
+    return start(c, PROC_DISC_DSCS);
+}
+
+int bh_gattc_read(uint16_t conn_handle, uint16_t value_handle) {
+    if (value_handle == 0) {
+        return -EINVAL;
+    }
+    client_t *c;
+    int err = begin(conn_handle, &c);
+    if (err != 0) {
+        return err;
+    }
+    c->handle = value_handle;
+    c->len = 0;
+    return start(c, PROC_READ);
+}
+
+int bh_gattc_write(uint16_t conn_handle, uint16_t value_handle, const uint8_t *data, size_t len,
+    bool with_response) {
+    if (value_handle == 0) {
+        return -EINVAL;
+    }
+    uint16_t mtu = bh_att_get_mtu(conn_handle);
+    if (mtu == 0) {
+        return -ENOTCONN;
+    }
+    if (!with_response) {
+        if (len > (size_t)(mtu - 3)) {
+            return -EMSGSIZE;
+        }
+        client_t *c = find_client(conn_handle);
+        if (c != NULL && c->dead) {
+            return -ETIMEDOUT;
+        }
+        tx[0] = BH_ATT_WRITE_CMD;
+        bh_put_u16(tx + 1, value_handle);
+        memcpy(tx + 3, data, len);
+        return bh_att_send(conn_handle, tx, 3 + len);
+    }
+    if (len > BH_GATTC_VALUE_MAX) {
+        return -EMSGSIZE;
+    }
+    client_t *c;
+    int err = begin(conn_handle, &c);
+    if (err != 0) {
+        return err;
+    }
+    c->handle = value_handle;
+    c->len = (uint16_t)len;
+    memcpy(c->buf, data, len);
+    if (len <= (size_t)(mtu - 3)) {
+        return start(c, PROC_WRITE);
+    }
+    c->offset = 0;
+    c->stage = LONG_PREPARE;
+    c->cancel_status = 0;
+    return start(c, PROC_WRITE_LONG);
+}
+
+int bh_gattc_exchange_mtu(uint16_t conn_handle) {
+    client_t *c;
+    int err = begin(conn_handle, &c);
+    if (err != 0) {
+        return err;
+    }
+    if (c->mtu_requested) {
+        return -EALREADY;
+    }
+    err = start(c, PROC_MTU);
+    if (err == 0) {
+        c->mtu_requested = true;
+    }
+    return err;
+}
+
+// ---- responses ----
+
+static void on_error(client_t *c, uint8_t code) {
+    switch (c->proc) {
+        case PROC_DISC_SERVICES:
+        case PROC_DISC_SERVICES_UUID:
+        case PROC_DISC_CHARS:
+        case PROC_DISC_DSCS:
+            finish(c, code == BH_ATT_ERR_ATTRIBUTE_NOT_FOUND ? 0 : code);
+            break;
+        case PROC_READ:
+            // A value exactly filling the last response ends here.
+            if (c->len > 0 && (code == BH_ATT_ERR_ATTRIBUTE_NOT_LONG
+                               || code == BH_ATT_ERR_INVALID_OFFSET)) {
+                finish(c, 0);
+            } else {
+                finish(c, code);
+            }
+            break;
+        case PROC_WRITE_LONG:
+            if (c->stage == LONG_PREPARE) {
+                c->stage = LONG_CANCEL;
+                c->cancel_status = code;
+                advance(c);
+            } else {
+                finish(c, c->stage == LONG_CANCEL ? c->cancel_status : code);
+            }
+            break;
+        case PROC_MTU:
+            // No exchange: the MTU stays at the default, reported as such.
+            finish(c, code);
+            bh_att_mtu_exchanged(c->conn_handle, BH_ATT_MTU_DEFAULT);
+            break;
+        default:
+            finish(c, code);
+            break;
+    }
+}
+
+static void invalid(client_t *c) {
+    if (c->proc == PROC_WRITE_LONG && c->stage == LONG_PREPARE) {
+        c->stage = LONG_CANCEL;
+        c->cancel_status = BH_GATTC_STATUS_INVALID_RESPONSE;
+        advance(c);
+    } else if (c->proc == PROC_MTU) {
+        finish(c, BH_GATTC_STATUS_INVALID_RESPONSE);
+        bh_att_mtu_exchanged(c->conn_handle, BH_ATT_MTU_DEFAULT);
+    } else {
+        finish(c, BH_GATTC_STATUS_INVALID_RESPONSE);
+    }
+}
+
+// Read By Group Type response: (start, end, uuid) groups.
+static void on_services(client_t *c, const uint8_t *pdu, size_t len) {
+    if (len < 2) {
+        invalid(c);
+        return;
+    }
+    size_t elen = pdu[1];
+    size_t n = len - 2;
+    if ((elen != 6 && elen != 20) || n == 0 || n % elen != 0) {
+        invalid(c);
+        return;
+    }
+    for (const uint8_t *p = pdu + 2; p < pdu + len; p += elen) {
+        uint16_t s = bh_get_u16(p);
+        uint16_t e = bh_get_u16(p + 2);
+        if (c->start == 0 || s < c->start || e < s) {
+            invalid(c);
+            return;
+        }
+        bh_evt_gattc_service(c->conn_handle, s, e, p + 4, elen - 4);
+        c->start = e == 0xffff ? 0 : e + 1; // 0: the end was reached
+    }
+    if (c->start == 0) {
+        finish(c, 0);
+    } else {
+        advance(c);
+    }
+}
+
+// Find By Type Value response: (found handle, group end) pairs.
+static void on_services_by_uuid(client_t *c, const uint8_t *pdu, size_t len) {
+    size_t n = len - 1;
+    if (n == 0 || n % 4 != 0) {
+        invalid(c);
+        return;
+    }
+    for (const uint8_t *p = pdu + 1; p < pdu + len; p += 4) {
+        uint16_t s = bh_get_u16(p);
+        uint16_t e = bh_get_u16(p + 2);
+        if (c->start == 0 || s < c->start || e < s) {
+            invalid(c);
+            return;
+        }
+        bh_evt_gattc_service(c->conn_handle, s, e, c->uuid, c->uuid_len);
+        c->start = e == 0xffff ? 0 : e + 1;
+    }
+    if (c->start == 0) {
+        finish(c, 0);
+    } else {
+        advance(c);
+    }
+}
+
+// Read By Type response for 0x2803: (declaration handle, properties, value
+// handle, uuid).
+static void on_characteristics(client_t *c, const uint8_t *pdu, size_t len) {
+    if (len < 2) {
+        invalid(c);
+        return;
+    }
+    size_t elen = pdu[1];
+    size_t n = len - 2;
+    if ((elen != 7 && elen != 21) || n == 0 || n % elen != 0) {
+        invalid(c);
+        return;
+    }
+    for (const uint8_t *p = pdu + 2; p < pdu + len; p += elen) {
+        uint16_t decl = bh_get_u16(p);
+        uint16_t value = bh_get_u16(p + 3);
+        if (c->start == 0 || decl < c->start || decl > c->end || value <= decl) {
+            invalid(c);
+            return;
+        }
+        if (c->chr_pending) {
+            c->chr_pending = false;
+            if (chr_matches(c)) {
+                bh_evt_gattc_characteristic(c->conn_handle, decl - 1, c->chr_value, c->chr_props,
+                    c->chr_uuid, c->chr_uuid_len);
+            }
+        }
+        c->chr_pending = true;
+        c->chr_props = p[2];
+        c->chr_value = value;
+        c->chr_uuid_len = (uint8_t)(elen - 5);
+        memcpy(c->chr_uuid, p + 5, elen - 5);
+        c->start = decl + 1; // decl < value, so no wrap
+    }
+    if (c->start > c->end) {
+        finish(c, 0);
+    } else {
+        advance(c);
+    }
+}
+
+// Find Information response: format 1 (handle, uuid16) or 2 (handle, uuid128).
+static void on_descriptors(client_t *c, const uint8_t *pdu, size_t len) {
+    if (len < 2) {
+        invalid(c);
+        return;
+    }
+    size_t elen = pdu[1] == 1 ? 4 : pdu[1] == 2 ? 18 : 0;
+    size_t n = len - 2;
+    if (elen == 0 || n == 0 || n % elen != 0) {
+        invalid(c);
+        return;
+    }
+    for (const uint8_t *p = pdu + 2; p < pdu + len; p += elen) {
+        uint16_t h = bh_get_u16(p);
+        if (c->start == 0 || h < c->start || h > c->end) {
+            invalid(c);
+            return;
+        }
+        bh_evt_gattc_descriptor(c->conn_handle, h, p + 2, elen - 2);
+        c->start = h == 0xffff ? 0 : h + 1;
+    }
+    if (c->start == 0 || c->start > c->end) {
+        finish(c, 0);
+    } else {
+        advance(c);
+    }
+}
+
+// Read / Read Blob response: a part of the value.
+static void on_read(client_t *c, const uint8_t *pdu, size_t len) {
+    size_t n = len - 1;
+    size_t full = (size_t)mtu_of(c) - 1;
+    if (n > full) {
+        invalid(c);
+        return;
+    }
+    size_t room = BH_GATTC_VALUE_MAX - c->len;
+    size_t take = n < room ? n : room;
+    memcpy(c->buf + c->len, pdu + 1, take);
+    c->len += (uint16_t)take;
+    if (n == full && c->len < BH_GATTC_VALUE_MAX) {
+        advance(c); // Read Blob from the new offset
+    } else {
+        finish(c, 0);
+    }
+}
+
+// Prepare Write response: must echo handle, offset and value.
+static void on_prepare(client_t *c, const uint8_t *pdu, size_t len) {
+    if (c->stage != LONG_PREPARE) {
+        invalid(c);
+        return;
+    }
+    if (len != 5 + (size_t)c->chunk || bh_get_u16(pdu + 1) != c->handle
+        || bh_get_u16(pdu + 3) != c->offset
+        || memcmp(pdu + 5, c->buf + c->offset, c->chunk) != 0) {
+        invalid(c);
+        return;
+    }
+    c->offset += c->chunk;
+    if (c->offset >= c->len) {
+        c->stage = LONG_EXECUTE;
+    }
+    advance(c);
+}
+
+static void on_response(client_t *c, const uint8_t *pdu, size_t len) {
+    uint8_t opcode = pdu[0];
+    if (opcode == BH_ATT_ERROR_RSP) {
+        if (len != 5 || pdu[1] != c->req_opcode) {
+            return; // not about our request
+        }
+        uint8_t code = pdu[4];
+        on_error(c, code == 0 ? BH_ATT_ERR_UNLIKELY : code);
+        return;
+    }
+    if (opcode != c->rsp_opcode) {
+        return; // unexpected response: ignored
+    }
+    switch (c->proc) {
+        case PROC_DISC_SERVICES:
+            on_services(c, pdu, len);
+            break;
+        case PROC_DISC_SERVICES_UUID:
+            on_services_by_uuid(c, pdu, len);
+            break;
+        case PROC_DISC_CHARS:
+            on_characteristics(c, pdu, len);
+            break;
+        case PROC_DISC_DSCS:
+            on_descriptors(c, pdu, len);
+            break;
+        case PROC_READ:
+            on_read(c, pdu, len);
+            break;
+        case PROC_WRITE:
+            if (len != 1) {
+                invalid(c);
+            } else {
+                finish(c, 0);
+            }
+            break;
+        case PROC_WRITE_LONG:
+            if (opcode == BH_ATT_PREPARE_WRITE_RSP) {
+                on_prepare(c, pdu, len);
+            } else if (len != 1) {
+                finish(c, BH_GATTC_STATUS_INVALID_RESPONSE);
+            } else {
+                finish(c, c->stage == LONG_CANCEL ? c->cancel_status : 0);
+            }
+            break;
+        case PROC_MTU:
+            if (len != 3) {
+                invalid(c);
+            } else {
+                finish(c, 0);
+                bh_att_mtu_exchanged(c->conn_handle, bh_get_u16(pdu + 1));
+            }
+            break;
+        default:
+            break;
+    }
+}
+
+static void confirm(client_t *c) {
+    static const uint8_t cfm[1] = { BH_ATT_HANDLE_VALUE_CFM };
+    c->cfm_pending = bh_att_send(c->conn_handle, cfm, sizeof(cfm)) == -ENOMEM;
+}
+
+void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
+    if (len == 0) {
+        return;
+    }
+    uint8_t opcode = pdu[0];
+    if (opcode == BH_ATT_HANDLE_VALUE_NTF || opcode == BH_ATT_HANDLE_VALUE_IND) {
+        if (len < 3) {
+            return; // no handle: nothing to report, nothing to confirm
+        }
+        bool indication = opcode == BH_ATT_HANDLE_VALUE_IND;
+        bh_evt_gattc_notify(conn_handle, bh_get_u16(pdu + 1), pdu + 3, len - 3, indication);
+        if (indication) {
+            client_t *c = get_client(conn_handle);
+            if (c != NULL) {
+                confirm(c);
+            }
+        }
+        return;
+    }
+    client_t *c = find_client(conn_handle);
+    if (c == NULL || c->proc == PROC_NONE || c->retry) {
+        return; // no request outstanding: a stray response
+    }
+    on_response(c, pdu, len);
+}
+
+// ---- life cycle ----
+
+void bh_gattc_reset(void) {
+    memset(clients, 0, sizeof(clients));
+}
+
+void bh_gattc_conn_closed(uint16_t conn_handle) {
+    client_t *c = find_client(conn_handle);
+    if (c == NULL) {
+        return;
+    }
+    if (c->proc != PROC_NONE) {
+        finish(c, BH_GATTC_STATUS_DISCONNECTED);
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+void bh_gattc_poll(uint32_t now_ms) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; ++i) {
+        client_t *c = &clients[i];
+        if (!c->in_use) {
+            continue;
+        }
+        if (c->cfm_pending) {
+            confirm(c);
+        }
+        if (c->proc == PROC_NONE) {
+            continue;
+        }
+        if ((uint32_t)(now_ms - c->sent_ms) >= BH_ATT_TIMEOUT_MS) {
+            // Core Vol 3 Part F 3.3.3: the transaction failed and the bearer
+            // must not carry further requests.
+            c->dead = true;
+            finish(c, BH_GATTC_STATUS_TIMEOUT);
+        } else if (c->retry) {
+            uint32_t since = c->sent_ms;
+            advance(c);
+            if (c->retry) {
+                c->sent_ms = since; // the timeout runs from the first attempt
+            }
+        }
+    }
+}
