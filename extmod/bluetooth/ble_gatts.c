@@ -20,6 +20,7 @@
 //   if the transmit queue stays full for a second.
 // - _IRQ_GATTS_INDICATE_DONE status: 0 confirmed, ETIMEDOUT (30 s ATT
 //   timeout) or ENOTCONN (link closed before the confirmation).
+#include <errno.h>
 #include <string.h>
 
 #include "py/runtime.h"
@@ -37,6 +38,26 @@
 #define IRQ_MTU_EXCHANGED (21)
 
 #define SEND_RETRY_MS (1000)
+
+// A host error (the C library's errno values, which differ from
+// MicroPython's on some ports, e.g. newlib's ENOTCONN) as an OSError with
+// MicroPython's numbers.
+static NORETURN void raise_host_error(int err) {
+    switch (err) {
+        case -ENOMEM:
+            mp_raise_OSError(MP_ENOMEM);
+        case -EBUSY:
+            mp_raise_OSError(MP_EBUSY);
+        case -ENOTCONN:
+            mp_raise_OSError(MP_ENOTCONN);
+        case -EINVAL:
+            mp_raise_OSError(MP_EINVAL);
+        case -EMSGSIZE:
+            mp_raise_ValueError(MP_ERROR_TEXT("value longer than 512 bytes"));
+        default:
+            mp_raise_OSError(MP_EIO);
+    }
+}
 
 void ble_gatts_init(void) {
     (void)bh_gatts_reset_db();
@@ -100,7 +121,7 @@ static mp_obj_t walk_services(mp_obj_t def, bool add) {
             int err = bh_gatts_add_service(uuid, uuid_len);
             if (err < 0) {
                 bh_gatts_reset_db();
-                ble_raise_errno(err);
+                raise_host_error(err);
             }
             handles = mp_obj_new_list(0, NULL);
         }
@@ -125,7 +146,7 @@ static mp_obj_t walk_services(mp_obj_t def, bool add) {
             int h = bh_gatts_add_characteristic(uuid, uuid_len, flags, user_cccd);
             if (h < 0) {
                 bh_gatts_reset_db();
-                ble_raise_errno(h);
+                raise_host_error(h);
             }
             mp_obj_list_append(handles, MP_OBJ_NEW_SMALL_INT(h));
             for (size_t d = 0; d < n_descs; d++) {
@@ -134,7 +155,7 @@ static mp_obj_t walk_services(mp_obj_t def, bool add) {
                 h = bh_gatts_add_descriptor(uuid, uuid_len, get_flags(desc[1]));
                 if (h < 0) {
                     bh_gatts_reset_db();
-                    ble_raise_errno(h);
+                    raise_host_error(h);
                 }
                 mp_obj_list_append(handles, MP_OBJ_NEW_SMALL_INT(h));
             }
@@ -159,7 +180,7 @@ static mp_obj_t ble_gatts_register_services(mp_obj_t self_in, mp_obj_t def) {
     walk_services(def, false);
     int err = bh_gatts_reset_db();
     if (err != 0) {
-        ble_raise_errno(err);
+        raise_host_error(err);
     }
     return walk_services(def, true);
 }
@@ -203,12 +224,12 @@ static mp_obj_t ble_gatts_write(size_t n_args, const mp_obj_t *args) {
     }
     int err = bh_gatts_set_value(h, buf.buf, buf.len);
     if (err != 0) {
-        ble_raise_errno(err);
+        raise_host_error(err);
     }
     if (n_args == 4 && mp_obj_is_true(args[3])) {
         err = bh_gatts_send_update(h);
         if (err != 0) {
-            ble_raise_errno(err);
+            raise_host_error(err);
         }
     }
     return mp_const_none;
@@ -225,7 +246,7 @@ static mp_obj_t ble_gatts_set_buffer(size_t n_args, const mp_obj_t *args) {
     bool append = n_args == 4 && mp_obj_is_true(args[3]);
     int err = bh_gatts_set_buffer(h, (size_t)len, append);
     if (err != 0) {
-        ble_raise_errno(err);
+        raise_host_error(err);
     }
     return mp_const_none;
 }
@@ -255,9 +276,9 @@ static mp_obj_t send_common(size_t n_args, const mp_obj_t *args, bool indicate) 
     for (;;) {
         int err = indicate ? bh_gatts_indicate((uint16_t)conn, h, data, len)
             : bh_gatts_notify((uint16_t)conn, h, data, len);
-        if (err != -MP_ENOMEM || mp_hal_ticks_ms() - t0 >= SEND_RETRY_MS) {
+        if (err != -ENOMEM || mp_hal_ticks_ms() - t0 >= SEND_RETRY_MS) {
             if (err != 0) {
-                ble_raise_errno(err);
+                raise_host_error(err);
             }
             return mp_const_none;
         }
