@@ -197,8 +197,8 @@ def test_remote_writes_truncated_and_local_write_raises_max(peripheral: Board,
     handles, conn = serve(peripheral, gatt_peer, '(UART_SERVICE,)')
     ((tx, rx),) = handles
     peer = gatt_peer.peer
-    gatt_peer.run(peer.request_mtu(100))
-    peripheral.wait_for_event('_IRQ_MTU_EXCHANGED')
+    assert gatt_peer.run(peer.request_mtu(100)) == 100
+    assert peripheral.wait_for_event('_IRQ_MTU_EXCHANGED').data == (conn, 100)
     gatt_peer.run(peer.write_value(rx, bytes(range(40)), with_response=True))
     assert peripheral.wait_for_event('_IRQ_GATTS_WRITE').data == (conn, rx)
     assert peripheral.eval(f'ble.gatts_read({rx})') == bytes(range(20))
@@ -443,7 +443,8 @@ def test_att_server_raw_requests(peripheral: Board, gatt_peer: GattPeer) -> None
             break
     assert rsp == err(0x16, rx, 0x09)
     assert raw(b'\x18\x00') == b'\x19'
-    # Exchange MTU: answered with the local MTU.
-    assert raw(b'\x02' + u16(100)) == b'\x03' + u16(23)
+    # Exchange MTU: answered with the local MTU (default 256).
+    assert raw(b'\x02' + u16(100)) == b'\x03' + u16(256)
+    assert peripheral.eval('ble.config("mtu")') == 256
     # Confirmation without an indication: ignored.
     assert gatt_peer.raw_silence(b'\x1e')

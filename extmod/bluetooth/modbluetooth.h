@@ -11,7 +11,7 @@
 #define BLE_RXBUF_DEFAULT (1024)
 #define BLE_RXBUF_MIN (64)
 #define BLE_RXBUF_MAX (65535)
-#define BLE_MTU_DEFAULT (23)
+#define BLE_MTU_DEFAULT (256) // offered in exchanges (as NimBLE does)
 #define BLE_MTU_MIN (23)
 #define BLE_MTU_MAX (517)
 

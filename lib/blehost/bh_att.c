@@ -19,7 +19,7 @@ typedef struct _att_link_t {
 static att_link_t att_links[BH_MAX_CONNECTIONS];
 
 // The MTU we offer; kept across activations (not reset by bh_att_init).
-static uint16_t att_local_mtu = BH_ATT_MTU_DEFAULT;
+static uint16_t att_local_mtu = BH_ATT_LOCAL_MTU_DEFAULT;
 
 // The client's hooks, for builds without bh_gattc.c.
 __attribute__((weak)) void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {

@@ -70,7 +70,8 @@
 // ATT transaction timeout (Core Vol 3 Part F 3.3.3).
 #define BH_ATT_TIMEOUT_MS (30000)
 
-// The MTU we offer in an exchange (config('mtu')); kept across activations.
+// The MTU we offer in an exchange (config('mtu'), default
+// BH_ATT_LOCAL_MTU_DEFAULT); kept across activations.
 // -EINVAL outside BH_ATT_MTU_DEFAULT..BH_ATT_MTU_MAX.
 int bh_att_set_local_mtu(uint16_t mtu);
 uint16_t bh_att_get_local_mtu(void);

@@ -73,6 +73,12 @@
 #define BH_ADDR_RETRY_MS (1000)
 #endif
 
+// The ATT MTU offered in exchanges until the embedding sets one (NimBLE's
+// preferred MTU, which MicroPython's own tests assume a peer accepts).
+#ifndef BH_ATT_LOCAL_MTU_DEFAULT
+#define BH_ATT_LOCAL_MTU_DEFAULT (256)
+#endif
+
 // GATT server database (bh_gatts.c): attributes (handles), 128-bit UUIDs,
 // bytes of attribute values (all values together, packed), Client
 // Characteristic Configuration descriptors, and the prepare-write queue of
