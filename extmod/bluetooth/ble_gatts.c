@@ -227,7 +227,12 @@ static mp_obj_t ble_gatts_write(size_t n_args, const mp_obj_t *args) {
         raise_host_error(err);
     }
     if (n_args == 4 && mp_obj_is_true(args[3])) {
-        err = bh_gatts_send_update(h);
+        // Wait (servicing HCI) while the transmit queue is full.
+        uint32_t t0 = mp_hal_ticks_ms();
+        while ((err = bh_gatts_send_update(h)) == -ENOMEM && mp_hal_ticks_ms() - t0 < SEND_RETRY_MS) {
+            mp_event_wait_ms(1);
+            mp_bluetooth_hci_poll();
+        }
         if (err != 0) {
             raise_host_error(err);
         }

@@ -514,6 +514,16 @@ int bh_gatts_send_update(uint16_t handle) {
     if (c == NULL || c->kind != K_CCCD) {
         return 0;
     }
+    // All or nothing: -ENOMEM before sending anything when the transmit
+    // queue cannot take one PDU per subscribed link (and one response), so
+    // the caller can simply retry.
+    size_t wanted = 0;
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        wanted += srv_links[i].used && cccd_vals[c->aux][i] != 0;
+    }
+    if (wanted > 0 && bh_acl_tx_queued() + wanted + 1 > BH_ACL_TX_QUEUE_LEN) {
+        return -ENOMEM;
+    }
     int ret = 0;
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         srv_link_t *l = &srv_links[i];

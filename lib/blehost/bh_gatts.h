@@ -78,7 +78,7 @@ int bh_gatts_indicate(uint16_t conn_handle, uint16_t handle, const uint8_t *data
 // Send the current value to every subscribed link: a notification where
 // notifications are enabled, else an indication where indications are
 // (skipped on a link with an indication outstanding). Returns 0 or the
-// first error.
+// first error; -ENOMEM (nothing sent) when the transmit queue lacks room.
 int bh_gatts_send_update(uint16_t handle);
 
 // ---- upward events (implemented by the embedding) ----

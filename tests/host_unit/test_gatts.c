@@ -352,6 +352,10 @@ static void test_cccd_notify_indicate(void) {
     // Notifications keep one transmit slot free for responses.
     tx_queued = 7;
     CHECK(bh_gatts_notify(CONN, (uint16_t)hr, (const uint8_t *)"x", 1) == -ENOMEM);
+    n_tx = 0;
+    CHECK(bh_gatts_send_update((uint16_t)hr) == -ENOMEM && n_tx == 0);
+    tx_queued = 6;
+    CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 1);
     tx_queued = 0;
     CHECK(bh_gatts_notify(0x99, (uint16_t)hr, (const uint8_t *)"x", 1) == -ENOTCONN);
     CHECK(bh_gatts_notify(CONN, 3, (const uint8_t *)"x", 1) == -EINVAL);
