@@ -195,7 +195,7 @@ def test_discover_characteristics_and_descriptors(central: Board,
     # Descriptors of the third characteristic: CCCD (bumble adds it for
     # indicate), user description, a 128-bit one, in handle order.
     chr3 = HR_SERVICE.characteristics[2]
-    central.exec(f'ble.gattc_discover_descriptors({conn}, {chr3.handle + 1}, {ends[2]})')
+    central.exec(f'ble.gattc_discover_descriptors({conn}, {chr3.handle}, {ends[2]})')
     found, done = results(central, '_IRQ_GATTC_DESCRIPTOR_RESULT', '_IRQ_GATTC_DESCRIPTOR_DONE')
     assert done.data == (conn, 0)
     assert server.device is not None
@@ -204,11 +204,17 @@ def test_discover_characteristics_and_descriptors(central: Board,
     assert [e.data for e in found] == [(conn, a.handle, RemoteUUID(uuid_le(a.type)))
                                        for a in attrs]
     assert {e.data[2] for e in found} >= {RemoteUUID(b'\x02\x29'), RemoteUUID(b'\x01\x29')}
-    # The whole server's attributes in one discovery (many responses).
+    # Everything after handle 1 in one discovery (many responses).
     central.exec(f'ble.gattc_discover_descriptors({conn}, 1, 65535)')
     found, done = results(central, '_IRQ_GATTC_DESCRIPTOR_RESULT', '_IRQ_GATTC_DESCRIPTOR_DONE')
     assert done.data == (conn, 0)
-    assert [e.data[1] for e in found] == [a.handle for a in server.device.gatt_server.attributes]
+    assert [e.data[1] for e in found] == [a.handle for a in server.device.gatt_server.attributes
+                                          if a.handle > 1]
+    # A characteristic without descriptors: an empty range, done at once.
+    last = HR_SERVICE.characteristics[3].handle
+    central.exec(f'ble.gattc_discover_descriptors({conn}, {last}, {last})')
+    found, done = results(central, '_IRQ_GATTC_DESCRIPTOR_RESULT', '_IRQ_GATTC_DESCRIPTOR_DONE')
+    assert (found, done.data) == ([], (conn, 0))
 
 
 # -- read and write ---------------------------------------------------------------
@@ -333,31 +339,43 @@ def slow_services(delay_s: float) -> list[Service]:
         return b'slow'
     return [Service(u128(0x600), [
         Characteristic(u128(0x601), R, READABLE, gatt.CharacteristicValue(read=slow_read)),
-        Characteristic(u128(0x602), R, READABLE, b'fast'),
+        Characteristic(u128(0x602), R | W | WNR, READABLE | WRITEABLE, b'fast'),
     ])]
 
 
-@pytest.mark.api(methods=['gattc_read', 'gattc_write', 'gattc_discover_services'],
-                 events=['_IRQ_GATTC_READ_DONE'])
-def test_one_request_at_a_time(central: Board, server: BumbleGattServer) -> None:
+@pytest.mark.api(methods=['gattc_read', 'gattc_write', 'gattc_discover_services',
+                          'gattc_exchange_mtu'],
+                 events=['_IRQ_GATTC_READ_DONE', '_IRQ_GATTC_WRITE_DONE',
+                         '_IRQ_GATTC_SERVICE_DONE', '_IRQ_MTU_EXCHANGED'])
+def test_requests_queued_one_at_a_time(central: Board, server: BumbleGattServer) -> None:
     services = slow_services(1.0)
     conn = connect(central, server, services)
     slow, fast = services[0].characteristics
     central.exec(ERRNO_HELPER)
-    busy = central.eval(
+    # While the slow read runs: four procedures wait their turn, a fifth is
+    # refused, a Write Command goes out at once.
+    calls = central.eval(
         f'(_e(lambda: ble.gattc_read({conn}, {slow.handle})), '
         f'_e(lambda: ble.gattc_read({conn}, {fast.handle})), '
-        f'_e(lambda: ble.gattc_write({conn}, {fast.handle}, b"x", 1)), '
+        f'_e(lambda: ble.gattc_write({conn}, {fast.handle}, b"y", 1)), '
         f'_e(lambda: ble.gattc_discover_services({conn})), '
         f'_e(lambda: ble.gattc_exchange_mtu({conn})), '
+        f'_e(lambda: ble.gattc_read({conn}, {fast.handle})), '
         f'_e(lambda: ble.gattc_write({conn}, {fast.handle}, b"x", 0)))')
-    assert busy == (0, EBUSY, EBUSY, EBUSY, EBUSY, 0)
-    done = central.wait_for_event('_IRQ_GATTC_READ_DONE')
-    assert done.data == (conn, slow.handle, 0)
-    assert [e.data for e in central.take_events() if e.name == '_IRQ_GATTC_READ_RESULT'] == [
-        (conn, slow.handle, b'slow')]
-    # The Write Command sent while the read was outstanding reached the server.
-    assert read(central, conn, fast.handle) == (b'x', 0)
+    assert calls == (0, 0, 0, 0, 0, EBUSY, 0)
+    offered = central.eval('ble.config("mtu")')  # bumble accepts up to 517
+    assert central.wait_for_event('_IRQ_MTU_EXCHANGED').data == (conn, offered)  # the last one
+    order = [(e.name, e.data) for e in central.take_events() if e.name != '_IRQ_GATTC_SERVICE_RESULT']
+    assert order == [
+        ('_IRQ_GATTC_READ_RESULT', (conn, slow.handle, b'slow')),
+        ('_IRQ_GATTC_READ_DONE', (conn, slow.handle, 0)),
+        # The Write Command sent during the slow read reached the server first.
+        ('_IRQ_GATTC_READ_RESULT', (conn, fast.handle, b'x')),
+        ('_IRQ_GATTC_READ_DONE', (conn, fast.handle, 0)),
+        ('_IRQ_GATTC_WRITE_DONE', (conn, fast.handle, 0)),
+        ('_IRQ_GATTC_SERVICE_DONE', (conn, 0)),
+    ]
+    assert read(central, conn, fast.handle) == (b'y', 0)
     # Bad arguments and missing links.
     assert errno_of(central, f'ble.gattc_read({conn + 1}, 1)') == ENOTCONN
     assert central.raises(f'ble.gattc_read({conn}, 0)') == 'ValueError'
@@ -367,16 +385,21 @@ def test_one_request_at_a_time(central: Board, server: BumbleGattServer) -> None
     assert errno_of(central, f'ble.gattc_read({conn}, 1)') == EPERM
 
 
-@pytest.mark.api(methods=['gattc_read'], events=['_IRQ_GATTC_READ_DONE',
-                                                 '_IRQ_PERIPHERAL_DISCONNECT'])
+@pytest.mark.api(methods=['gattc_read', 'gattc_write'],
+                 events=['_IRQ_GATTC_READ_DONE', '_IRQ_GATTC_WRITE_DONE',
+                         '_IRQ_PERIPHERAL_DISCONNECT'])
 def test_disconnect_ends_procedure(central: Board, server: BumbleGattServer) -> None:
     services = slow_services(3.0)
     conn = connect(central, server, services)
-    central.exec(f'ble.gattc_read({conn}, {services[0].characteristics[0].handle})')
+    slow, fast = services[0].characteristics
+    central.exec(f'ble.gattc_read({conn}, {slow.handle})\nble.gattc_write({conn}, {fast.handle}, b"q", 1)')
     time.sleep(0.3)
     server.disconnect()
     done = central.wait_for_event('_IRQ_GATTC_READ_DONE')
-    assert done.data == (conn, services[0].characteristics[0].handle, STATUS_DISCONNECTED)
+    assert done.data == (conn, slow.handle, STATUS_DISCONNECTED)
+    # The write queued behind it ends too.
+    assert central.wait_for_event('_IRQ_GATTC_WRITE_DONE').data == (
+        conn, fast.handle, STATUS_DISCONNECTED)
     central.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT')
     assert not [e for e in central.take_events() if e.name == '_IRQ_GATTC_READ_RESULT']
 

@@ -67,7 +67,7 @@ def test_heart_rate_and_uart_example_end_to_end(central: Board, peripheral: Boar
         (tx, PROP_READ | PROP_NOTIFY, RemoteUUID(TX_UUID)), (rx, PROP_WRITE, RemoteUUID(RX_UUID))]
     assert chars[0][1] == rx - 2 and chars[1][1] == uart_end  # end: before rx's declaration
     # The CCCD the server added to tx (notify).
-    central.exec(f'ble.gattc_discover_descriptors({conn}, {tx + 1}, {chars[0][1]})')
+    central.exec(f'ble.gattc_discover_descriptors({conn}, {tx}, {chars[0][1]})')
     (dsc,) = results(central, '_IRQ_GATTC_DESCRIPTOR_RESULT', '_IRQ_GATTC_DESCRIPTOR_DONE')
     assert dsc[2] == CCCD
     cccd = dsc[1]

@@ -3,11 +3,16 @@
 //
 // Decisions beyond the spec text:
 // - One ATT request per connection at a time (as ATT requires): a gattc_*
-//   call while discovery, a read, a write with response or an MTU exchange
-//   is outstanding on the same connection raises OSError(EBUSY); wait for
-//   the DONE event (or _IRQ_MTU_EXCHANGED) first. gattc_write(mode=0) needs
-//   no transaction and is accepted at any time (OSError(ENOMEM) when the
-//   transmit queue is full: retry after a short wait).
+//   call made while another procedure (discovery, read, write with
+//   response, MTU exchange) runs on the same connection is queued and runs
+//   when the earlier ones are done, in call order. Up to 4 procedures (and
+//   512 bytes of queued write values) wait per connection; beyond that the
+//   call raises OSError(EBUSY). gattc_write(mode=0) needs no transaction
+//   and goes out at once (OSError(ENOMEM) when the transmit queue is full:
+//   retry after a short wait).
+// - gattc_discover_descriptors(conn, start, end) reports the attributes
+//   after start_handle up to end_handle: pass the characteristic's value
+//   handle and its end handle (as MicroPython's other implementations do).
 // - gattc_read returns the whole value (up to 512 bytes, Read Blob after the
 //   first MTU-1 bytes) in one _IRQ_GATTC_READ_RESULT, then
 //   _IRQ_GATTC_READ_DONE. gattc_write(mode=1) with more than MTU-3 bytes
@@ -18,11 +23,16 @@
 //   during the procedure; 0x102 the server's response was malformed or did
 //   not echo a prepared write; 0x103 transmit queue unavailable.
 // - After an ATT timeout the connection's ATT bearer is unusable (Core spec):
-//   further gattc_* calls on it raise OSError(ETIMEDOUT) until it is
-//   reconnected. The connection itself stays up.
+//   procedures queued behind the one that timed out end with the same
+//   status, and further gattc_* calls on it raise OSError(ETIMEDOUT) until it
+//   is reconnected. The connection itself stays up. A disconnect ends the
+//   running and the queued procedures with status 0x101.
 // - gattc_exchange_mtu may be called once per connection (the Core spec
 //   allows one request per client); again raises OSError(EALREADY). An
-//   exchange the server refuses still raises _IRQ_MTU_EXCHANGED with 23.
+//   exchange the server refuses still raises _IRQ_MTU_EXCHANGED with 23; one
+//   cut short by a disconnect or the ATT timeout raises none.
+// - A write with response longer than MTU-3 bytes (MTU as it is when the
+//   write starts) is a long write: the server receives the whole value.
 #include <errno.h>
 
 #include "py/runtime.h"

@@ -56,6 +56,17 @@ typedef enum {
     LONG_CANCEL,
 } long_stage_t;
 
+// A procedure asked for: started at once, or queued behind the one running.
+typedef struct _req_t {
+    uint8_t proc;
+    uint8_t uuid_len; // filter as given (0: none)
+    uint16_t handle;  // read/write
+    uint16_t start;
+    uint16_t end;
+    uint16_t data_len; // write: bytes of its value (in the queue's data pool)
+    uint8_t uuid[16];
+} req_t;
+
 typedef struct _client_t {
     bool in_use;
     bool dead;         // the bearer timed out: no more requests
@@ -86,6 +97,12 @@ typedef struct _client_t {
     uint8_t stage;   // long write: long_stage_t
     uint16_t cancel_status;
     uint8_t buf[BH_GATTC_VALUE_MAX];
+    // procedures waiting their turn (FIFO); their write values, in order
+    uint8_t q_head;
+    uint8_t q_count;
+    uint16_t q_data_used;
+    req_t queue[BH_GATTC_QUEUE_LEN];
+    uint8_t q_data[BH_GATTC_QUEUE_DATA];
 } client_t;
 
 static client_t clients[BH_MAX_CONNECTIONS];
@@ -241,7 +258,9 @@ static size_t build_request(client_t *c) {
 // marked for a retry.
 static int issue(client_t *c) {
     size_t n = build_request(c);
-    c->sent_ms = bh_port_ticks_ms();
+    if (!c->retry) {
+        c->sent_ms = bh_port_ticks_ms(); // a retry's timeout runs from its first attempt
+    }
     int err = bh_att_send(c->conn_handle, tx, n);
     c->retry = err == -ENOMEM;
     return err;
@@ -253,71 +272,136 @@ static bool chr_matches(const client_t *c) {
            || (uuid_to_128(full, c->chr_uuid, c->chr_uuid_len) && memcmp(full, c->uuid128, 16) == 0);
 }
 
-// End c's procedure with its DONE event.
-static void finish(client_t *c, uint16_t status) {
-    uint8_t proc = c->proc;
-    uint16_t conn_handle = c->conn_handle;
-    c->proc = PROC_NONE;
-    c->retry = false;
-    c->rsp_opcode = 0;
-    c->req_opcode = 0;
+// Report the DONE event of a procedure (none for an MTU exchange: that is
+// reported through bh_att_mtu_exchanged()).
+static void report_done(uint16_t conn_handle, uint8_t proc, uint16_t handle, uint16_t status) {
     switch (proc) {
         case PROC_DISC_SERVICES:
         case PROC_DISC_SERVICES_UUID:
             bh_evt_gattc_service_done(conn_handle, status);
             break;
         case PROC_DISC_CHARS:
-            if (c->chr_pending && status == 0 && chr_matches(c)) {
-                c->chr_pending = false;
-                bh_evt_gattc_characteristic(conn_handle, c->end, c->chr_value, c->chr_props,
-                    c->chr_uuid, c->chr_uuid_len);
-            }
-            c->chr_pending = false;
             bh_evt_gattc_characteristic_done(conn_handle, status);
             break;
         case PROC_DISC_DSCS:
             bh_evt_gattc_descriptor_done(conn_handle, status);
             break;
         case PROC_READ:
-            if (status == 0) {
-                bh_evt_gattc_read_result(conn_handle, c->handle, c->buf, c->len);
-            }
-            bh_evt_gattc_read_done(conn_handle, c->handle, status);
+            bh_evt_gattc_read_done(conn_handle, handle, status);
             break;
         case PROC_WRITE:
         case PROC_WRITE_LONG:
-            bh_evt_gattc_write_done(conn_handle, c->handle, status);
+            bh_evt_gattc_write_done(conn_handle, handle, status);
             break;
         default:
-            // PROC_MTU: reported through bh_att_mtu_exchanged() by the caller.
             break;
     }
+}
+
+// End the running procedure with its last result and DONE event.
+static void end_current(client_t *c, uint16_t status) {
+    uint8_t proc = c->proc;
+    c->proc = PROC_NONE;
+    c->retry = false;
+    c->rsp_opcode = 0;
+    c->req_opcode = 0;
+    if (proc == PROC_DISC_CHARS && c->chr_pending && status == 0 && chr_matches(c)) {
+        bh_evt_gattc_characteristic(c->conn_handle, c->end, c->chr_value, c->chr_props,
+            c->chr_uuid, c->chr_uuid_len);
+    }
+    c->chr_pending = false;
+    if (proc == PROC_READ && status == 0) {
+        bh_evt_gattc_read_result(c->conn_handle, c->handle, c->buf, c->len);
+    }
+    report_done(c->conn_handle, proc, c->handle, status);
+}
+
+// End every queued procedure with status (link closed, bearer dead).
+static void end_queued(client_t *c, uint16_t status) {
+    while (c->q_count > 0) {
+        const req_t *r = &c->queue[c->q_head];
+        uint8_t proc = r->proc;
+        uint16_t handle = r->handle;
+        c->q_head = (uint8_t)((c->q_head + 1) % BH_GATTC_QUEUE_LEN);
+        c->q_count--;
+        report_done(c->conn_handle, proc, handle, status);
+    }
+    c->q_data_used = 0;
+}
+
+// Make r the running procedure (write values copied to buf). A write is
+// long or not according to the MTU when it starts.
+static void load(client_t *c, const req_t *r, const uint8_t *data) {
+    c->proc = r->proc;
+    c->handle = r->handle;
+    c->start = r->start;
+    c->end = r->end;
+    c->uuid_len = r->uuid_len;
+    memcpy(c->uuid, r->uuid, sizeof(c->uuid));
+    if (r->uuid_len != 0) {
+        uuid_to_128(c->uuid128, r->uuid, r->uuid_len);
+    }
+    c->chr_pending = false;
+    c->len = 0;
+    if (r->proc == PROC_WRITE) {
+        c->len = r->data_len;
+        memcpy(c->buf, data, r->data_len);
+        if (r->data_len > mtu_of(c) - 3) {
+            c->proc = PROC_WRITE_LONG;
+            c->offset = 0;
+            c->stage = LONG_PREPARE;
+            c->cancel_status = 0;
+        }
+    }
+}
+
+// Send the first request of the loaded procedure: 0 (also when the queue
+// was full: retried from bh_gattc_poll()) or bh_att_send()'s error.
+static int kick(client_t *c) {
+    if (c->proc == PROC_DISC_DSCS && (c->start == 0 || c->start > c->end)) {
+        end_current(c, 0); // an empty range: nothing to ask
+        return 0;
+    }
+    int err = issue(c);
+    return err == -ENOMEM ? 0 : err;
+}
+
+static uint16_t send_error_status(int err) {
+    return err == -ENOTCONN ? BH_GATTC_STATUS_DISCONNECTED : BH_GATTC_STATUS_NO_RESOURCES;
+}
+
+// Start queued procedures until one is running or none is left.
+static void run_queue(client_t *c) {
+    while (c->proc == PROC_NONE && c->q_count > 0) {
+        req_t r = c->queue[c->q_head];
+        c->q_head = (uint8_t)((c->q_head + 1) % BH_GATTC_QUEUE_LEN);
+        c->q_count--;
+        load(c, &r, c->q_data);
+        c->q_data_used -= r.data_len;
+        memmove(c->q_data, c->q_data + r.data_len, c->q_data_used);
+        int err = kick(c);
+        if (err != 0) {
+            end_current(c, send_error_status(err));
+        }
+    }
+}
+
+// End c's procedure with its DONE event, then start the next queued one.
+static void finish(client_t *c, uint16_t status) {
+    end_current(c, status);
+    run_queue(c);
 }
 
 // Send the next request of a procedure in progress, or end it.
 static void advance(client_t *c) {
     int err = issue(c);
     if (err != 0 && err != -ENOMEM) {
-        finish(c, err == -ENOTCONN ? BH_GATTC_STATUS_DISCONNECTED : BH_GATTC_STATUS_NO_RESOURCES);
+        finish(c, send_error_status(err));
     }
 }
 
-// Start a procedure whose state is set up in c.
-static int start(client_t *c, uint8_t proc) {
-    c->proc = proc;
-    int err = issue(c);
-    if (err == -ENOMEM) {
-        return 0; // retried from bh_gattc_poll()
-    }
-    if (err != 0) {
-        c->proc = PROC_NONE;
-        c->retry = false;
-    }
-    return err;
-}
-
-// The link's client, ready for a new procedure, or an error.
-static int begin(uint16_t conn_handle, client_t **out) {
+// Start r now if the link is idle, else queue it.
+static int submit(uint16_t conn_handle, const req_t *r, const uint8_t *data) {
     if (bh_att_get_mtu(conn_handle) == 0) {
         return -ENOTCONN;
     }
@@ -328,60 +412,68 @@ static int begin(uint16_t conn_handle, client_t **out) {
     if (c->dead) {
         return -ETIMEDOUT;
     }
-    if (c->proc != PROC_NONE) {
-        return -EBUSY;
+    if (r->proc == PROC_MTU && c->mtu_requested) {
+        return -EALREADY;
     }
-    *out = c;
+    if (c->proc == PROC_NONE && c->q_count == 0) {
+        load(c, r, data);
+        int err = kick(c);
+        if (err != 0) {
+            c->proc = PROC_NONE;
+            c->retry = false;
+            return err;
+        }
+    } else {
+        if (c->q_count == BH_GATTC_QUEUE_LEN
+            || c->q_data_used + r->data_len > BH_GATTC_QUEUE_DATA) {
+            return -EBUSY;
+        }
+        c->queue[(c->q_head + c->q_count) % BH_GATTC_QUEUE_LEN] = *r;
+        c->q_count++;
+        if (r->data_len > 0) {
+            memcpy(c->q_data + c->q_data_used, data, r->data_len);
+            c->q_data_used += r->data_len;
+        }
+    }
+    if (r->proc == PROC_MTU) {
+        c->mtu_requested = true;
+    }
     return 0;
 }
 
 // ---- procedures ----
 
-int bh_gattc_discover_services(uint16_t conn_handle, const uint8_t *uuid, size_t uuid_len) {
+static int set_filter(req_t *r, const uint8_t *uuid, size_t uuid_len) {
     uint8_t full[16];
-    if (uuid != NULL && !uuid_to_128(full, uuid, uuid_len)) {
+    if (uuid == NULL) {
+        return 0;
+    }
+    if (!uuid_to_128(full, uuid, uuid_len)) {
         return -EINVAL;
     }
-    client_t *c;
-    int err = begin(conn_handle, &c);
-    if (err != 0) {
-        return err;
+    r->uuid_len = (uint8_t)uuid_len;
+    memcpy(r->uuid, uuid, uuid_len);
+    return 0;
+}
+
+int bh_gattc_discover_services(uint16_t conn_handle, const uint8_t *uuid, size_t uuid_len) {
+    req_t r = { .proc = PROC_DISC_SERVICES, .start = 0x0001, .end = 0xffff };
+    if (set_filter(&r, uuid, uuid_len) != 0) {
+        return -EINVAL;
     }
-    c->start = 0x0001;
-    c->end = 0xffff;
-    c->uuid_len = 0;
     if (uuid != NULL) {
-        c->uuid_len = (uint8_t)uuid_len;
-        memcpy(c->uuid, uuid, uuid_len);
-        memcpy(c->uuid128, full, 16);
+        r.proc = PROC_DISC_SERVICES_UUID;
     }
-    return start(c, uuid != NULL ? PROC_DISC_SERVICES_UUID : PROC_DISC_SERVICES);
+    return submit(conn_handle, &r, NULL);
 }
 
 int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handle,
     uint16_t end_handle, const uint8_t *uuid, size_t uuid_len) {
-    uint8_t full[16];
-    if (start_handle == 0 || start_handle > end_handle) {
+    req_t r = { .proc = PROC_DISC_CHARS, .start = start_handle, .end = end_handle };
+    if (start_handle == 0 || start_handle > end_handle || set_filter(&r, uuid, uuid_len) != 0) {
         return -EINVAL;
     }
-    if (uuid != NULL && !uuid_to_128(full, uuid, uuid_len)) {
-        return -EINVAL;
-    }
-    client_t *c;
-    int err = begin(conn_handle, &c);
-    if (err != 0) {
-        return err;
-    }
-    c->start = start_handle;
-    c->end = end_handle;
-    c->chr_pending = false;
-    c->uuid_len = 0;
-    if (uuid != NULL) {
-        c->uuid_len = (uint8_t)uuid_len;
-        memcpy(c->uuid, uuid, uuid_len);
-        memcpy(c->uuid128, full, 16);
-    }
-    return start(c, PROC_DISC_CHARS);
+    return submit(conn_handle, &r, NULL);
 }
 
 int bh_gattc_discover_descriptors(uint16_t conn_handle, uint16_t start_handle,
@@ -389,28 +481,19 @@ int bh_gattc_discover_descriptors(uint16_t conn_handle, uint16_t start_handle,
     if (start_handle == 0 || start_handle > end_handle) {
         return -EINVAL;
     }
-    client_t *c;
-    int err = begin(conn_handle, &c);
-    if (err != 0) {
-        return err;
-    }
-    c->start = start_handle;
-    c->end = end_handle;
-    return start(c, PROC_DISC_DSCS);
+    // The attributes after start_handle (normally the characteristic's
+    // value handle), as MicroPython's other implementations do. start 0
+    // (after 0xffff) or above end: an empty range, done at once.
+    req_t r = { .proc = PROC_DISC_DSCS, .start = start_handle + 1, .end = end_handle };
+    return submit(conn_handle, &r, NULL);
 }
 
 int bh_gattc_read(uint16_t conn_handle, uint16_t value_handle) {
     if (value_handle == 0) {
         return -EINVAL;
     }
-    client_t *c;
-    int err = begin(conn_handle, &c);
-    if (err != 0) {
-        return err;
-    }
-    c->handle = value_handle;
-    c->len = 0;
-    return start(c, PROC_READ);
+    req_t r = { .proc = PROC_READ, .handle = value_handle };
+    return submit(conn_handle, &r, NULL);
 }
 
 int bh_gattc_write(uint16_t conn_handle, uint16_t value_handle, const uint8_t *data, size_t len,
@@ -438,37 +521,13 @@ int bh_gattc_write(uint16_t conn_handle, uint16_t value_handle, const uint8_t *d
     if (len > BH_GATTC_VALUE_MAX) {
         return -EMSGSIZE;
     }
-    client_t *c;
-    int err = begin(conn_handle, &c);
-    if (err != 0) {
-        return err;
-    }
-    c->handle = value_handle;
-    c->len = (uint16_t)len;
-    memcpy(c->buf, data, len);
-    if (len <= (size_t)(mtu - 3)) {
-        return start(c, PROC_WRITE);
-    }
-    c->offset = 0;
-    c->stage = LONG_PREPARE;
-    c->cancel_status = 0;
-    return start(c, PROC_WRITE_LONG);
+    req_t r = { .proc = PROC_WRITE, .handle = value_handle, .data_len = (uint16_t)len };
+    return submit(conn_handle, &r, data);
 }
 
 int bh_gattc_exchange_mtu(uint16_t conn_handle) {
-    client_t *c;
-    int err = begin(conn_handle, &c);
-    if (err != 0) {
-        return err;
-    }
-    if (c->mtu_requested) {
-        return -EALREADY;
-    }
-    err = start(c, PROC_MTU);
-    if (err == 0) {
-        c->mtu_requested = true;
-    }
-    return err;
+    req_t r = { .proc = PROC_MTU };
+    return submit(conn_handle, &r, NULL);
 }
 
 // ---- responses ----
@@ -501,8 +560,8 @@ static void on_error(client_t *c, uint8_t code) {
             break;
         case PROC_MTU:
             // No exchange: the MTU stays at the default, reported as such.
-            finish(c, code);
             bh_att_mtu_exchanged(c->conn_handle, BH_ATT_MTU_DEFAULT);
+            finish(c, code);
             break;
         default:
             finish(c, code);
@@ -516,8 +575,8 @@ static void invalid(client_t *c) {
         c->cancel_status = BH_GATTC_STATUS_INVALID_RESPONSE;
         advance(c);
     } else if (c->proc == PROC_MTU) {
-        finish(c, BH_GATTC_STATUS_INVALID_RESPONSE);
         bh_att_mtu_exchanged(c->conn_handle, BH_ATT_MTU_DEFAULT);
+        finish(c, BH_GATTC_STATUS_INVALID_RESPONSE);
     } else {
         finish(c, BH_GATTC_STATUS_INVALID_RESPONSE);
     }
@@ -732,8 +791,9 @@ static void on_response(client_t *c, const uint8_t *pdu, size_t len) {
             if (len != 3) {
                 invalid(c);
             } else {
-                finish(c, 0);
+                // The new MTU applies before the next queued procedure starts.
                 bh_att_mtu_exchanged(c->conn_handle, bh_get_u16(pdu + 1));
+                finish(c, 0);
             }
             break;
         default:
@@ -784,8 +844,9 @@ void bh_gattc_conn_closed(uint16_t conn_handle) {
         return;
     }
     if (c->proc != PROC_NONE) {
-        finish(c, BH_GATTC_STATUS_DISCONNECTED);
+        end_current(c, BH_GATTC_STATUS_DISCONNECTED);
     }
+    end_queued(c, BH_GATTC_STATUS_DISCONNECTED);
     memset(c, 0, sizeof(*c));
 }
 
@@ -805,13 +866,10 @@ void bh_gattc_poll(uint32_t now_ms) {
             // Core Vol 3 Part F 3.3.3: the transaction failed and the bearer
             // must not carry further requests.
             c->dead = true;
-            finish(c, BH_GATTC_STATUS_TIMEOUT);
+            end_current(c, BH_GATTC_STATUS_TIMEOUT);
+            end_queued(c, BH_GATTC_STATUS_TIMEOUT);
         } else if (c->retry) {
-            uint32_t since = c->sent_ms;
             advance(c);
-            if (c->retry) {
-                c->sent_ms = since; // the timeout runs from the first attempt
-            }
         }
     }
 }

@@ -4,8 +4,10 @@
 // PDUs arrive through bh_gattc_on_pdu() (bh_att.h).
 //
 // One ATT request outstanding per link (Core Vol 3 Part F 3.3.2): a procedure
-// started while another runs on the same link is refused with -EBUSY. Every
-// procedure ends with exactly one DONE event (the MTU exchange with
+// started while another runs on the same link is queued (FIFO, up to
+// BH_GATTC_QUEUE_LEN procedures and BH_GATTC_QUEUE_DATA bytes of write
+// values per link; beyond that -EBUSY) and starts when the one before it
+// ends. Every procedure ends with exactly one DONE event (the MTU exchange with
 // bh_evt_mtu_exchanged() from bh_att_mtu_exchanged()), also when the link
 // closes (status BH_GATTC_STATUS_DISCONNECTED) or the server stays silent
 // for 30 s (status BH_GATTC_STATUS_TIMEOUT). After a timeout the link's ATT
@@ -29,15 +31,26 @@
 // Longest value read or written by one procedure (Core Vol 3 Part F 3.2.9).
 #define BH_GATTC_VALUE_MAX (512)
 
+// Procedures waiting behind the running one, per link, and the bytes of
+// write values they may hold together.
+#ifndef BH_GATTC_QUEUE_LEN
+#define BH_GATTC_QUEUE_LEN (4)
+#endif
+#ifndef BH_GATTC_QUEUE_DATA
+#define BH_GATTC_QUEUE_DATA (512)
+#endif
+
 // Procedures. uuid (little-endian, as on the air; 2, 4 or 16 bytes) may be
-// NULL for no filter. Each returns 0 when the first request is queued, or
-// -ENOTCONN (no such link), -EBUSY (a request is outstanding on the link),
+// NULL for no filter. Each returns 0 when the procedure started or waits its
+// turn, or -ENOTCONN (no such link), -EBUSY (the link's queue is full),
 // -ETIMEDOUT (the link's ATT bearer timed out), -EINVAL (bad range or UUID),
-// -EMSGSIZE (value too long), -EALREADY (MTU already exchanged by us) or
+// -EMSGSIZE (value too long), -EALREADY (MTU exchange already asked for) or
 // -ENOMEM (transmit queue full: retry).
 int bh_gattc_discover_services(uint16_t conn_handle, const uint8_t *uuid, size_t uuid_len);
 int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handle,
     uint16_t end_handle, const uint8_t *uuid, size_t uuid_len);
+// Reports the attributes after start_handle (normally a characteristic's
+// value handle) up to end_handle, as MicroPython's other implementations do.
 int bh_gattc_discover_descriptors(uint16_t conn_handle, uint16_t start_handle,
     uint16_t end_handle);
 int bh_gattc_read(uint16_t conn_handle, uint16_t value_handle);

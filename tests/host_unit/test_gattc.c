@@ -61,6 +61,8 @@ void bh_att_mtu_exchanged(uint16_t conn_handle, uint16_t peer_mtu) {
     CHECK_EQ(conn_handle, CONN);
     att.n_mtu_exchanged++;
     att.mtu_peer = peer_mtu;
+    uint16_t mtu = peer_mtu < att.local_mtu ? peer_mtu : att.local_mtu;
+    att.mtu[0] = mtu < 23 ? 23 : mtu;
 }
 
 int bh_att_send(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
@@ -432,8 +434,9 @@ static void test_characteristics(void) {
 }
 
 static void test_descriptors(void) {
+    // The attributes after start_handle (the characteristic's value handle).
     setup();
-    CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x12, 0x20), 0);
+    CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x11, 0x20), 0);
     CHECK_EQ(last_sent()[0], BH_ATT_FIND_INFORMATION_REQ);
     CHECK_EQ(u16(last_sent() + 1), 0x12);
     CHECK_EQ(u16(last_sent() + 3), 0x20);
@@ -453,21 +456,30 @@ static void test_descriptors(void) {
     CHECK_EQ(evs[3].status, 0);
     // Reaching the end of the range ends without another request.
     setup();
-    CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x12, 0x13), 0);
+    CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x11, 0x13), 0);
     RX(BH_ATT_FIND_INFORMATION_RSP, 1, 0x12, 0x00, 0x37, 0x2a, 0x13, 0x00, 0x02, 0x29);
     CHECK_EQ(att.n_sent, 1);
     CHECK_EQ(evs[2].kind, EV_DSC_DONE);
+    // An empty range (a characteristic without descriptors): done at once.
+    setup();
+    CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x20, 0x20), 0);
+    CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0xffff, 0xffff), 0);
+    CHECK_EQ(att.n_sent, 0);
+    CHECK_EQ(n_evs, 2);
+    CHECK_EQ(evs[1].kind, EV_DSC_DONE);
+    CHECK_EQ(evs[1].status, 0);
     // Truncated formats, unknown format, handle outside the range.
     static const uint8_t bad[][8] = {
         { 5, BH_ATT_FIND_INFORMATION_RSP, 1, 0x12, 0x00, 0x37 },
         { 6, BH_ATT_FIND_INFORMATION_RSP, 2, 0x12, 0x00, 0x37, 0x2a },
         { 6, BH_ATT_FIND_INFORMATION_RSP, 3, 0x12, 0x00, 0x37, 0x2a },
         { 6, BH_ATT_FIND_INFORMATION_RSP, 1, 0x30, 0x00, 0x37, 0x2a },
+        { 6, BH_ATT_FIND_INFORMATION_RSP, 1, 0x11, 0x00, 0x37, 0x2a },
         { 2, BH_ATT_FIND_INFORMATION_RSP, 1 },
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); ++k) {
         setup();
-        CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x12, 0x20), 0);
+        CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x11, 0x20), 0);
         rx(CONN, bad[k] + 1, bad[k][0]);
         CHECK_EQ(n_evs, 1);
         CHECK_EQ(evs[0].kind, EV_DSC_DONE);
@@ -672,30 +684,91 @@ static void test_write_long(void) {
     CHECK_EQ(evs[0].status, BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH);
 }
 
-// One request at a time per link; another link is independent.
-static void test_busy(void) {
+// One request at a time per link: later procedures wait in a FIFO queue
+// (full: -EBUSY); Write Commands need no turn; another link is independent.
+static void test_queue(void) {
     static const uint8_t data[3] = { 1, 2, 3 };
     setup();
     CHECK_EQ(bh_gattc_read(CONN, 0x21), 0);
-    CHECK_EQ(bh_gattc_read(CONN, 0x22), -EBUSY);
-    CHECK_EQ(bh_gattc_write(CONN, 0x22, data, 3, true), -EBUSY);
-    CHECK_EQ(bh_gattc_discover_services(CONN, NULL, 0), -EBUSY);
+    CHECK_EQ(bh_gattc_read(CONN, 0x22), 0);
+    CHECK_EQ(bh_gattc_write(CONN, 0x23, data, 3, true), 0);
+    CHECK_EQ(bh_gattc_discover_services(CONN, NULL, 0), 0);
+    CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x30, 0x30), 0); // empty, in turn
+    CHECK_EQ(bh_gattc_read(CONN, 0x24), -EBUSY);
     CHECK_EQ(bh_gattc_exchange_mtu(CONN), -EBUSY);
+    CHECK_EQ(att.n_sent, 1);
     CHECK_EQ(bh_gattc_write(CONN, 0x22, data, 3, false), 0);
+    CHECK_EQ(last_sent()[0], BH_ATT_WRITE_CMD);
     CHECK_EQ(bh_gattc_read(CONN2, 0x22), 0);
     CHECK_EQ(att.sent_conn[att.n_sent - 1], CONN2);
     CHECK_EQ(bh_gattc_read(0x0999, 0x22), -ENOTCONN);
+    int sent = att.n_sent;
     RX(BH_ATT_READ_RSP, 9);
     CHECK_EQ(n_evs, 2);
-    CHECK_EQ(evs[0].conn, CONN);
-    CHECK_EQ(bh_gattc_read(CONN, 0x22), 0);
+    CHECK_EQ(evs[1].kind, EV_READ_DONE);
+    CHECK_EQ(evs[1].a, 0x21);
+    CHECK_EQ(att.n_sent, sent + 1);
+    CHECK_EQ(last_sent()[0], BH_ATT_READ_REQ);
+    CHECK_EQ(u16(last_sent() + 1), 0x22);
+    RX(BH_ATT_READ_RSP, 8);
+    CHECK_EQ(evs[3].a, 0x22);
+    CHECK_EQ(last_sent()[0], BH_ATT_WRITE_REQ);
+    CHECK_EQ(last_len(), 6);
+    CHECK(memcmp(last_sent() + 3, data, 3) == 0);
+    RX(BH_ATT_WRITE_RSP);
+    CHECK_EQ(evs[4].kind, EV_WRITE_DONE);
+    CHECK_EQ(evs[4].a, 0x23);
+    CHECK_EQ(last_sent()[0], BH_ATT_READ_BY_GROUP_TYPE_REQ);
+    error_rsp(CONN, BH_ATT_READ_BY_GROUP_TYPE_REQ, 1, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND);
+    CHECK_EQ(n_evs, 7);
+    CHECK_EQ(evs[5].kind, EV_SVC_DONE);
+    CHECK_EQ(evs[6].kind, EV_DSC_DONE);
     // A response on a link with nothing outstanding is dropped.
     static const uint8_t stray[2] = { BH_ATT_READ_RSP, 1 };
+    rx(CONN, stray, 2);
+    CHECK_EQ(n_evs, 7);
+    rx(CONN2, stray, 2); // CONN2's read
     rx(CONN2, stray, 2);
-    rx(CONN2, stray, 2);
-    CHECK_EQ(n_evs, 4);
+    CHECK_EQ(n_evs, 9);
     rx(0x0999, stray, 2);
+    CHECK_EQ(n_evs, 9);
+
+    // Queued write values share a bounded pool.
+    static uint8_t big[BH_GATTC_VALUE_MAX];
+    setup();
+    CHECK_EQ(bh_gattc_read(CONN, 0x21), 0);
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, big, 300, true), 0);
+    CHECK_EQ(bh_gattc_write(CONN, 0x31, big, BH_GATTC_QUEUE_DATA - 300, true), 0);
+    CHECK_EQ(bh_gattc_write(CONN, 0x32, big, 1, true), -EBUSY);
+    CHECK_EQ(bh_gattc_read(CONN, 0x33), 0);
+    RX(BH_ATT_READ_RSP, 1);
+    CHECK_EQ(last_sent()[0], BH_ATT_PREPARE_WRITE_REQ);
+    CHECK_EQ(bh_gattc_write(CONN, 0x32, big, 300, true), 0); // its space is free again
+    // The link closes: every procedure ends, in order.
+    n_evs = 0;
+    att.mtu[0] = 0;
+    bh_gattc_conn_closed(CONN);
     CHECK_EQ(n_evs, 4);
+    CHECK_EQ(evs[0].kind, EV_WRITE_DONE);
+    CHECK_EQ(evs[0].a, 0x30);
+    CHECK_EQ(evs[1].a, 0x31);
+    CHECK_EQ(evs[2].kind, EV_READ_DONE);
+    CHECK_EQ(evs[2].a, 0x33);
+    CHECK_EQ(evs[3].a, 0x32);
+    for (int i = 0; i < 4; ++i) {
+        CHECK_EQ(evs[i].status, BH_GATTC_STATUS_DISCONNECTED);
+    }
+
+    // A queued write is long or not by the MTU when it starts.
+    setup();
+    att.local_mtu = 300;
+    CHECK_EQ(bh_gattc_exchange_mtu(CONN), 0);
+    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -EALREADY);
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, big, 100, true), 0);
+    RX(BH_ATT_EXCHANGE_MTU_RSP, 0x00, 0x01);
+    CHECK_EQ(att.mtu[0], 256);
+    CHECK_EQ(last_sent()[0], BH_ATT_WRITE_REQ);
+    CHECK_EQ(last_len(), 103);
 }
 
 // 30 s without a response: DONE with the timeout status, and the bearer
@@ -703,15 +776,21 @@ static void test_busy(void) {
 static void test_timeout(void) {
     setup();
     CHECK_EQ(bh_gattc_discover_characteristics(CONN, 1, 0xffff, NULL, 0), 0);
+    CHECK_EQ(bh_gattc_read(CONN, 0x40), 0);
+    att.now += 1000;
     RX(BH_ATT_READ_BY_TYPE_RSP, 7, 0x11, 0x00, 0x02, 0x12, 0x00, 0x37, 0x2a);
     att.now += BH_ATT_TIMEOUT_MS - 1;
     bh_gattc_poll(att.now);
     CHECK_EQ(n_evs, 0);
     att.now += 1;
     bh_gattc_poll(att.now);
-    CHECK_EQ(n_evs, 1);
+    CHECK_EQ(n_evs, 2);
     CHECK_EQ(evs[0].kind, EV_CHR_DONE);
     CHECK_EQ(evs[0].status, BH_GATTC_STATUS_TIMEOUT);
+    CHECK_EQ(evs[1].kind, EV_READ_DONE); // queued behind it: ends too
+    CHECK_EQ(evs[1].status, BH_GATTC_STATUS_TIMEOUT);
+    evs[1] = evs[0];
+    n_evs = 1;
     CHECK_EQ(bh_gattc_read(CONN, 0x21), -ETIMEDOUT);
     CHECK_EQ(bh_gattc_write(CONN, 0x21, (const uint8_t *)"x", 1, false), -ETIMEDOUT);
     // A late response changes nothing.
@@ -828,7 +907,7 @@ static void test_queue_full(void) {
     CHECK_EQ(att.n_sent, 0);
     RX(BH_ATT_READ_RSP, 1); // nothing was asked yet: stray
     CHECK_EQ(n_evs, 0);
-    CHECK_EQ(bh_gattc_read(CONN, 0x21), -EBUSY);
+    CHECK_EQ(bh_gattc_read(CONN, 0x22), 0); // waits its turn
     bh_gattc_poll(att.now);
     CHECK_EQ(att.n_sent, 0);
     att.send_result = 0;
@@ -845,6 +924,11 @@ static void test_queue_full(void) {
     RX(BH_ATT_READ_BLOB_RSP, 1);
     CHECK_EQ(n_evs, 2);
     CHECK_EQ(evs[0].len, 23);
+    CHECK_EQ(last_sent()[0], BH_ATT_READ_REQ); // the queued read
+    CHECK_EQ(u16(last_sent() + 1), 0x22);
+    RX(BH_ATT_READ_RSP, 2);
+    CHECK_EQ(n_evs, 4);
+    n_evs = 2;
     // Still full after 30 s: the timeout ends it.
     att.send_result = -ENOMEM;
     CHECK_EQ(bh_gattc_read(CONN2, 0x21), 0);
@@ -875,7 +959,7 @@ int main(void) {
         { "read", test_read },
         { "write_short", test_write_short },
         { "write_long", test_write_long },
-        { "busy", test_busy },
+        { "queue", test_queue },
         { "timeout", test_timeout },
         { "disconnect", test_disconnect },
         { "notify_indicate", test_notify_indicate },
