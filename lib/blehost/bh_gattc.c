@@ -821,6 +821,10 @@ void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
             client_t *c = get_client(conn_handle);
             if (c != NULL) {
                 confirm(c);
+            } else {
+                // No state to retry with: confirm once, best effort.
+                static const uint8_t cfm[1] = { BH_ATT_HANDLE_VALUE_CFM };
+                (void)bh_att_send(conn_handle, cfm, sizeof(cfm));
             }
         }
         return;
