@@ -57,26 +57,15 @@
 #define WRITE_MODE_NO_RESPONSE (0)
 #define WRITE_MODE_WITH_RESPONSE (1)
 
-// A host error as an exception with MicroPython's errno numbers.
+// A host error as an exception; an invalid range or UUID is the caller's.
 static void raise_if_error(int err) {
-    switch (err) {
-        case 0:
-            return;
-        case -EINVAL:
-            mp_raise_ValueError(MP_ERROR_TEXT("invalid handle range or UUID"));
-        case -EBUSY:
-            mp_raise_OSError(MP_EBUSY);
-        case -ENOTCONN:
-            mp_raise_OSError(MP_ENOTCONN);
-        case -ETIMEDOUT:
-            mp_raise_OSError(MP_ETIMEDOUT);
-        case -EALREADY:
-            mp_raise_OSError(MP_EALREADY);
-        case -ENOMEM:
-            mp_raise_OSError(MP_ENOMEM);
-        default:
-            mp_raise_OSError(MP_EIO);
+    if (err == 0) {
+        return;
     }
+    if (err == -EINVAL) {
+        mp_raise_ValueError(MP_ERROR_TEXT("invalid handle range or UUID"));
+    }
+    ble_raise_errno(err);
 }
 
 static uint16_t get_conn_handle(mp_obj_t obj) {

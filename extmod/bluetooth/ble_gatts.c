@@ -39,24 +39,12 @@
 
 #define SEND_RETRY_MS (1000)
 
-// A host error (the C library's errno values, which differ from
-// MicroPython's on some ports, e.g. newlib's ENOTCONN) as an OSError with
-// MicroPython's numbers.
+// A host error as an exception; an over-long value is the caller's mistake.
 static NORETURN void raise_host_error(int err) {
-    switch (err) {
-        case -ENOMEM:
-            mp_raise_OSError(MP_ENOMEM);
-        case -EBUSY:
-            mp_raise_OSError(MP_EBUSY);
-        case -ENOTCONN:
-            mp_raise_OSError(MP_ENOTCONN);
-        case -EINVAL:
-            mp_raise_OSError(MP_EINVAL);
-        case -EMSGSIZE:
-            mp_raise_ValueError(MP_ERROR_TEXT("value longer than 512 bytes"));
-        default:
-            mp_raise_OSError(MP_EIO);
+    if (err == -EMSGSIZE) {
+        mp_raise_ValueError(MP_ERROR_TEXT("value longer than 512 bytes"));
     }
+    ble_raise_errno(err);
 }
 
 void ble_gatts_init(void) {

@@ -2,6 +2,8 @@
 // the host's event callbacks and the port hooks of mpbt_port.h.
 #include <string.h>
 
+#include <errno.h>
+
 #include "py/runtime.h"
 #include "py/mperrno.h"
 #include "blehost.h"
@@ -22,8 +24,37 @@ mp_obj_bluetooth_ble_t *ble_get(void) {
     return MP_STATE_VM(bluetooth_ble);
 }
 
-void ble_raise_errno(int err) {
-    mp_raise_OSError(err < 0 ? -err : MP_EIO);
+// The host returns the C library's errno values, which differ from
+// MicroPython's on some ports (newlib's ENOTCONN is 128, MicroPython's 107).
+int ble_errno_to_mp(int err) {
+    switch (err) {
+        case -EPERM:
+            return MP_EPERM;
+        case -ENODEV:
+            return MP_ENODEV;
+        case -ETIMEDOUT:
+            return MP_ETIMEDOUT;
+        case -EINVAL:
+            return MP_EINVAL;
+        case -EBUSY:
+            return MP_EBUSY;
+        case -ENOTCONN:
+            return MP_ENOTCONN;
+        case -ENOMEM:
+            return MP_ENOMEM;
+        case -EALREADY:
+            return MP_EALREADY;
+        case -EOPNOTSUPP:
+            return MP_EOPNOTSUPP;
+        case -EAGAIN:
+            return MP_EAGAIN;
+        default:
+            return MP_EIO;
+    }
+}
+
+NORETURN void ble_raise_errno(int err) {
+    mp_raise_OSError(ble_errno_to_mp(err));
 }
 
 void ble_check_active(void) {

@@ -95,8 +95,10 @@ mp_obj_bluetooth_ble_t *ble_get(void);
 // Raise OSError(EPERM) unless the controller is active.
 void ble_check_active(void);
 
+// A negative errno from the host as MicroPython's errno number.
+int ble_errno_to_mp(int err);
 // Raise OSError for a negative errno from the host.
-void ble_raise_errno(int err);
+NORETURN void ble_raise_errno(int err);
 
 // Allocate the ring and the per-event objects of a new BLE object.
 void ble_event_init(mp_obj_bluetooth_ble_t *ble, size_t rxbuf);
