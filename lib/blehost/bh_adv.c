@@ -15,6 +15,7 @@
 
 static struct {
     bool enabled;
+    bool rsp_cleared; // scan response explicitly set empty: not scannable
     uint8_t data_len;
     uint8_t rsp_len;
     uint8_t data[BH_ADV_DATA_MAX];
@@ -49,7 +50,11 @@ int bh_adv_set_data(const uint8_t *data, size_t len) {
 }
 
 int bh_adv_set_scan_rsp(const uint8_t *data, size_t len) {
-    return store(adv.rsp, &adv.rsp_len, data, len);
+    int err = store(adv.rsp, &adv.rsp_len, data, len);
+    if (err == 0) {
+        adv.rsp_cleared = len == 0;
+    }
+    return err;
 }
 
 static int set_enable(bool on) {
@@ -98,11 +103,11 @@ int bh_adv_start(uint16_t interval, bool connectable) {
     // is off (it fails harmlessly while scanning or initiating).
     (void)bh_addr_refresh();
 
-    uint8_t type = ADV_TYPE_NONCONN_IND;
-    if (connectable) {
-        type = ADV_TYPE_IND;
-    } else if (adv.rsp_len > 0) {
-        type = ADV_TYPE_SCAN_IND;
+    // Non-connectable advertising is scannable, as MicroPython's other
+    // implementations make it, unless the scan response was cleared.
+    uint8_t type = ADV_TYPE_IND;
+    if (!connectable) {
+        type = adv.rsp_cleared ? ADV_TYPE_NONCONN_IND : ADV_TYPE_SCAN_IND;
     }
     // interval min, max, type, own address type, peer address type, peer
     // address, channel map, filter policy.

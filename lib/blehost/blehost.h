@@ -110,8 +110,8 @@ int bh_get_irk(uint8_t irk[16]);
 int bh_adv_set_data(const uint8_t *data, size_t len);
 int bh_adv_set_scan_rsp(const uint8_t *data, size_t len);
 // (Re)start legacy undirected advertising with the stored payloads: ADV_IND
-// when connectable, else ADV_SCAN_IND when a scan response is set, else
-// ADV_NONCONN_IND. While advertising, the new parameters and payloads replace
+// when connectable, else ADV_SCAN_IND, or ADV_NONCONN_IND once the scan
+// response was explicitly set empty (bh_adv_set_scan_rsp with len 0). While advertising, the new parameters and payloads replace
 // the old ones (disable, set, enable). The controller stops advertising when
 // a central connects; bh_adv_is_enabled() follows it.
 int bh_adv_start(uint16_t interval, bool connectable);

@@ -185,6 +185,10 @@ static void test_adv_commands_and_types(void) {
     CHECK_EQ(bh_adv_start(32, false), 0);
     CHECK_EQ(last(BH_HCI_OP_LE_SET_ADV_PARAMS)->params[4], 0x03); // ADV_NONCONN_IND
     CHECK_EQ(last(BH_HCI_OP_LE_SET_SCAN_RSP_DATA)->params[0], 0);
+    // A scan response never set (fresh activation) leaves it scannable.
+    bh_adv_reset();
+    CHECK_EQ(bh_adv_start(32, false), 0);
+    CHECK_EQ(last(BH_HCI_OP_LE_SET_ADV_PARAMS)->params[4], 0x02); // ADV_SCAN_IND
 
     // Ranges and lengths.
     uint8_t big[32] = { 0 };
