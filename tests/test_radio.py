@@ -477,3 +477,129 @@ def test_parameters_cannot_change_while_in_use(hosts: list[HciClient]) -> None:
         advertising_type=ADV_IND, own_address_type=PUBLIC, peer_address_type=0,
         peer_address=hci.Address.ANY, advertising_channel_map=7, advertising_filter_policy=0,
     )).return_parameters.status == hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR
+
+
+# Air pacing: ACL data takes LE 1M air time per connection direction --------
+def flood(host: HciClient, handle: int, count: int, size: int) -> list[bytes]:
+    """Send `count` numbered L2CAP PDUs of `size` payload octets, as fast as the
+    socket takes them, in 27-octet HCI fragments; return the PDUs sent."""
+    pdus = [l2cap_pdu(index.to_bytes(2, 'little') + bytes([index & 0xFF]) * (size - 2))
+            for index in range(count)]
+    for pdu in pdus:
+        for offset in range(0, len(pdu), 27):
+            host.send_acl(handle, pdu[offset:offset + 27],
+                          PB_FIRST_NON_FLUSHABLE if offset == 0 else PB_CONTINUING)
+    return pdus
+
+
+def receive_pdus(host: HciClient, handle: int, count: int, timeout: float = 10.0) -> list[bytes]:
+    """Reassemble `count` PDUs received on `handle` (returns as soon as they are in)."""
+    pdus: list[bytes] = []
+    current = bytearray()
+    while len(pdus) < count:
+        fragment = host.wait_for(
+            lambda p: isinstance(p, hci.HCI_AclDataPacket) and p.connection_handle == handle,
+            timeout)
+        assert isinstance(fragment, hci.HCI_AclDataPacket)
+        if fragment.pb_flag != PB_CONTINUING:
+            assert not current, 'a PDU started before the last one ended'
+        current += fragment.data
+        if len(current) >= 4 and len(current) >= 4 + int.from_bytes(current[:2], 'little'):
+            pdus.append(bytes(current))
+            current = bytearray()
+    return pdus
+
+
+def model_air_time_s(pdus: list[bytes]) -> float:
+    """The LE 1M model worked out independently: per 27-octet LL fragment,
+    (1+4+2+n+3) octets at 8 us, T_IFS 150 us, empty PDU 80 us, T_IFS 150 us."""
+    total_us = 0
+    for pdu in pdus:
+        for offset in range(0, len(pdu), 27):
+            n = len(pdu[offset:offset + 27])
+            total_us += (10 + n) * 8 + 150 + 80 + 150
+    return total_us / 1e6
+
+
+FLOOD_COUNT, FLOOD_SIZE = 40, 131  # perf_gatt_char_write: 40 Write Commands of 128 octets
+
+
+def test_acl_data_is_paced_at_le_1m_air_speed_and_kept_in_order(hosts: list[HciClient]) -> None:
+    central, peripheral = connected_pair(hosts)
+    started = time.monotonic()
+    sent = flood(hosts[0], central, FLOOD_COUNT, FLOOD_SIZE)
+    received = receive_pdus(hosts[1], peripheral, FLOOD_COUNT)
+    elapsed = time.monotonic() - started
+    assert received == sent  # nothing lost, nothing reordered
+    bound = model_air_time_s(sent)  # 40 x 5 fragments: 135.2 ms
+    assert abs(bound - 0.1352) < 1e-9
+    assert elapsed >= bound, f'{FLOOD_COUNT * (FLOOD_SIZE + 4)} octets in {elapsed * 1e3:.1f} ms'
+    assert elapsed < bound + 1.0, f'pacing far slower than the model: {elapsed * 1e3:.1f} ms'
+    # The other direction is a lane of its own and is paced the same way.
+    started = time.monotonic()
+    sent = flood(hosts[1], peripheral, 10, 500)
+    assert receive_pdus(hosts[0], central, 10) == sent
+    assert time.monotonic() - started >= model_air_time_s(sent)
+
+
+def test_a_busy_radio_never_lets_pdus_through_back_to_back(
+        radio: Radio, hosts: list[HciClient]) -> None:
+    central, peripheral = connected_pair(hosts)
+    controller = radio.controller(1)
+    delivered_at: list[float] = []
+    original = controller.on_link_acl_data
+
+    def record(*args: object) -> None:
+        delivered_at.append(time.monotonic())  # the radio loop's clock
+        original(*args)  # type: ignore[arg-type]
+    radio.call(lambda: setattr(controller, 'on_link_acl_data', record))
+    sent = flood(hosts[0], central, 20, FLOOD_SIZE)
+    time.sleep(0.01)
+    radio.call(lambda: time.sleep(0.05))  # the radio's loop is stuck for 50 ms
+    assert receive_pdus(hosts[1], peripheral, 20) == sent
+    air = model_air_time_s(sent[:1])  # 3.38 ms for each 135-octet PDU
+    gaps = [later - earlier for earlier, later in zip(delivered_at, delivered_at[1:])]
+    assert len(gaps) == 19 and min(gaps) >= air - 0.0002, gaps
+
+
+def test_ll_control_pdus_wait_behind_queued_data(hosts: list[HciClient]) -> None:
+    central, peripheral = connected_pair(hosts)
+    sent = flood(hosts[0], central, 20, 200)
+    hosts[0].command(hci.HCI_Disconnect_Command(connection_handle=central, reason=0x13))
+    # The peer gets every PDU queued before the LL_TERMINATE_IND, then the disconnection.
+    assert receive_pdus(hosts[1], peripheral, 20) == sent
+    hosts[1].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    assert acl_from(hosts[1], 0.1) == []
+
+
+def test_links_are_paced_independently(hosts: list[HciClient]) -> None:
+    first_central, first_peripheral = connected_pair(hosts)
+    advertise(hosts[1], ADV_IND)
+    connect(hosts[2], address_of(1))
+    second_central = connection_complete(hosts[2]).connection_handle
+    second_peripheral = connection_complete(hosts[1]).connection_handle
+    started = time.monotonic()
+    first = flood(hosts[0], first_central, FLOOD_COUNT, FLOOD_SIZE)
+    second = flood(hosts[2], second_central, FLOOD_COUNT, FLOOD_SIZE)
+    assert receive_pdus(hosts[1], first_peripheral, FLOOD_COUNT) == first
+    assert receive_pdus(hosts[1], second_peripheral, FLOOD_COUNT) == second
+    elapsed = time.monotonic() - started
+    # Both links carried their 135 ms of air time at once, not one after the other.
+    assert model_air_time_s(first) <= elapsed < model_air_time_s(first + second)
+
+
+def test_air_pacing_can_be_turned_off() -> None:
+    with Radio(['tcp-server:_:0'] * 2, air_pacing=False) as unpaced:
+        clients = [HciClient(info.tcp_port or 0) for info in unpaced.controllers]
+        try:
+            for client in clients:
+                client.reset_and_unmask()
+            central, peripheral = connected_pair(clients)
+            started = time.monotonic()
+            sent = flood(clients[0], central, FLOOD_COUNT, FLOOD_SIZE)
+            assert receive_pdus(clients[1], peripheral, FLOOD_COUNT) == sent
+            # Faster than LE 1M could carry it: what pacing exists to prevent.
+            assert time.monotonic() - started < model_air_time_s(sent)
+        finally:
+            for client in clients:
+                client.close()

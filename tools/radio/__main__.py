@@ -26,6 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='write controllerN.btsnoop captures here')
     parser.add_argument('--acl-length', type=int, default=27,
                         help='LE ACL data packet length the controllers advertise (default 27)')
+    parser.add_argument('--no-air-pacing', action='store_true',
+                        help='deliver ACL data at once instead of at LE 1M air speed '
+                             '(faster than any real radio; for benches that say so)')
     parser.add_argument('-v', '--verbose', action='store_true', help='log HCI traffic')
     return parser.parse_args(argv)
 
@@ -37,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
     with Radio(args.transports, capture_dir=args.capture_dir,
-               le_acl_data_packet_length=args.acl_length) as radio:
+               le_acl_data_packet_length=args.acl_length,
+               air_pacing=not args.no_air_pacing) as radio:
+        if args.no_air_pacing:
+            print('air pacing OFF: ACL data is delivered faster than LE 1M allows', flush=True)
         for info in radio.controllers:
             where = f'127.0.0.1:{info.tcp_port}' if info.tcp_port is not None else info.pty_path
             print(f'controller {info.index}: {info.transport} -> {where} '

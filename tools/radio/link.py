@@ -1,23 +1,118 @@
-"""The shared virtual air: bumble's LocalLink with connection routing fixed.
+"""The shared virtual air: bumble's LocalLink with connection routing fixed and
+ACL data paced like a real LE 1M link.
 
 bumble's link labels LE ACL data with the sender's *random* address, so a
 connection made with public addresses never receives data (the peer looks the
 connection up by the address it connected to). Here the data is labelled with
 the address the sender's connection really uses.
+
+Air pacing: bumble hands an L2CAP PDU to the peer at once, so a host flooding
+Write Commands or notifications gets data across faster than any radio could
+(a unix board pushed 232 kB/s; LE 1M carries well under 40 kB/s of ACL
+payload). With pacing on, each direction of each connection is a lane: a
+FIFO with a monotonic-clock schedule. A PDU is cut into LL data PDUs of at
+most 27 payload octets (no Data Length Extension) and occupies the lane for
+their air time (see `fragment_air_time_us`); it reaches the peer when its last
+fragment would have been received, never before the PDUs queued ahead of it.
+Different connections run concurrently. Only ACL data takes air time: HCI
+events, advertising and LL control PDUs are not slowed, but an LL control PDU
+(e.g. LL_TERMINATE_IND) waits behind the data already queued on its lane, as
+it shares the connection's transmit queue on a real link layer.
+Not modelled: connection-event boundaries (data flows as if the connection
+event never closes), Number Of Completed Packets timing (still sent when the
+controller takes the packet, see controller.py).
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
+from collections.abc import Callable
 
-from bumble import core, hci
+from bumble import core, hci, ll
 from bumble.controller import Controller
 from bumble.link import LocalLink
 
 logger = logging.getLogger(__name__)
 
+# LE 1M PHY (Core Vol 6 Part B 2.1, 2.4, 4.1.1): 1 Mbit/s, so 8 us per octet.
+LE_1M_US_PER_OCTET = 8
+# Preamble (1) + access address (4) + data PDU header (2) + CRC (3); no MIC.
+LL_PDU_OVERHEAD_OCTETS = 1 + 4 + 2 + 3
+T_IFS_US = 150
+# Default maximum LL data payload without Data Length Extension.
+LL_MAX_PAYLOAD_OCTETS = 27
+
+
+def fragment_air_time_us(payload_octets: int) -> int:
+    """Air time of one LL data PDU and the peer's empty-PDU acknowledgement:
+    PDU, T_IFS, empty PDU, T_IFS (676 us for 27 octets)."""
+    pdu_us = (LL_PDU_OVERHEAD_OCTETS + payload_octets) * LE_1M_US_PER_OCTET
+    empty_us = LL_PDU_OVERHEAD_OCTETS * LE_1M_US_PER_OCTET
+    return pdu_us + T_IFS_US + empty_us + T_IFS_US
+
+
+def pdu_air_time_us(length: int) -> int:
+    """Air time of an L2CAP PDU of `length` octets cut into LL data PDUs."""
+    full, rest = divmod(length, LL_MAX_PAYLOAD_OCTETS)
+    total = full * fragment_air_time_us(LL_MAX_PAYLOAD_OCTETS)
+    if rest or not full:
+        total += fragment_air_time_us(rest)
+    return total
+
+
+class AirLane:
+    """One direction of one connection: deliveries in order, one after
+    another, each at least its own air time after the previous delivery (and
+    after its own hand-over to the link). Spacing is measured from the
+    previous *actual* delivery, so a late timer (a busy loop) never lets two
+    PDUs through back to back: the lane slows down, it never catches up."""
+
+    def __init__(self) -> None:
+        # (handed over at, air time, deliver)
+        self.items: collections.deque[tuple[float, float, Callable[[], None]]] = (
+            collections.deque())
+        self.free_at = 0.0  # loop time of the last delivery: the air is free again
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.items)
+
+    def push(self, air_time_s: float, deliver: Callable[[], None]) -> None:
+        loop = asyncio.get_running_loop()
+        self.items.append((loop.time(), air_time_s, deliver))
+        if self.timer is None:
+            self._schedule(loop)
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        handed_over, air_time_s, _ = self.items[0]
+        self.timer = loop.call_at(max(handed_over, self.free_at) + air_time_s, self._fire)
+
+    def _fire(self) -> None:
+        self.timer = None
+        loop = asyncio.get_running_loop()
+        _, _, deliver = self.items.popleft()
+        self.free_at = loop.time()
+        try:
+            deliver()
+        except Exception:  # noqa: BLE001 - one bad delivery must not stop the lane
+            logger.exception('delivering over the air')
+        if self.items:
+            self._schedule(loop)
+
+
+def lane_key(source: hci.Address, destination: hci.Address) -> tuple[bytes, int, bytes, int]:
+    return (bytes(source), source.address_type, bytes(destination), destination.address_type)
+
 
 class FaithfulLink(LocalLink):
+    def __init__(self, air_pacing: bool = True) -> None:
+        super().__init__()
+        self.air_pacing = air_pacing
+        self.lanes: dict[tuple[bytes, int, bytes, int], AirLane] = {}
+
     def send_acl_data(
         self,
         sender_controller: Controller,
@@ -38,6 +133,26 @@ class FaithfulLink(LocalLink):
             logger.warning('no controller at %s', destination_address)
             return
         source_address = connection.self_address
-        asyncio.get_running_loop().call_soon(
-            destination.on_link_acl_data, source_address, transport, data
-        )
+        deliver = functools.partial(destination.on_link_acl_data, source_address, transport,
+                                    data)
+        if not self.air_pacing:
+            asyncio.get_running_loop().call_soon(deliver)
+            return
+        lane = self.lanes.setdefault(lane_key(source_address, destination_address), AirLane())
+        lane.push(pdu_air_time_us(len(data)) / 1e6, deliver)
+
+    def send_ll_control_pdu(
+        self,
+        sender_address: hci.Address,
+        receiver_address: hci.Address,
+        packet: ll.ControlPdu,
+    ) -> None:
+        lane = self.lanes.get(lane_key(sender_address, receiver_address))
+        if lane is None or not lane.busy:
+            super().send_ll_control_pdu(sender_address, receiver_address, packet)
+            return
+        receiver = self.find_le_controller(receiver_address)
+        if receiver is None:
+            raise core.InvalidArgumentError(
+                f'Unable to find controller for address {receiver_address}')
+        lane.push(0.0, functools.partial(receiver.on_ll_control_pdu, sender_address, packet))

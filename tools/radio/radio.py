@@ -67,12 +67,16 @@ class Radio:
         *,
         le_acl_data_packet_length: int = 27,
         capture_dir: Path | None = None,
+        air_pacing: bool = True,
     ) -> None:
         if not transports:
             raise ValueError('a radio needs at least one controller transport')
         self.transport_names = list(transports)
         self.le_acl_data_packet_length = le_acl_data_packet_length
         self.initial_capture_dir = capture_dir
+        # ACL data takes LE 1M air time per connection direction (link.py);
+        # only bench tools that say so may turn it off.
+        self.air_pacing = air_pacing
         self.controllers: list[ControllerInfo] = []
         self._faithful: list[FaithfulController] = []
         self._transports: list[Transport] = []
@@ -132,7 +136,7 @@ class Radio:
 
     async def _serve(self, ready: concurrent.futures.Future[None]) -> None:
         self._stopped = asyncio.Event()
-        link = FaithfulLink()
+        link = FaithfulLink(air_pacing=self.air_pacing)
         try:
             for index, name in enumerate(self.transport_names):
                 transport = await open_controller_transport(name)
