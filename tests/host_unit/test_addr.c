@@ -15,27 +15,8 @@
 #include "bh_config.h"
 #include "bh_gap.h"
 #include "bh_hci.h"
+#include "check.h"
 #include "fake_port.h"
-
-static int checks;
-
-#define CHECK(cond) do { \
-        checks++; \
-        if (!(cond)) { \
-            fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, __func__, #cond); \
-            exit(1); \
-        } \
-} while (0)
-
-#define CHECK_EQ(a, b) do { \
-        long long a_ = (long long)(a), b_ = (long long)(b); \
-        checks++; \
-        if (a_ != b_) { \
-            fprintf(stderr, "%s:%d: %s: %s == %lld, expected %s == %lld\n", \
-                __FILE__, __LINE__, __func__, #a, a_, #b, b_); \
-            exit(1); \
-        } \
-} while (0)
 
 #define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)
 
