@@ -51,19 +51,26 @@ void ble_event_clear(mp_obj_bluetooth_ble_t *ble) {
     ble->ring_generation++;
 }
 
-void ble_event_resize(mp_obj_bluetooth_ble_t *ble, size_t rxbuf) {
-    // Allocate first: on MemoryError the old ring stays in use.
-    uint8_t *ring = m_new(uint8_t, rxbuf);
-    // Count the records that are thrown away with the old ring.
-    while (ble->ring_used > 0) {
+// Length of the oldest queued record (0 when none), after skipping the
+// padding that ends the ring when a record did not fit there.
+static size_t next_record(mp_obj_bluetooth_ble_t *ble) {
+    if (ble->ring_used > 0) {
         size_t tail = ble->ring_tail;
         if (ble->ring_size - tail < 2 || get_u16(ble->ring + tail) == 0) {
             ble->ring_used -= ble->ring_size - tail;
             ble->ring_tail = 0;
-            continue;
         }
-        size_t len = get_u16(ble->ring + tail);
-        ble->ring_tail = tail + len;
+    }
+    return ble->ring_used > 0 ? get_u16(ble->ring + ble->ring_tail) : 0;
+}
+
+void ble_event_resize(mp_obj_bluetooth_ble_t *ble, size_t rxbuf) {
+    // Allocate first: on MemoryError the old ring stays in use.
+    uint8_t *ring = m_new(uint8_t, rxbuf);
+    // Count the records that are thrown away with the old ring.
+    size_t len;
+    while ((len = next_record(ble)) > 0) {
+        ble->ring_tail += len;
         ble->ring_used -= len;
         ble->events_dropped++;
     }
@@ -226,14 +233,9 @@ void ble_event_dispatch(void) {
         return;
     }
     ble->dispatching = true;
-    while (ble->ring_used > 0) {
+    size_t len;
+    while ((len = next_record(ble)) > 0) {
         size_t tail = ble->ring_tail;
-        if (ble->ring_size - tail < 2 || get_u16(ble->ring + tail) == 0) {
-            ble->ring_used -= ble->ring_size - tail;
-            ble->ring_tail = 0;
-            continue;
-        }
-        size_t len = get_u16(ble->ring + tail);
         uint32_t generation = ble->ring_generation;
         mp_obj_t handler = ble->irq_handler;
         if (handler != mp_const_none) {
