@@ -167,7 +167,9 @@ class Rig:
             return [str(self.unix_binary), '--hci', controller.pty_path]
         return ['qemu-system-arm', '-machine', 'mps2-an385', '-nographic',
                 '-monitor', 'null', '-semihosting', '-serial', 'pty',
-                '-serial', f'tcp:127.0.0.1:{controller.tcp_port}',
+                # nodelay: HCI is small request/response packets; Nagle's
+                # algorithm would hold each one back for a round trip.
+                '-serial', f'tcp:127.0.0.1:{controller.tcp_port},nodelay=on',
                 '-kernel', str(self.qemu_firmware)]
 
     def _start_board(self, index: int, kind: str, controller: ControllerInfo) -> BoardProcess:
