@@ -137,6 +137,12 @@ class CaptureSnooper(Snooper):
         self._writer = None
 
     def snoop(self, hci_packet: bytes, direction: Snooper.Direction) -> None:
+        # bumble's SnoopingTransport names directions from a host's side of
+        # the transport; ours is the controller's side (what the transport
+        # reads comes from the board's host), so the two are swapped.
+        direction = (Snooper.Direction.HOST_TO_CONTROLLER
+                     if direction == Snooper.Direction.CONTROLLER_TO_HOST
+                     else Snooper.Direction.CONTROLLER_TO_HOST)
         with self._lock:
             if self._writer is not None:
                 self._writer.snoop(hci_packet, direction)
