@@ -26,4 +26,22 @@ static int checks;
         } \
 } while (0)
 
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} unit_test_t;
+
+// An entry of a test table: the function and its name.
+#define T(fn) { #fn, fn }
+
+// Run every test (a failing check exits), one line each, then a summary.
+static inline int run_tests(const char *suite, const unit_test_t *tests, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        tests[i].fn();
+        printf("ok %s\n", tests[i].name);
+    }
+    printf("%s%sall %zu tests passed (%d checks)\n", suite ? suite : "", suite ? ": " : "", n, checks);
+    return 0;
+}
+
 #endif // HOST_UNIT_CHECK_H

@@ -519,11 +519,7 @@ static void test_signalling(void) {
 }
 
 int main(void) {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
-        #define T(name) { #name, name }
+    static const unit_test_t tests[] = {
         T(test_tx_fragmentation_and_credits),
         T(test_tx_fragment_sizes),
         T(test_tx_queue_full_and_resume),
@@ -534,10 +530,5 @@ int main(void) {
         T(test_rx_malformed),
         T(test_signalling),
     };
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        tests[i].fn();
-        printf("ok %s\n", tests[i].name);
-    }
-    printf("all %zu tests passed (%d checks)\n", sizeof(tests) / sizeof(tests[0]), checks);
-    return 0;
+    return run_tests(NULL, tests, sizeof(tests) / sizeof(tests[0]));
 }

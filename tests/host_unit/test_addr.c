@@ -503,11 +503,7 @@ int main(int argc, char **argv) {
     if (argc == 4 && strcmp(argv[1], "ah") == 0) {
         return print_ah(argv[2], argv[3]);
     }
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
-        #define T(name) { #name, name }
+    static const unit_test_t tests[] = {
         T(test_aes_fips197),
         T(test_aes_bluetooth_e),
         T(test_ah_sample_data),
@@ -521,10 +517,5 @@ int main(int argc, char **argv) {
         T(test_config_survives_activations_until_reset),
         T(test_mode_errors),
     };
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        tests[i].fn();
-        printf("ok %s\n", tests[i].name);
-    }
-    printf("all %zu tests passed (%d checks)\n", sizeof(tests) / sizeof(tests[0]), checks);
-    return 0;
+    return run_tests(NULL, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -625,11 +625,7 @@ static void test_l2cap_param_update(void) {
 }
 
 int main(void) {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
-        #define T(name) { #name, name }
+    static const unit_test_t tests[] = {
         T(test_adv_commands_and_types),
         T(test_scan_reports),
         T(test_scan_duration_and_restart),
@@ -640,10 +636,5 @@ int main(void) {
         T(test_connection_updates),
         T(test_l2cap_param_update),
     };
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        tests[i].fn();
-        printf("ok %s\n", tests[i].name);
-    }
-    printf("gap: all %zu tests passed (%d checks)\n", sizeof(tests) / sizeof(tests[0]), checks);
-    return 0;
+    return run_tests("gap", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -927,10 +927,7 @@ static void test_queue_full(void) {
 }
 
 int main(void) {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const unit_test_t tests[] = {
         { "services_many", test_services_many },
         { "services_to_end", test_services_to_end },
         { "services_malformed", test_services_malformed },
@@ -947,10 +944,5 @@ int main(void) {
         { "mtu", test_mtu },
         { "queue_full", test_queue_full },
     };
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); ++i) {
-        tests[i].fn();
-        printf("ok %s\n", tests[i].name);
-    }
-    printf("all %zu tests passed (%d checks)\n", sizeof(tests) / sizeof(tests[0]), checks);
-    return 0;
+    return run_tests(NULL, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -517,11 +517,7 @@ static void test_poll_inactive_is_noop(void) {
 }
 
 int main(void) {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
-        #define T(name) { #name, name }
+    static const unit_test_t tests[] = {
         T(test_h4_split_and_noise),
         T(test_h4_oversize_skipped),
         T(test_h4_largest_fits),
@@ -538,10 +534,5 @@ int main(void) {
         T(test_connections),
         T(test_poll_inactive_is_noop),
     };
-    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        tests[i].fn();
-        printf("ok %s\n", tests[i].name);
-    }
-    printf("all %zu tests passed (%d checks)\n", sizeof(tests) / sizeof(tests[0]), checks);
-    return 0;
+    return run_tests(NULL, tests, sizeof(tests) / sizeof(tests[0]));
 }
