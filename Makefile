@@ -60,6 +60,7 @@ conformance: unix-san qemu
 
 bench: unix qemu
 	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
+	$(PYTHON) -m tools.bench_gatt --unix-binary $(BUILD_ABS)/unix/micropython
 
 clean:
 	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu
