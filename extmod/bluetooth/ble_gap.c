@@ -63,20 +63,16 @@ static uint16_t us_to_units(mp_obj_t obj, uint32_t unit_us, uint16_t lo, uint16_
     return (uint16_t)((mp_uint_t)us / unit_us);
 }
 
-// A payload argument: None keeps the stored one, else any buffer <= 31 bytes.
-static void set_payload(mp_obj_t obj, int (*setter)(const uint8_t *, size_t), qstr name) {
-    if (obj == mp_const_none) {
-        return;
+// A payload argument (checked by check_payload): None keeps the stored one.
+static void set_payload(mp_obj_t obj, int (*setter)(const uint8_t *, size_t)) {
+    if (obj != mp_const_none) {
+        mp_buffer_info_t buf;
+        mp_get_buffer_raise(obj, &buf, MP_BUFFER_READ);
+        raise_if_error(setter(buf.buf, buf.len));
     }
-    mp_buffer_info_t buf;
-    mp_get_buffer_raise(obj, &buf, MP_BUFFER_READ);
-    if (buf.len > BH_ADV_DATA_MAX) {
-        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("%q longer than %d bytes"), name,
-            BH_ADV_DATA_MAX);
-    }
-    raise_if_error(setter(buf.buf, buf.len));
 }
 
+// None, or any buffer of at most 31 bytes.
 static void check_payload(mp_obj_t obj, qstr name) {
     if (obj != mp_const_none) {
         mp_buffer_info_t buf;
@@ -110,8 +106,8 @@ static mp_obj_t ble_gap_advertise(size_t n_args, const mp_obj_t *pos_args, mp_ma
     check_payload(args[ARG_adv_data].u_obj, MP_QSTR_adv_data);
     check_payload(args[ARG_resp_data].u_obj, MP_QSTR_resp_data);
     ble_check_active();
-    set_payload(args[ARG_adv_data].u_obj, bh_adv_set_data, MP_QSTR_adv_data);
-    set_payload(args[ARG_resp_data].u_obj, bh_adv_set_scan_rsp, MP_QSTR_resp_data);
+    set_payload(args[ARG_adv_data].u_obj, bh_adv_set_data);
+    set_payload(args[ARG_resp_data].u_obj, bh_adv_set_scan_rsp);
     if (interval_obj == mp_const_none) {
         raise_if_error(bh_adv_stop());
     } else {
