@@ -603,3 +603,107 @@ def test_air_pacing_can_be_turned_off() -> None:
         finally:
             for client in clients:
                 client.close()
+
+
+# (k) Number Of Completed Packets only once the link has delivered the data ---
+def completed_count(packet: hci.HCI_Packet, handle: int) -> int:
+    if not isinstance(packet, hci.HCI_Number_Of_Completed_Packets_Event):
+        return 0
+    return sum(count for h, count in zip(packet.connection_handles,
+                                          packet.num_completed_packets) if h == handle)
+
+
+def record_deliveries_and_completions(radio: Radio, sender: int, receiver: int) -> list[tuple[str, int]]:
+    """On the radio's own loop (one clock, exact order): ('delivered', 1) per PDU
+    the receiving controller gets from the air, ('completed', n) per NOCP the
+    sending controller gives its host."""
+    order: list[tuple[str, int]] = []
+    source, destination = radio.controller(sender), radio.controller(receiver)
+    deliver, send = destination.on_link_acl_data, source.send_hci_packet
+
+    def delivered(*args: object) -> None:
+        order.append(('delivered', 1))
+        deliver(*args)  # type: ignore[arg-type]
+
+    def sent(packet: hci.HCI_Packet) -> None:
+        if isinstance(packet, hci.HCI_Number_Of_Completed_Packets_Event):
+            order.append(('completed', sum(packet.num_completed_packets)))
+        send(packet)
+
+    def install() -> None:
+        destination.on_link_acl_data = delivered  # type: ignore[method-assign]
+        source.send_hci_packet = sent  # type: ignore[method-assign]
+    radio.call(install)
+    return order
+
+
+def test_completed_packets_follow_delivery_over_the_air(
+        radio: Radio, hosts: list[HciClient]) -> None:
+    buffers = hosts[0].ok(hci.HCI_LE_Read_Buffer_Size_Command()).return_parameters
+    size, count = buffers.le_acl_data_packet_length, buffers.total_num_le_acl_data_packets  # type: ignore[union-attr]
+    assert (size, count) == (27, 64)
+    central, peripheral = connected_pair(hosts)
+    order = record_deliveries_and_completions(radio, 0, 1)
+    extra = 8
+    started = time.monotonic()
+    # N + k one-fragment PDUs (27 octets each: one LL fragment each), as fast as
+    # the socket takes them.
+    sent = flood(hosts[0], central, count + extra, size - 4)
+    first = hosts[0].wait_for(lambda p: completed_count(p, central) > 0, 2.0)
+    # Nothing is completed before the first PDU's air time (676 us) is over.
+    assert time.monotonic() - started >= model_air_time_s(sent[:1])
+    completed = completed_count(first, central)
+    while completed < count + extra:
+        completed += completed_count(
+            hosts[0].wait_for(lambda p: completed_count(p, central) > 0, 2.0), central)
+    elapsed = time.monotonic() - started
+    assert completed == count + extra
+    # The last completion comes after all of them had crossed the air (48.7 ms).
+    assert elapsed >= model_air_time_s(sent), f'{elapsed * 1e3:.1f} ms'
+    assert receive_pdus(hosts[1], peripheral, count + extra) == sent  # all, in order
+    # At every moment the radio reported no more completions than deliveries.
+    delivered_so_far = completed_so_far = 0
+    for kind, n in order:
+        if kind == 'delivered':
+            delivered_so_far += n
+        else:
+            completed_so_far += n
+            assert completed_so_far <= delivered_so_far, order
+    assert (delivered_so_far, completed_so_far) == (count + extra, count + extra)
+    assert hosts[0].collect(lambda p: completed_count(p, central) > 0, 0.1) == []
+
+
+def test_packets_outstanding_at_disconnection_are_flushed_not_completed(
+        hosts: list[HciClient]) -> None:
+    central, peripheral = connected_pair(hosts)
+    sent = flood(hosts[0], central, 64, 23)  # 43 ms of air time
+    hosts[0].command(hci.HCI_Disconnect_Command(connection_handle=central, reason=0x13))
+    hosts[0].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    before = hosts[0].collect(lambda p: completed_count(p, central) > 0, 0)  # already in
+    # The host frees the rest itself (Core Vol 4 Part E 7.7.5): no completion
+    # for the closed connection follows its Disconnection Complete.
+    assert sum(completed_count(p, central) for p in before) < len(sent)
+    assert hosts[0].collect(lambda p: completed_count(p, central) > 0, 0.2) == []
+    hosts[1].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+
+
+def test_unpaced_radio_completes_packets_at_once() -> None:
+    with Radio(['tcp-server:_:0'] * 2, air_pacing=False) as unpaced:
+        clients = [HciClient(info.tcp_port or 0) for info in unpaced.controllers]
+        try:
+            for client in clients:
+                client.reset_and_unmask()
+            central, peripheral = connected_pair(clients)
+            started = time.monotonic()
+            sent = flood(clients[0], central, 72, 23)
+            completed = 0
+            while completed < len(sent):
+                completed += completed_count(clients[0].wait_for(
+                    lambda p: completed_count(p, central) > 0, 2.0), central)
+            assert completed == len(sent)
+            # Sooner than LE 1M could have carried the data.
+            assert time.monotonic() - started < model_air_time_s(sent)
+            assert receive_pdus(clients[1], peripheral, len(sent)) == sent
+        finally:
+            for client in clients:
+                client.close()

@@ -20,7 +20,12 @@ controllers (see tests/test_radio.py for the proof of each):
   (i) scanners and initiators listen only during their scan window, and
       advertisers add the random 0-10 ms advDelay of a real link layer;
   (j) parameters and the random address cannot change while they are in use
-      (Command Disallowed, as the Core spec requires).
+      (Command Disallowed, as the Core spec requires);
+  (k) with air pacing, Number Of Completed Packets reports the host's ACL
+      packets only once the link has delivered their PDU to the peer, so the
+      LE ACL buffer count (LE_Read_Buffer_Size) is a real limit; packets still
+      held when the connection closes are never reported: the host takes
+      them as flushed on Disconnection Complete (Core Vol 4 Part E 7.7.5).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import random
 import struct
@@ -37,6 +43,7 @@ from bumble import core, hci, ll
 from bumble.controller import Connection, Controller, LegacyAdvertiser
 from bumble.core import PhysicalTransport
 
+from .link import FaithfulLink
 from .pdus import (
     EXT_REPORT_SCAN_RSP,
     EXT_REPORT_TYPE,
@@ -217,6 +224,9 @@ class FaithfulController(Controller):
         self.scan_commands: str | None = None  # 'legacy' or 'extended'
         self.scan_reported: set[tuple[bytes, bool, int]] = set()
         self.acl_reassembly: dict[int, bytearray] = {}
+        # (k) host ACL packets in the PDU being reassembled / not yet completed
+        self.acl_reassembly_packets: dict[int, int] = {}
+        self.acl_outstanding: dict[int, int] = {}
         self.scan_started_at = 0.0
         self.initiating_since = 0.0
         self.incoming_connect: ll.ConnectInd | None = None
@@ -679,34 +689,69 @@ class FaithfulController(Controller):
                 hci.HCI_AclDataPacket(connection.handle, pb_flag, 0, len(chunk), chunk)
             )
 
+    @property
+    def _completes_on_delivery(self) -> bool:
+        return bool(getattr(self.link, 'air_pacing', False))
+
     def on_hci_acl_data_packet(self, packet: hci.HCI_AclDataPacket) -> None:
         connection = self.find_le_connection_by_handle(packet.connection_handle)
         if connection is None:
             super().on_hci_acl_data_packet(packet)
             return
-        # A buffer slot is freed whatever happens to the packet.
-        self.send_hci_packet(
-            hci.HCI_Number_Of_Completed_Packets_Event(
-                connection_handles=[connection.handle], num_completed_packets=[1]
-            )
-        )
+        handle = connection.handle
+        if not self._completes_on_delivery:
+            # Unpaced: the buffer slot is freed as soon as the packet is taken.
+            self._send_completed(handle, 1)
+        else:
+            outstanding = self.acl_outstanding.get(handle, 0) + 1
+            self.acl_outstanding[handle] = outstanding
+            in_use = sum(self.acl_outstanding.values())
+            if in_use == self.total_num_le_acl_data_packets + 1:
+                # A real controller would lose data here; the radio keeps it
+                # so raw tests may flood, but says so.
+                logger.warning('[%s] host overran the LE ACL buffers: %d of %d in use',
+                               self.name, in_use, self.total_num_le_acl_data_packets)
         if len(packet.data) > self.le_acl_data_packet_length:
             logger.warning('[%s] host sent %d ACL bytes, buffer is %d: dropped',
                            self.name, len(packet.data), self.le_acl_data_packet_length)
+            self._complete(connection, 1)  # a buffer slot is freed whatever happens
             return
         self._reassemble(connection, packet.pb_flag, packet.data)
+
+    def _send_completed(self, handle: int, count: int) -> None:
+        self.send_hci_packet(
+            hci.HCI_Number_Of_Completed_Packets_Event(
+                connection_handles=[handle], num_completed_packets=[count]
+            )
+        )
+
+    def _complete(self, connection: Connection, count: int) -> None:
+        """(k) `count` host packets of `connection` are done with (delivered or
+        dropped). Nothing is reported for a connection that has closed: its
+        packets were flushed with the Disconnection Complete."""
+        if not self._completes_on_delivery or count <= 0:
+            return
+        if self.le_connections.get(connection.peer_address) is not connection:
+            return
+        handle = connection.handle
+        self.acl_outstanding[handle] = max(self.acl_outstanding.get(handle, 0) - count, 0)
+        self._send_completed(handle, count)
 
     def _reassemble(self, connection: Connection, pb_flag: int, data: bytes) -> None:
         handle = connection.handle
         if pb_flag in (PB_FIRST_NON_FLUSHABLE, PB_FIRST_FLUSHABLE):
             if handle in self.acl_reassembly:
                 logger.warning('[%s] new ACL start before the last PDU ended', self.name)
+                self._complete(connection, self.acl_reassembly_packets.get(handle, 0))
             buffer = self.acl_reassembly[handle] = bytearray(data)
+            self.acl_reassembly_packets[handle] = 1
         elif pb_flag == PB_CONTINUING and handle in self.acl_reassembly:
             buffer = self.acl_reassembly[handle]
             buffer += data
+            self.acl_reassembly_packets[handle] = self.acl_reassembly_packets.get(handle, 0) + 1
         else:
             logger.warning('[%s] ACL continuation without a start: dropped', self.name)
+            self._complete(connection, 1)
             return
         if len(buffer) < 4:
             return
@@ -714,7 +759,23 @@ class FaithfulController(Controller):
         if len(buffer) < pdu_length + 4:
             return
         del self.acl_reassembly[handle]
+        packets = self.acl_reassembly_packets.pop(handle, 0)
         if len(buffer) > pdu_length + 4:
             logger.warning('[%s] ACL data longer than its L2CAP PDU: dropped', self.name)
+            self._complete(connection, packets)
             return
-        connection.on_acl_pdu(bytes(buffer))
+        link = self.link
+        if isinstance(link, FaithfulLink):
+            link.send_acl_data(self, connection.peer_address, connection.transport, bytes(buffer),
+                               on_delivered=functools.partial(self._complete, connection, packets))
+        else:
+            connection.on_acl_pdu(bytes(buffer))
+            self._complete(connection, packets)
+
+    def on_le_disconnected(self, connection: Connection, reason: int) -> None:
+        # (k) Packets not yet completed are flushed: the host frees them on the
+        # Disconnection Complete, no Number Of Completed Packets follows.
+        self.acl_outstanding.pop(connection.handle, None)
+        self.acl_reassembly.pop(connection.handle, None)
+        self.acl_reassembly_packets.pop(connection.handle, None)
+        super().on_le_disconnected(connection, reason)

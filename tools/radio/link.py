@@ -18,9 +18,14 @@ Different connections run concurrently. Only ACL data takes air time: HCI
 events, advertising and LL control PDUs are not slowed, but an LL control PDU
 (e.g. LL_TERMINATE_IND) waits behind the data already queued on its lane, as
 it shares the connection's transmit queue on a real link layer.
+Number Of Completed Packets: the sending controller passes `on_delivered`
+with each PDU and reports the PDU's HCI packets as completed only when the
+lane has delivered it (controller.py), so the advertised LE ACL buffer count
+is a real limit on a flooding host. A PDU's buffers are all held until its
+last LL fragment is received (a real link layer frees each as its fragment is
+acknowledged: the model is slightly stricter, never looser).
 Not modelled: connection-event boundaries (data flows as if the connection
-event never closes), Number Of Completed Packets timing (still sent when the
-controller takes the packet, see controller.py).
+event never closes).
 """
 from __future__ import annotations
 
@@ -103,6 +108,13 @@ class AirLane:
             self._schedule(loop)
 
 
+def deliver_then(deliver: Callable[[], None], on_delivered: Callable[[], None]) -> None:
+    try:
+        deliver()
+    finally:
+        on_delivered()  # the peer's link layer acknowledged it, whatever its host does
+
+
 def lane_key(source: hci.Address, destination: hci.Address) -> tuple[bytes, int, bytes, int]:
     return (bytes(source), source.address_type, bytes(destination), destination.address_type)
 
@@ -119,26 +131,37 @@ class FaithfulLink(LocalLink):
         destination_address: hci.Address,
         transport: core.PhysicalTransport,
         data: bytes,
+        on_delivered: Callable[[], None] | None = None,
     ) -> None:
+        """Carry one L2CAP PDU to the peer; `on_delivered` runs once the peer has
+        it (or at once if it cannot be carried: the data is flushed)."""
         if transport != core.PhysicalTransport.LE:
             super().send_acl_data(sender_controller, destination_address, transport, data)
+            if on_delivered is not None:
+                on_delivered()
             return
         connection = sender_controller.le_connections.get(destination_address)
+        destination = self.find_le_controller(destination_address)
         if connection is None:
             logger.warning('no LE connection from %s to %s', sender_controller.name,
                            destination_address)
-            return
-        destination = self.find_le_controller(destination_address)
-        if destination is None or destination is sender_controller:
+        elif destination is None or destination is sender_controller:
             logger.warning('no controller at %s', destination_address)
+        if connection is None or destination is None or destination is sender_controller:
+            if on_delivered is not None:
+                on_delivered()
             return
-        source_address = connection.self_address
-        deliver = functools.partial(destination.on_link_acl_data, source_address, transport,
-                                    data)
+        deliver = functools.partial(destination.on_link_acl_data, connection.self_address,
+                                    transport, data)
         if not self.air_pacing:
             asyncio.get_running_loop().call_soon(deliver)
+            if on_delivered is not None:
+                asyncio.get_running_loop().call_soon(on_delivered)
             return
-        lane = self.lanes.setdefault(lane_key(source_address, destination_address), AirLane())
+        if on_delivered is not None:
+            deliver = functools.partial(deliver_then, deliver, on_delivered)
+        lane = self.lanes.setdefault(lane_key(connection.self_address, destination_address),
+                                     AirLane())
         lane.push(pdu_air_time_us(len(data)) / 1e6, deliver)
 
     def send_ll_control_pdu(
