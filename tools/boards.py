@@ -268,7 +268,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _raise_on_sigterm() -> None:
+def raise_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so `finally` blocks close what was started."""
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
@@ -276,7 +277,7 @@ def _raise_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _raise_on_sigterm()
+    raise_on_sigterm()
     count = args.count if args.command == 'run' else 2
     rig = Rig([args.kind] * count, build=args.build, unix_binary=args.unix_binary,
               spare=getattr(args, 'spare', 0))

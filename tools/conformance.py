@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from tools.boards import KINDS, REPO_ROOT, BoardStartError, Rig
+from tools.boards import KINDS, REPO_ROOT, BoardStartError, Rig, raise_on_sigterm
 
 LIST_FILE = REPO_ROOT / 'tests' / 'conformance.txt'
 TEST_SUBDIR = Path('tests') / 'multi_bluetooth'
@@ -308,12 +308,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_on_sigterm() -> None:
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -332,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in e.expect.items()}) if 'pending' in e.expect.values() else e
             for e in selected]
     kinds = list(KINDS) if args.kind == 'all' else [args.kind]
-    _raise_on_sigterm()
+    raise_on_sigterm()
     results: list[Result] = []
     started = time.monotonic()
     print(f'MicroPython source: {args.micropython}; output: {args.out}', flush=True)
