@@ -139,14 +139,6 @@ static bool att_rx(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size
     return true;
 }
 
-void bh_att_conn_opened(uint16_t conn_handle) {
-    att_link_t *l = link_find(conn_handle);
-    if (l != NULL) {
-        l->used = false;
-    }
-    (void)link_get(conn_handle);
-}
-
 void bh_att_conn_closed(uint16_t conn_handle) {
     att_link_t *l = link_find(conn_handle);
     if (l != NULL) {

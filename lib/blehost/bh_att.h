@@ -88,10 +88,9 @@ void bh_att_mtu_exchanged(uint16_t conn_handle, uint16_t peer_mtu);
 // Send one ATT PDU on a link; returns bh_l2cap_send()'s result.
 int bh_att_send(uint16_t conn_handle, const uint8_t *pdu, size_t len);
 
-// Link life cycle, called by the connection table: set up / forget the
-// link's ATT state (MTU, server and client transactions). A client
-// transaction pending on a closed link ends with its DONE event.
-void bh_att_conn_opened(uint16_t conn_handle);
+// A link closed, called by the data path: forget the link's ATT state
+// (MTU, server and client transactions; the state is created on first use).
+// A client transaction pending on a closed link ends with its DONE event.
 void bh_att_conn_closed(uint16_t conn_handle);
 
 // Activation: register the channel 4 handler, reset all ATT state.
