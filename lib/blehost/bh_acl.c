@@ -17,7 +17,6 @@
 #define PB_FIRST_FLUSHABLE (0x2)     // controller to host: start of a PDU
 
 #define HANDLE_NONE (0xffff)
-#define HANDLE_MAX (0x0eff)
 
 #define RX_BUF_SIZE (BH_L2CAP_HDR + BH_L2CAP_RX_MAX_PAYLOAD)
 #define TX_BUF_SIZE (BH_L2CAP_HDR + BH_L2CAP_TX_MAX_PAYLOAD)
