@@ -6,6 +6,7 @@ tools/radio/controller.py.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -30,8 +31,9 @@ def radio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radio]:
         yield running
 
 
-@pytest.fixture
-def hosts(radio: Radio) -> Iterator[list[HciClient]]:
+@contextlib.contextmanager
+def hosts_of(radio: Radio) -> Iterator[list[HciClient]]:
+    """One reset, unmasked test-side host per controller of the radio."""
     clients = [HciClient(info.tcp_port or 0) for info in radio.controllers]
     try:
         for client in clients:
@@ -40,6 +42,19 @@ def hosts(radio: Radio) -> Iterator[list[HciClient]]:
     finally:
         for client in clients:
             client.close()
+
+
+@pytest.fixture
+def hosts(radio: Radio) -> Iterator[list[HciClient]]:
+    with hosts_of(radio) as clients:
+        yield clients
+
+
+@pytest.fixture
+def unpaced_hosts() -> Iterator[list[HciClient]]:
+    """Two hosts on a radio without air pacing."""
+    with Radio(['tcp-server:_:0'] * 2, air_pacing=False) as unpaced, hosts_of(unpaced) as clients:
+        yield clients
 
 
 def address_of(index: int) -> hci.Address:
@@ -588,21 +603,14 @@ def test_links_are_paced_independently(hosts: list[HciClient]) -> None:
     assert model_air_time_s(first) <= elapsed < model_air_time_s(first + second)
 
 
-def test_air_pacing_can_be_turned_off() -> None:
-    with Radio(['tcp-server:_:0'] * 2, air_pacing=False) as unpaced:
-        clients = [HciClient(info.tcp_port or 0) for info in unpaced.controllers]
-        try:
-            for client in clients:
-                client.reset_and_unmask()
-            central, peripheral = connected_pair(clients)
-            started = time.monotonic()
-            sent = flood(clients[0], central, FLOOD_COUNT, FLOOD_SIZE)
-            assert receive_pdus(clients[1], peripheral, FLOOD_COUNT) == sent
-            # Faster than LE 1M could carry it: what pacing exists to prevent.
-            assert time.monotonic() - started < model_air_time_s(sent)
-        finally:
-            for client in clients:
-                client.close()
+def test_air_pacing_can_be_turned_off(unpaced_hosts: list[HciClient]) -> None:
+    clients = unpaced_hosts
+    central, peripheral = connected_pair(clients)
+    started = time.monotonic()
+    sent = flood(clients[0], central, FLOOD_COUNT, FLOOD_SIZE)
+    assert receive_pdus(clients[1], peripheral, FLOOD_COUNT) == sent
+    # Faster than LE 1M could carry it: what pacing exists to prevent.
+    assert time.monotonic() - started < model_air_time_s(sent)
 
 
 # (k) Number Of Completed Packets only once the link has delivered the data ---
@@ -687,23 +695,16 @@ def test_packets_outstanding_at_disconnection_are_flushed_not_completed(
     hosts[1].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
 
 
-def test_unpaced_radio_completes_packets_at_once() -> None:
-    with Radio(['tcp-server:_:0'] * 2, air_pacing=False) as unpaced:
-        clients = [HciClient(info.tcp_port or 0) for info in unpaced.controllers]
-        try:
-            for client in clients:
-                client.reset_and_unmask()
-            central, peripheral = connected_pair(clients)
-            started = time.monotonic()
-            sent = flood(clients[0], central, 72, 23)
-            completed = 0
-            while completed < len(sent):
-                completed += completed_count(clients[0].wait_for(
-                    lambda p: completed_count(p, central) > 0, 2.0), central)
-            assert completed == len(sent)
-            # Sooner than LE 1M could have carried the data.
-            assert time.monotonic() - started < model_air_time_s(sent)
-            assert receive_pdus(clients[1], peripheral, len(sent)) == sent
-        finally:
-            for client in clients:
-                client.close()
+def test_unpaced_radio_completes_packets_at_once(unpaced_hosts: list[HciClient]) -> None:
+    clients = unpaced_hosts
+    central, peripheral = connected_pair(clients)
+    started = time.monotonic()
+    sent = flood(clients[0], central, 72, 23)
+    completed = 0
+    while completed < len(sent):
+        completed += completed_count(clients[0].wait_for(
+            lambda p: completed_count(p, central) > 0, 2.0), central)
+    assert completed == len(sent)
+    # Sooner than LE 1M could have carried the data.
+    assert time.monotonic() - started < model_air_time_s(sent)
+    assert receive_pdus(clients[1], peripheral, len(sent)) == sent
