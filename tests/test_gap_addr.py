@@ -17,13 +17,18 @@ def seen_addresses(scanner: Board, seconds: float = 0.6) -> set[tuple[int, bytes
             if e.data[4] == b'\x05\x09addr'}
 
 
-@pytest.mark.api(methods=['config', 'gap_advertise', 'gap_scan'], events=['_IRQ_SCAN_RESULT'])
-def test_addr_mode_random_is_static_and_stable(central: Board, peripheral: Board) -> None:
+def with_addr_mode(central: Board, peripheral: Board, mode: int) -> tuple[int, bytes]:
+    """Both boards active, the peripheral in addr_mode `mode`: its (type, address)."""
     up(central)
     up(peripheral)
-    peripheral.exec('ble.config(addr_mode=1)')
-    assert peripheral.eval('ble.config("addr_mode")') == 1
-    addr_type, addr = mac(peripheral)
+    peripheral.exec(f'ble.config(addr_mode={mode})')
+    assert peripheral.eval('ble.config("addr_mode")') == mode
+    return mac(peripheral)
+
+
+@pytest.mark.api(methods=['config', 'gap_advertise', 'gap_scan'], events=['_IRQ_SCAN_RESULT'])
+def test_addr_mode_random_is_static_and_stable(central: Board, peripheral: Board) -> None:
+    addr_type, addr = with_addr_mode(central, peripheral, 1)
     assert addr_type == RANDOM and top_bits(addr) == 0b11
     assert addr[1:] != b'\xff' * 5 and (addr[0] & 0x3F, *addr[1:]) != (0, 0, 0, 0, 0, 0)
     advertise(peripheral, b'\x05\x09addr')
@@ -76,11 +81,7 @@ def test_addr_mode_rpa_rotates_and_stays_connectable(central: Board, peripheral:
 
 @pytest.mark.api(methods=['config', 'gap_advertise', 'gap_scan'], events=['_IRQ_SCAN_RESULT'])
 def test_addr_mode_nrpa(central: Board, peripheral: Board) -> None:
-    up(central)
-    up(peripheral)
-    peripheral.exec('ble.config(addr_mode=3)')
-    assert peripheral.eval('ble.config("addr_mode")') == 3
-    addr_type, addr = mac(peripheral)
+    addr_type, addr = with_addr_mode(central, peripheral, 3)
     assert addr_type == RANDOM and top_bits(addr) == 0b00, addr.hex()
     random_part = bytes([addr[0] & 0x3F]) + addr[1:]
     assert random_part not in (bytes(6), b'\x3f' + b'\xff' * 5)
