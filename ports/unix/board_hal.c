@@ -69,18 +69,26 @@ void board_event_hook(void) {
     mp_bluetooth_hci_poll();
 }
 
-void board_wait_for_event(mp_uint_t timeout_ms) {
-    int timeout = timeout_ms > BOARD_MAX_WAIT_MS ? BOARD_MAX_WAIT_MS : (int)timeout_ms;
-    struct pollfd fds[2];
+// Fills fds with the REPL fd then the HCI fd, skipping negative ones; the HCI
+// fd, when present, is always the last entry.
+static nfds_t board_pollfds(struct pollfd fds[2], int repl_fd, int hci_fd) {
     nfds_t nfds = 0;
-    int repl_fd = pty_repl_wait_fd();
     if (repl_fd >= 0) {
         fds[nfds++] = (struct pollfd) { .fd = repl_fd, .events = POLLIN };
     }
-    int hci_fd = hci_transport_fd();
-    if (hci_fd >= 0 && !(board_hci_woke && hci_transport_read_calls() == board_hci_reads_at_wake)) {
+    if (hci_fd >= 0) {
         fds[nfds++] = (struct pollfd) { .fd = hci_fd, .events = POLLIN };
     }
+    return nfds;
+}
+
+void board_wait_for_event(mp_uint_t timeout_ms) {
+    int timeout = timeout_ms > BOARD_MAX_WAIT_MS ? BOARD_MAX_WAIT_MS : (int)timeout_ms;
+    struct pollfd fds[2];
+    int hci_fd = hci_transport_fd();
+    // Leave HCI out if it woke the last wait and nothing has read it since (no busy loop).
+    bool poll_hci = !(board_hci_woke && hci_transport_read_calls() == board_hci_reads_at_wake);
+    nfds_t nfds = board_pollfds(fds, pty_repl_wait_fd(), poll_hci ? hci_fd : -1);
     board_hci_woke = false;
     if (poll(fds, nfds, timeout) > 0 && hci_fd >= 0 && fds[nfds - 1].fd == hci_fd
         && fds[nfds - 1].revents != 0) {
@@ -95,15 +103,9 @@ void board_wait_for_event(mp_uint_t timeout_ms) {
 void board_vm_hook(void) {
     board_vm_hook_countdown = BOARD_VM_HOOK_PERIOD;
     struct pollfd fds[2];
-    nfds_t nfds = 0;
     int repl_fd = pty_repl_wait_fd();
-    if (repl_fd >= 0) {
-        fds[nfds++] = (struct pollfd) { .fd = repl_fd, .events = POLLIN };
-    }
     int hci_fd = hci_transport_fd();
-    if (hci_fd >= 0) {
-        fds[nfds++] = (struct pollfd) { .fd = hci_fd, .events = POLLIN };
-    }
+    nfds_t nfds = board_pollfds(fds, repl_fd, hci_fd);
     if (nfds == 0 || poll(fds, nfds, 0) <= 0) {
         if (hci_fd >= 0 && board_ticks_ms() - board_last_service_ms >= BOARD_VM_HCI_PERIOD_MS) {
             board_last_service_ms = board_ticks_ms();
