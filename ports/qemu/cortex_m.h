@@ -15,15 +15,12 @@
 #define SYST_CSR_CLKSOURCE_CPU (1u << 2)
 
 // System control block.
-#define SCB_ICSR REG32(0xe000ed04)
-#define SCB_ICSR_PENDSTSET (1u << 26)
 #define SCB_AIRCR REG32(0xe000ed0c)
 #define SCB_AIRCR_VECTKEY (0x05fau << 16)
 #define SCB_AIRCR_SYSRESETREQ (1u << 2)
 
 // NVIC: one bit per external interrupt (the AN385 has 32).
 #define NVIC_ISER REG32(0xe000e100)
-#define NVIC_ICER REG32(0xe000e180)
 #define NVIC_ISPR REG32(0xe000e200)
 
 static inline void nvic_enable_irq(unsigned irq) {
