@@ -60,9 +60,6 @@ class HciPeer:
         self.client.ok(hci.HCI_LE_Set_Scan_Response_Data_Command(scan_response_data=scan_rsp))
         self.client.ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=1))
 
-    def stop_advertising(self) -> None:
-        self.client.ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=0))
-
     # -- central ------------------------------------------------------------------
     def connect(self, addr_type: int, addr: bytes, *, interval: int = 0x28,
                 latency: int = 0, timeout: int = 0x100) -> None:
