@@ -146,12 +146,12 @@ def boards(board_kind: str, rig_pool: RigPool,
     if len(handle.boards) < 2:
         pytest.fail(f'two boards are needed, got {len(handle.boards)} (--board PORT twice)',
                     pytrace=False)
+    if handle.rig is not None:
+        dead = [b for b in handle.rig.boards if not b.alive]
+        if dead:
+            pytest.fail(f'{board_kind} board {dead[0].index} has exited:\n{dead[0].output()}',
+                        pytrace=False)
     for board in handle.boards:
-        if handle.rig is not None:
-            dead = [b for b in handle.rig.boards if not b.alive]
-            if dead:
-                pytest.fail(f'{board_kind} board {dead[0].index} has exited:\n{dead[0].output()}',
-                            pytrace=False)
         board.output.clear()
         board.soft_reset()
     artifacts = ARTIFACTS_DIR / _safe_name(request.node.nodeid)
@@ -163,8 +163,7 @@ def boards(board_kind: str, rig_pool: RigPool,
     yield pair
     if radio is not None:
         radio.stop_captures()
-    failed = any(getattr(request.node, f'mpbt_report_{when}', None) is not None
-                 and getattr(request.node, f'mpbt_report_{when}').failed
+    failed = any(getattr(getattr(request.node, f'mpbt_report_{when}', None), 'failed', False)
                  for when in ('setup', 'call'))
     if failed:
         artifacts.mkdir(parents=True, exist_ok=True)
