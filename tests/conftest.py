@@ -11,7 +11,6 @@ for path in (TESTS_DIR.parent, TESTS_DIR):
         sys.path.insert(0, str(path))
 
 from harness.plugin import (  # noqa: E402,F401 - hooks and fixtures for pytest
-    board_kinds,
     boards,
     central,
     peripheral,
