@@ -65,7 +65,8 @@ def default_unix_binary(build: Path) -> Path:
     return Path(env) if env else build / 'unix' / 'micropython'
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Stop a process started in its own group (SIGTERM, then SIGKILL), with its children."""
     if process.poll() is not None:
         return
     try:
@@ -131,7 +132,7 @@ class Rig:
             return
         self._closed = True
         for board in self.boards:
-            _kill_group(board.process)
+            kill_group(board.process)
         if self.radio is not None:
             self.radio.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)

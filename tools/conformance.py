@@ -28,13 +28,12 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tools.boards import KINDS, REPO_ROOT, BoardStartError, Rig, raise_on_sigterm
+from tools.boards import KINDS, REPO_ROOT, BoardStartError, Rig, kill_group, raise_on_sigterm
 
 LIST_FILE = REPO_ROOT / 'tests' / 'conformance.txt'
 TEST_SUBDIR = Path('tests') / 'multi_bluetooth'
@@ -132,19 +131,6 @@ def available_tests(micropython: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob('*.py'))
 
 
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=3)
-    except ProcessLookupError:
-        pass
-
-
 class KindRun:
     """Runs the tests of one board kind on a rig of two boards of that kind."""
 
@@ -220,12 +206,12 @@ class KindRun:
         try:
             output, _ = process.communicate(timeout=self.args.timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
+            kill_group(process)
             output = process.stdout.read() if process.stdout else ''
             return ('TIMEOUT', output,
                     f'no verdict within {self.args.timeout:.0f} s (runner killed)')
         finally:
-            _kill_group(process)
+            kill_group(process)
         match = RESULT_LINE.search(output)
         if match is None:
             return ('ERROR', output,
