@@ -16,7 +16,6 @@ radio's model's, not the host's ceiling.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -132,8 +131,8 @@ def write_round_trip(server: Board, client: Board) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m tools.bench_gatt', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_binary = Path(os.environ.get('MPBOARD_UNIX', REPO_ROOT / 'build/unix/micropython'))
-    parser.add_argument('--unix-binary', type=Path, default=default_binary)
+    parser.add_argument('--unix-binary', type=Path,
+                        help='unix board binary (default: $MPBOARD_UNIX or build/unix/micropython)')
     parser.add_argument('--count', type=int, default=1000)
     parser.add_argument('--mtu', type=int, default=247)
     parser.add_argument('--client-rxbuf', type=int, default=1024)
