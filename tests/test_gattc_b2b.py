@@ -8,14 +8,8 @@ import pytest
 
 from harness.board import Board, RemoteUUID
 from harness.gap import connect, up
+from harness.spec_example import HR_UART
 
-HR_UART = '''
-HR_SERVICE = (bluetooth.UUID(0x180D), ((bluetooth.UUID(0x2A37), bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),),)
-UART_SERVICE = (bluetooth.UUID('6E400001-B5A3-F393-E0A9-E50E24DCCA9E'), (
-    (bluetooth.UUID('6E400003-B5A3-F393-E0A9-E50E24DCCA9E'), bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),
-    (bluetooth.UUID('6E400002-B5A3-F393-E0A9-E50E24DCCA9E'), bluetooth.FLAG_WRITE),
-),)
-'''
 UART_UUID = bytes(reversed(bytes.fromhex('6E400001B5A3F393E0A9E50E24DCCA9E')))
 TX_UUID = bytes(reversed(bytes.fromhex('6E400003B5A3F393E0A9E50E24DCCA9E')))
 RX_UUID = bytes(reversed(bytes.fromhex('6E400002B5A3F393E0A9E50E24DCCA9E')))

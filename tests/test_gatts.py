@@ -16,19 +16,12 @@ from bumble.core import UUID
 from gatts_peer import GattPeer
 from harness.board import Board
 from harness.gap import advertise, mac, up
+from harness.spec_example import HR_UART
 
 F_READ, F_WNR, F_WRITE, F_NOTIFY, F_INDICATE = 0x02, 0x04, 0x08, 0x10, 0x20
 F_AUX_WRITE = 0x0100
 F_READ_ENC, F_READ_AUTHN, F_READ_AUTHZ = 0x0200, 0x0400, 0x0800
 F_WRITE_ENC, F_WRITE_AUTHN, F_WRITE_AUTHZ = 0x1000, 0x2000, 0x4000
-
-HR_UART = '''
-HR_SERVICE = (bluetooth.UUID(0x180D), ((bluetooth.UUID(0x2A37), bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),),)
-UART_SERVICE = (bluetooth.UUID('6E400001-B5A3-F393-E0A9-E50E24DCCA9E'), (
-    (bluetooth.UUID('6E400003-B5A3-F393-E0A9-E50E24DCCA9E'), bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),
-    (bluetooth.UUID('6E400002-B5A3-F393-E0A9-E50E24DCCA9E'), bluetooth.FLAG_WRITE),
-),)
-'''
 
 
 @pytest.fixture
