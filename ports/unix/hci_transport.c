@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bh_port.h"
+#include "board_hal.h"
 #include "hci_transport.h"
 
 // A controller that stops reading for this long is treated as gone, so that
@@ -228,9 +229,7 @@ void bh_port_hci_wait(uint32_t timeout_ms) {
 }
 
 uint32_t bh_port_ticks_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+    return board_ticks_ms();
 }
 
 void bh_port_random(uint8_t *buf, size_t len) {
