@@ -89,15 +89,19 @@ class GattPeer:
             await self.connection.disconnect()
         self.run(go())
 
-    def raw(self, pdu: bytes, timeout: float = 5.0) -> bytes:
-        """Send one ATT PDU; return the next server-to-client PDU that is not a
-        notification or indication."""
+    def _send_raw(self, pdu: bytes) -> None:
+        """Forget what the server sent so far, then send one ATT PDU."""
         while not self.raw_rx.empty():
             self.raw_rx.get_nowait()
 
         async def send() -> None:
             self.device.send_l2cap_pdu(self.connection.handle, ATT_CID, pdu)  # type: ignore[union-attr]
         self.run(send())
+
+    def raw(self, pdu: bytes, timeout: float = 5.0) -> bytes:
+        """Send one ATT PDU; return the next server-to-client PDU that is not a
+        notification or indication."""
+        self._send_raw(pdu)
         while True:
             rsp = self.raw_rx.get(timeout=timeout)
             if rsp[0] not in (0x1b, 0x1d):  # notification, indication
@@ -105,12 +109,7 @@ class GattPeer:
 
     def raw_silence(self, pdu: bytes, wait: float = 1.0) -> bool:
         """Send a PDU that needs no answer; True if nothing came back."""
-        while not self.raw_rx.empty():
-            self.raw_rx.get_nowait()
-
-        async def send() -> None:
-            self.device.send_l2cap_pdu(self.connection.handle, ATT_CID, pdu)  # type: ignore[union-attr]
-        self.run(send())
+        self._send_raw(pdu)
         try:
             self.raw_rx.get(timeout=wait)
         except queue.Empty:
