@@ -74,7 +74,6 @@ typedef struct _mp_obj_bluetooth_ble_t {
     size_t ring_used;
     uint32_t ring_generation; // bumped when the ring is replaced
     uint32_t events_dropped;
-    bool dispatch_scheduled;
     bool dispatching;
     ble_event_ctx_t sched_ctx;
     ble_event_ctx_t sync_ctx;
