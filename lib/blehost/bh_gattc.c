@@ -108,24 +108,6 @@ typedef struct _client_t {
 static client_t clients[BH_MAX_CONNECTIONS];
 static uint8_t tx[BH_ATT_MTU_MAX];
 
-static const uint8_t base_uuid[16] = {
-    0xfb, 0x34, 0x9b, 0x5f, 0x80, 0x00, 0x00, 0x80, 0x00, 0x10, 0x00, 0x00, 0, 0, 0, 0,
-};
-
-// 2/4/16-byte little-endian UUID to 128 bits; false for another length.
-static bool uuid_to_128(uint8_t out[16], const uint8_t *uuid, size_t len) {
-    if (len == 16) {
-        memcpy(out, uuid, 16);
-        return true;
-    }
-    if (len != 2 && len != 4) {
-        return false;
-    }
-    memcpy(out, base_uuid, 16);
-    memcpy(out + 12, uuid, len);
-    return true;
-}
-
 static client_t *find_client(uint16_t conn_handle) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; ++i) {
         if (clients[i].in_use && clients[i].conn_handle == conn_handle) {
@@ -269,7 +251,7 @@ static int issue(client_t *c) {
 static bool chr_matches(const client_t *c) {
     uint8_t full[16];
     return c->uuid_len == 0
-           || (uuid_to_128(full, c->chr_uuid, c->chr_uuid_len) && memcmp(full, c->uuid128, 16) == 0);
+           || (bh_uuid_to_128(full, c->chr_uuid, c->chr_uuid_len) && memcmp(full, c->uuid128, 16) == 0);
 }
 
 // Report the DONE event of a procedure (none for an MTU exchange: that is
@@ -339,7 +321,7 @@ static void load(client_t *c, const req_t *r, const uint8_t *data) {
     c->uuid_len = r->uuid_len;
     memcpy(c->uuid, r->uuid, sizeof(c->uuid));
     if (r->uuid_len != 0) {
-        uuid_to_128(c->uuid128, r->uuid, r->uuid_len);
+        bh_uuid_to_128(c->uuid128, r->uuid, r->uuid_len);
     }
     c->chr_pending = false;
     c->len = 0;
@@ -448,7 +430,7 @@ static int set_filter(req_t *r, const uint8_t *uuid, size_t uuid_len) {
     if (uuid == NULL) {
         return 0;
     }
-    if (!uuid_to_128(full, uuid, uuid_len)) {
+    if (!bh_uuid_to_128(full, uuid, uuid_len)) {
         return -EINVAL;
     }
     r->uuid_len = (uint8_t)uuid_len;

@@ -81,11 +81,6 @@ static uint8_t tx[BH_ATT_MTU_MAX];
 // Values built on the fly (declarations, CCCDs) while serving a request.
 static uint8_t vbuf[BH_ATT_VALUE_MAX];
 
-// Bluetooth Base UUID, little-endian; a 16/32-bit UUID sits at bytes 12..15.
-static const uint8_t base_uuid[16] = {
-    0xfb, 0x34, 0x9b, 0x5f, 0x80, 0x00, 0x00, 0x80, 0x00, 0x10, 0x00, 0x00, 0, 0, 0, 0,
-};
-
 // Encryption state of a link: no link is encrypted until pairing exists.
 static bool link_encrypted(uint16_t conn_handle) {
     (void)conn_handle;
@@ -110,20 +105,11 @@ static size_t attr_uuid(const attr_t *a, uint8_t *out) {
     return 16;
 }
 
-static void uuid_to128(const uint8_t *uuid, size_t len, uint8_t *out) {
-    if (len == 16) {
-        memcpy(out, uuid, 16);
-        return;
-    }
-    memcpy(out, base_uuid, 16);
-    memcpy(out + 12, uuid, len);
-}
-
 static bool attr_uuid_is(const attr_t *a, const uint8_t *uuid, size_t len) {
     uint8_t mine[16], theirs[16], buf[16];
     size_t n = attr_uuid(a, buf);
-    uuid_to128(buf, n, mine);
-    uuid_to128(uuid, len, theirs);
+    (void)bh_uuid_to_128(mine, buf, n);
+    (void)bh_uuid_to_128(theirs, uuid, len);
     return memcmp(mine, theirs, 16) == 0;
 }
 
@@ -142,7 +128,7 @@ static attr_t *attr_new(uint8_t kind, const uint8_t *uuid, size_t uuid_len) {
             return NULL;
         }
         a.uuid_idx = db.n_uuid128++;
-        uuid_to128(uuid, uuid_len, db.uuid128[a.uuid_idx]);
+        (void)bh_uuid_to_128(db.uuid128[a.uuid_idx], uuid, uuid_len);
     }
     db.attrs[db.n_attrs++] = a;
     if (db.cur_service != 0) {
