@@ -351,10 +351,7 @@ class FaithfulController(Controller):
     def on_hci_le_set_scan_enable_command(
         self, command: hci.HCI_LE_Set_Scan_Enable_Command
     ) -> hci.HCI_StatusReturnParameters:
-        self.scan_commands = 'legacy'
-        if command.le_scan_enable and not self.le_scan_enable:
-            self.scan_reported.clear()
-            self.scan_started_at = asyncio.get_running_loop().time()
+        self._scan_enable_command('legacy', bool(command.le_scan_enable))
         return super().on_hci_le_set_scan_enable_command(command)
 
     def on_hci_le_set_extended_scan_parameters_command(
@@ -372,11 +369,16 @@ class FaithfulController(Controller):
     def on_hci_le_set_extended_scan_enable_command(
         self, command: hci.HCI_LE_Set_Extended_Scan_Enable_Command
     ) -> hci.HCI_StatusReturnParameters:
-        self.scan_commands = 'extended'
-        if command.enable and not self.le_scan_enable:
+        self._scan_enable_command('extended', bool(command.enable))
+        return super().on_hci_le_set_extended_scan_enable_command(command)
+
+    def _scan_enable_command(self, commands: str, enable: bool) -> None:
+        """Remember which command set the host scans with; a scan that starts
+        forgets what it reported and notes when it started."""
+        self.scan_commands = commands
+        if enable and not self.le_scan_enable:
             self.scan_reported.clear()
             self.scan_started_at = asyncio.get_running_loop().time()
-        return super().on_hci_le_set_extended_scan_enable_command(command)
 
     # ------------------------------------------------------------------
     # (b), (c) receiving advertising PDUs
