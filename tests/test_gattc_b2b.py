@@ -23,13 +23,19 @@ def results(board: Board, result: str, done: str) -> list[tuple]:
     return [e.data for e in board.take_events() if e.name == result]
 
 
-def setup_pair(central: Board, peripheral: Board) -> tuple[int, int, tuple[int, int, int]]:
+# A characteristic that takes long writes: _FLAG_WRITE | _FLAG_AUX_WRITE.
+LONG_SERVICE = '(bluetooth.UUID(0xAAAA), ((bluetooth.UUID(0xBBBB), 0x0108),))'
+STATUS_TRUNCATED = 0x104
+
+
+def setup_pair(central: Board, peripheral: Board) -> tuple[int, int, tuple[int, int, int, int]]:
     up(central)
     up(peripheral)
     peripheral.exec(HR_UART)
-    ((hr,), (tx, rx)) = peripheral.eval('ble.gatts_register_services((HR_SERVICE, UART_SERVICE))')
+    ((hr,), (tx, rx), (long_rx,)) = peripheral.eval(
+        f'ble.gatts_register_services((HR_SERVICE, UART_SERVICE, {LONG_SERVICE}))')
     c_conn, p_conn = connect(central, peripheral)
-    return c_conn, p_conn, (hr, tx, rx)
+    return c_conn, p_conn, (hr, tx, rx, long_rx)
 
 
 @pytest.mark.api(methods=['gattc_discover_services', 'gattc_discover_characteristics',
@@ -40,14 +46,15 @@ def setup_pair(central: Board, peripheral: Board) -> tuple[int, int, tuple[int, 
                          '_IRQ_GATTC_READ_RESULT', '_IRQ_GATTC_READ_DONE',
                          '_IRQ_GATTC_WRITE_DONE', '_IRQ_GATTC_NOTIFY', '_IRQ_GATTC_INDICATE'])
 def test_heart_rate_and_uart_example_end_to_end(central: Board, peripheral: Board) -> None:
-    conn, p_conn, (hr, tx, rx) = setup_pair(central, peripheral)
+    conn, p_conn, (hr, tx, rx, long_rx) = setup_pair(central, peripheral)
 
     central.exec(f'ble.gattc_discover_services({conn})')
     services = results(central, '_IRQ_GATTC_SERVICE_RESULT', '_IRQ_GATTC_SERVICE_DONE')
     uuids = [s[3] for s in services]
-    assert RemoteUUID(b'\x00\x18') in uuids  # Generic Access, always served
-    assert uuids[-2:] == [RemoteUUID(b'\x0d\x18'), RemoteUUID(UART_UUID)]
-    (_, hr_start, hr_end, _), (_, uart_start, uart_end, _) = services[-2:]
+    # Generic Access, always served, then the three registered.
+    assert uuids == [RemoteUUID(b'\x00\x18'), RemoteUUID(b'\x0d\x18'), RemoteUUID(UART_UUID),
+                     RemoteUUID(b'\xaa\xaa')]
+    (_, hr_start, hr_end, _), (_, uart_start, uart_end, _) = services[1:3]
     assert hr_start < hr < hr_end < uart_start < tx < rx <= uart_end
 
     # Characteristics: value handles as gatts_register_services returned them.
@@ -100,9 +107,10 @@ def test_heart_rate_and_uart_example_end_to_end(central: Board, peripheral: Boar
 @pytest.mark.api(methods=['gattc_exchange_mtu', 'gattc_read', 'gattc_write'],
                  events=['_IRQ_MTU_EXCHANGED', '_IRQ_GATTC_READ_RESULT', '_IRQ_GATTC_WRITE_DONE'])
 def test_512_byte_value_both_ways_after_mtu_exchange(central: Board, peripheral: Board) -> None:
-    conn, p_conn, (hr, tx, rx) = setup_pair(central, peripheral)
+    conn, p_conn, (hr, tx, rx, long_rx) = setup_pair(central, peripheral)
     value = bytes((i * 13 + 1) & 0xff for i in range(512))
-    peripheral.exec(f'ble.gatts_write({hr}, {value!r})\nble.gatts_write({rx}, bytes(512))')
+    peripheral.exec(f'ble.gatts_write({hr}, {value!r})\nble.gatts_write({long_rx}, bytes(512))\n'
+                    f'ble.gatts_write({rx}, bytes(512))')
     central.exec('ble.config(mtu=185)')
     peripheral.exec('ble.config(mtu=247)')
     central.exec(f'ble.gattc_exchange_mtu({conn})')
@@ -113,10 +121,17 @@ def test_512_byte_value_both_ways_after_mtu_exchange(central: Board, peripheral:
     assert [e.data for e in central.take_events() if e.name == '_IRQ_GATTC_READ_RESULT'] == [
         (conn, hr, value)]
     # A long write (more than MTU-3): Prepare/Execute, the whole value arrives.
-    central.exec(f'ble.gattc_write({conn}, {rx}, {value[::-1]!r}, 1)')
-    assert central.wait_for_event('_IRQ_GATTC_WRITE_DONE').data == (conn, rx, 0)
+    central.exec(f'ble.gattc_write({conn}, {long_rx}, {value[::-1]!r}, 1)')
+    assert central.wait_for_event('_IRQ_GATTC_WRITE_DONE').data == (conn, long_rx, 0)
+    assert peripheral.wait_for_event('_IRQ_GATTS_WRITE').data == (p_conn, long_rx)
+    assert peripheral.eval(f'ble.gatts_read({long_rx})') == value[::-1]
+    # The spec's UART RX has no _FLAG_AUX_WRITE: the server refuses queued
+    # writes, so the client writes the first MTU-3 bytes and says so.
+    central.exec(f'ble.gattc_write({conn}, {rx}, {value!r}, 1)')
+    assert central.wait_for_event('_IRQ_GATTC_WRITE_DONE').data == (conn, rx, STATUS_TRUNCATED)
     assert peripheral.wait_for_event('_IRQ_GATTS_WRITE').data == (p_conn, rx)
-    assert peripheral.eval(f'ble.gatts_read({rx})') == value[::-1]
+    assert peripheral.eval(f'ble.gatts_read({rx})') == value[:182]
+    assert not [e for e in peripheral.take_events() if e.name == '_IRQ_GATTS_WRITE']
     # A notification now carries MTU-3 = 182 bytes.
     peripheral.exec(f'ble.gatts_notify({p_conn}, {tx}, {value[:182]!r})')
     assert central.wait_for_event('_IRQ_GATTC_NOTIFY').data == (conn, tx, value[:182])
@@ -125,7 +140,7 @@ def test_512_byte_value_both_ways_after_mtu_exchange(central: Board, peripheral:
 
 @pytest.mark.api(methods=['gattc_exchange_mtu'], events=['_IRQ_MTU_EXCHANGED'])
 def test_mtu_exchange_initiated_by_peripheral(central: Board, peripheral: Board) -> None:
-    conn, p_conn, (hr, tx, rx) = setup_pair(central, peripheral)
+    conn, p_conn, (hr, tx, rx, long_rx) = setup_pair(central, peripheral)
     central.exec('ble.config(mtu=100)')
     peripheral.exec('ble.config(mtu=300)')
     peripheral.exec(f'ble.gattc_exchange_mtu({p_conn})')
@@ -144,7 +159,7 @@ def test_mtu_exchange_initiated_by_peripheral(central: Board, peripheral: Board)
 
 @pytest.mark.api(methods=['gattc_read'], events=['_IRQ_GATTC_READ_DONE'])
 def test_read_denied_by_server_with_each_code(central: Board, peripheral: Board) -> None:
-    conn, _, (hr, _, _) = setup_pair(central, peripheral)
+    conn, _, (hr, _, _, _) = setup_pair(central, peripheral)
     for code in (0x02, 0x05, 0x08, 0x0F, 0x80):
         peripheral.reply('_IRQ_GATTS_READ_REQUEST', code)
         central.exec(f'ble.gattc_read({conn}, {hr})')

@@ -383,8 +383,9 @@ def err(op: int, handle: int, code: int) -> bytes:
 
 @pytest.mark.api(methods=['gatts_register_services', 'gatts_write'])
 def test_att_server_raw_requests(peripheral: Board, gatt_peer: GattPeer) -> None:
-    handles, _ = serve(peripheral, gatt_peer, '(HR_SERVICE, UART_SERVICE)')
-    ((hr,), (tx, rx)) = handles
+    long_service = f'(bluetooth.UUID(0xAAAA), ((bluetooth.UUID(0xBBBB), {F_WRITE | F_AUX_WRITE}),))'
+    handles, _ = serve(peripheral, gatt_peer, f'(HR_SERVICE, UART_SERVICE, {long_service})')
+    ((hr,), (tx, plain_rx), (rx,)) = handles
     peripheral.exec(f'ble.gatts_write({hr}, b"hr-value")\nble.gatts_write({tx}, b"tx-value")')
     raw = gatt_peer.raw
     u16 = lambda v: v.to_bytes(2, 'little')  # noqa: E731
@@ -421,6 +422,12 @@ def test_att_server_raw_requests(peripheral: Board, gatt_peer: GattPeer) -> None
     assert raw(b'\x0e' + u16(hr) + u16(300)) == err(0x0e, 300, 0x01)
     # Write: not permitted on a declaration.
     assert raw(b'\x12' + u16(7) + b'x') == err(0x12, 7, 0x03)
+    # Queued writes only with _FLAG_AUX_WRITE: the spec's UART RX has plain
+    # FLAG_WRITE, HR's CCCD is automatic; both refuse a Prepare Write.
+    assert raw(b'\x16' + u16(plain_rx) + u16(0) + b'abc') == err(0x16, plain_rx, 0x06)
+    assert raw(b'\x16' + u16(hr + 1) + u16(0) + b'\x01\x00') == err(0x16, hr + 1, 0x06)
+    assert raw(b'\x18\x01') == b'\x19'
+    assert peripheral.eval(f'ble.gatts_read({plain_rx})') == b''
     # Prepare/Execute: cancel keeps the value; a bad offset is refused at execute.
     assert raw(b'\x16' + u16(rx) + u16(0) + b'abc') == b'\x17' + u16(rx) + u16(0) + b'abc'
     assert raw(b'\x18\x00') == b'\x19'

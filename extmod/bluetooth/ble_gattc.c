@@ -16,12 +16,16 @@
 // - gattc_read returns the whole value (up to 512 bytes, Read Blob after the
 //   first MTU-1 bytes) in one _IRQ_GATTC_READ_RESULT, then
 //   _IRQ_GATTC_READ_DONE. gattc_write(mode=1) with more than MTU-3 bytes
-//   (up to 512) is a long write (Prepare/Execute Write); mode=0 with more
-//   than MTU-3 bytes raises ValueError.
+//   (up to 512) is a long write (Prepare/Execute Write); a server that
+//   answers the first Prepare Write with Request Not Supported (ours does
+//   for attributes without _FLAG_AUX_WRITE) gets the first MTU-3 bytes in
+//   a Write Request, and the DONE status is 0x104. mode=0 with more than
+//   MTU-3 bytes raises ValueError.
 // - Statuses: 0 success; 1..0xff the ATT error code the server answered;
 //   0x100 no response within the 30 s ATT timeout; 0x101 disconnected
 //   during the procedure; 0x102 the server's response was malformed or did
-//   not echo a prepared write; 0x103 transmit queue unavailable.
+//   not echo a prepared write; 0x103 transmit queue unavailable; 0x104 only
+//   the first MTU-3 bytes were written (see above).
 // - After an ATT timeout the connection's ATT bearer is unusable (Core spec):
 //   procedures queued behind the one that timed out end with the same
 //   status, and further gattc_* calls on it raise OSError(ETIMEDOUT) until it

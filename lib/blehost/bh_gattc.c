@@ -15,7 +15,10 @@
 //   bytes), up to BH_GATTC_VALUE_MAX; one result with the whole value;
 // - write: Write Request, or Prepare Write in MTU-5 chunks, each response
 //   checked against what was sent, then Execute Write; a refused or
-//   mismatching prepare is cancelled (Execute Write flags 0);
+//   mismatching prepare is cancelled (Execute Write flags 0); a server
+//   that refuses queued writes outright (Request Not Supported on the first
+//   prepare) gets a Write Request with the first MTU-3 bytes instead, ended
+//   with BH_GATTC_STATUS_TRUNCATED so the loss is reported;
 // - MTU exchange.
 // Responses that break the protocol (bad lengths, handles outside the
 // range or going backwards) end the procedure with
@@ -96,6 +99,7 @@ typedef struct _client_t {
     uint16_t chunk;  // long write: bytes in the outstanding Prepare Write
     uint8_t stage;   // long write: long_stage_t
     uint16_t cancel_status;
+    bool truncated;  // write: only the first MTU-3 bytes went (see above)
     uint8_t buf[BH_GATTC_VALUE_MAX];
     // procedures waiting their turn (FIFO); their write values, in order
     uint8_t q_head;
@@ -324,6 +328,7 @@ static void load(client_t *c, const req_t *r, const uint8_t *data) {
         bh_uuid_to_128(c->uuid128, r->uuid, r->uuid_len);
     }
     c->chr_pending = false;
+    c->truncated = false;
     c->len = 0;
     if (r->proc == PROC_WRITE) {
         c->len = r->data_len;
@@ -532,7 +537,17 @@ static void on_error(client_t *c, uint8_t code) {
             }
             break;
         case PROC_WRITE_LONG:
-            if (c->stage == LONG_PREPARE) {
+            if (c->stage == LONG_PREPARE && c->offset == 0
+                && code == BH_ATT_ERR_REQUEST_NOT_SUPPORTED) {
+                // Nothing was queued: write what one request carries.
+                uint16_t room = (uint16_t)(mtu_of(c) - 3);
+                c->proc = PROC_WRITE;
+                c->truncated = c->len > room;
+                if (c->truncated) {
+                    c->len = room;
+                }
+                advance(c);
+            } else if (c->stage == LONG_PREPARE) {
                 c->stage = LONG_CANCEL;
                 c->cancel_status = code;
                 advance(c);
@@ -757,7 +772,7 @@ static void on_response(client_t *c, const uint8_t *pdu, size_t len) {
             if (len != 1) {
                 invalid(c);
             } else {
-                finish(c, 0);
+                finish(c, c->truncated ? BH_GATTC_STATUS_TRUNCATED : 0);
             }
             break;
         case PROC_WRITE_LONG:

@@ -27,6 +27,7 @@
 #define BH_GATTC_STATUS_DISCONNECTED (0x101)     // link closed during the procedure
 #define BH_GATTC_STATUS_INVALID_RESPONSE (0x102) // malformed/inconsistent response
 #define BH_GATTC_STATUS_NO_RESOURCES (0x103)     // transmit queue full mid-procedure
+#define BH_GATTC_STATUS_TRUNCATED (0x104)        // long write refused: first MTU-3 bytes written
 
 // Longest value read or written by one procedure (Core Vol 3 Part F 3.2.9).
 #define BH_GATTC_VALUE_MAX (512)

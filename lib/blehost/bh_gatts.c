@@ -1045,7 +1045,13 @@ static void handle_prepare_write(uint16_t conn_handle, const uint8_t *p, size_t 
         return;
     }
     uint16_t handle = bh_get_u16(p + 1);
-    uint8_t err = attr_at(handle) == NULL ? BH_ATT_ERR_INVALID_HANDLE : write_check(conn_handle, handle);
+    attr_t *a = attr_at(handle);
+    uint8_t err = a == NULL ? BH_ATT_ERR_INVALID_HANDLE : write_check(conn_handle, handle);
+    if (err == 0 && !(a->flags & BH_GATTS_F_AUX_WRITE)) {
+        // The API's _FLAG_AUX_WRITE is what allows queued (long and
+        // reliable) writes; other attributes take single writes only.
+        err = BH_ATT_ERR_REQUEST_NOT_SUPPORTED;
+    }
     if (err != 0) {
         send_error(conn_handle, op, handle, err);
         return;

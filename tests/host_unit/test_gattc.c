@@ -648,6 +648,40 @@ static void test_write_long(void) {
     CHECK_EQ(n_evs, 1);
     CHECK_EQ(evs[0].status, BH_ATT_ERR_WRITE_NOT_PERMITTED);
 
+    // Queued writes not supported for the attribute (refused at offset 0):
+    // one Write Request with the first MTU-3 bytes; status says truncated.
+    setup();
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, data, 40, true), 0);
+    error_rsp(CONN, BH_ATT_PREPARE_WRITE_REQ, 0x30, BH_ATT_ERR_REQUEST_NOT_SUPPORTED);
+    CHECK_EQ(last_sent()[0], BH_ATT_WRITE_REQ);
+    CHECK_EQ(last_len(), 3 + 20);
+    CHECK_EQ(u16(last_sent() + 1), 0x30);
+    CHECK(memcmp(last_sent() + 3, data, 20) == 0);
+    CHECK_EQ(n_evs, 0);
+    RX(BH_ATT_WRITE_RSP);
+    CHECK_EQ(n_evs, 1);
+    CHECK_EQ(evs[0].kind, EV_WRITE_DONE);
+    CHECK_EQ(evs[0].status, BH_GATTC_STATUS_TRUNCATED);
+    // ... and if that write is refused too, its error is the status.
+    setup();
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, data, 40, true), 0);
+    error_rsp(CONN, BH_ATT_PREPARE_WRITE_REQ, 0x30, BH_ATT_ERR_REQUEST_NOT_SUPPORTED);
+    error_rsp(CONN, BH_ATT_WRITE_REQ, 0x30, BH_ATT_ERR_WRITE_NOT_PERMITTED);
+    CHECK_EQ(n_evs, 1);
+    CHECK_EQ(evs[0].status, BH_ATT_ERR_WRITE_NOT_PERMITTED);
+    // Request Not Supported after some prepares were accepted: cancelled.
+    setup();
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, data, 40, true), 0);
+    memcpy(rsp, last_sent(), last_len());
+    rsp[0] = BH_ATT_PREPARE_WRITE_RSP;
+    rx(CONN, rsp, last_len());
+    error_rsp(CONN, BH_ATT_PREPARE_WRITE_REQ, 0x30, BH_ATT_ERR_REQUEST_NOT_SUPPORTED);
+    CHECK_EQ(last_sent()[0], BH_ATT_EXECUTE_WRITE_REQ);
+    CHECK_EQ(last_sent()[1], 0);
+    RX(BH_ATT_EXECUTE_WRITE_RSP);
+    CHECK_EQ(n_evs, 1);
+    CHECK_EQ(evs[0].status, BH_ATT_ERR_REQUEST_NOT_SUPPORTED);
+
     // A refused execute: its error is the status.
     setup();
     att.mtu[0] = 30;

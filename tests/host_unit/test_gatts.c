@@ -290,8 +290,19 @@ static void test_value_pool(void) {
 }
 
 static void test_prepare_execute(void) {
-    int hr, tx, rxh;
-    setup_hr_uart(&hr, &tx, &rxh);
+    int hr, tx, plain;
+    setup_hr_uart(&hr, &tx, &plain);
+    n_writes = 0;
+    // Queued writes only where _FLAG_AUX_WRITE allows them: not on a plain
+    // writable characteristic, nor on an automatic CCCD.
+    RX(0x16, (uint8_t)plain, 0, 0, 0, 'x');
+    CHECK(is_error(0x16, (uint16_t)plain, BH_ATT_ERR_REQUEST_NOT_SUPPORTED));
+    RX(0x16, 9, 0, 0, 0, 1, 0);
+    CHECK(is_error(0x16, 9, BH_ATT_ERR_REQUEST_NOT_SUPPORTED));
+    RX(0x18, 0x01);
+    CHECK(GOT(0x19) && n_writes == 0); // nothing was queued
+    int rxh = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_WRITE | BH_GATTS_F_AUX_WRITE, false);
+    CHECK(rxh == 17);
     CHECK(bh_gatts_set_buffer((uint16_t)rxh, 100, false) == 0);
     n_writes = 0;
     for (uint8_t i = 0; i < 5; i++) {
