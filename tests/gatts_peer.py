@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from bumble import hci
+from bumble.core import ProtocolError
 from bumble.device import Device, Peer
 from bumble.transport import open_transport
 
@@ -83,6 +84,16 @@ class GattPeer:
         """Stop confirming indications (a misbehaving client)."""
         assert self.connection is not None
         self.connection.gatt_client.send_confirmation = lambda pdu: None
+
+    def pair(self) -> int:
+        """Start pairing as initiator; return the SMP reason it failed with."""
+        async def go() -> int:
+            try:
+                await asyncio.wait_for(self.connection.pair(), 35)
+            except ProtocolError as error:
+                return int(error.error_code)
+            raise AssertionError('pairing succeeded')
+        return self.run(go())
 
     def disconnect(self) -> None:
         async def go() -> None:

@@ -289,6 +289,25 @@ def test_security_flags_refused_on_unencrypted_link(peripheral: Board,
     assert not [e for e in peripheral.take_events() if e.code == 4 and e.data[1] in hs[:3]]
 
 
+SMP_PAIRING_NOT_SUPPORTED = 0x05
+
+
+@pytest.mark.api(methods=['gatts_register_services'])
+def test_pairing_refused_at_once_and_link_kept(peripheral: Board, gatt_peer: GattPeer) -> None:
+    # No pairing yet: the board answers Pairing Not Supported at once (not
+    # the 30 s SMP timeout); the link stays up and protected values refused.
+    handles, conn = serve(peripheral, gatt_peer,
+                          f'((bluetooth.UUID(0x2FFF), ((bluetooth.UUID(0x3000), {F_READ | F_READ_ENC}),)),)')
+    ((h,),) = handles
+    started = time.monotonic()
+    assert gatt_peer.pair() == SMP_PAIRING_NOT_SUPPORTED
+    assert time.monotonic() - started < 3
+    assert att_error(gatt_peer, gatt_peer.peer.read_value(h)) == 0x0F
+    assert peripheral.eval('ble.gap_disconnect(%d)' % conn) is True
+    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
+    assert not [e for e in peripheral.take_events() if e.name == '_IRQ_ENCRYPTION_UPDATE']
+
+
 # -- notifications and indications ----------------------------------------------------
 @pytest.mark.api(methods=['gatts_notify', 'gatts_indicate', 'gatts_write'],
                  events=['_IRQ_GATTS_INDICATE_DONE', '_IRQ_GATTS_WRITE'])

@@ -8,6 +8,7 @@
 #include "bh_conn.h"
 #include "bh_gap.h"
 #include "bh_port.h"
+#include "bh_smp.h"
 #include "bh_util.h"
 
 // Reason sent when we must refuse a link because the table is full
@@ -49,6 +50,7 @@ int bh_gap_cmd_errno(uint16_t opcode, const uint8_t *params, size_t plen) {
 void bh_gap_reset(void) {
     memset(&attempt, 0, sizeof(attempt));
     bh_l2cap_sig_init();
+    bh_smp_init();
     bh_adv_reset();
     bh_scan_reset();
 }

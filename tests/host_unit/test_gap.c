@@ -570,11 +570,15 @@ static void test_connection_updates(void) {
 
 // ---- L2CAP Connection Parameter Update Request (LE signalling) ----
 
-static void push_sig(uint16_t handle, const uint8_t *cmd, size_t n) {
+static void push_l2cap(uint16_t handle, uint8_t cid, const uint8_t *pdu, size_t n) {
     uint8_t pkt[5 + 4 + 32] = { 0x02, (uint8_t)handle, (uint8_t)(0x20 | (handle >> 8)),
-                                (uint8_t)(4 + n), 0, (uint8_t)n, 0, 0x05, 0x00 };
-    memcpy(pkt + 9, cmd, n);
+                                (uint8_t)(4 + n), 0, (uint8_t)n, 0, cid, 0x00 };
+    memcpy(pkt + 9, pdu, n);
     fake_push(pkt, 9 + n);
+}
+
+static void push_sig(uint16_t handle, const uint8_t *cmd, size_t n) {
+    push_l2cap(handle, 0x05, cmd, n);
 }
 
 static void test_l2cap_param_update(void) {
@@ -624,6 +628,34 @@ static void test_l2cap_param_update(void) {
     CHECK_EQ(ev.updates, 1);
 }
 
+// ---- SMP: no pairing yet, so a peer asking for it is told at once ----
+
+static void test_smp_pairing_not_supported(void) {
+    setup();
+    push_conn_complete(0, 0x0040, 0, PEER, 24); // we are central
+    push_conn_complete(0, 0x0041, 1, PEER, 24); // we are peripheral
+    bh_poll();
+    static const uint8_t pairing_req[7] = { 0x01, 0x03, 0x00, 0x01, 0x10, 0x07, 0x07 };
+    static const uint8_t security_req[2] = { 0x0b, 0x01 };
+    static const uint8_t failed[6] = { 0x02, 0x00, 0x06, 0x00, 0x05, 0x05 };
+    fake.n_acl_out = 0;
+    push_l2cap(0x41, 0x06, pairing_req, sizeof(pairing_req));
+    push_l2cap(0x40, 0x06, security_req, sizeof(security_req));
+    bh_poll();
+    CHECK_EQ(fake.n_acl_out, 2);
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(fake.acl_out[i].len, 4 + 2);
+        CHECK(memcmp(fake.acl_out[i].data, failed, 6) == 0);
+    }
+    // The wrong request for the role, other SMP PDUs, an empty PDU: ignored.
+    push_l2cap(0x40, 0x06, pairing_req, sizeof(pairing_req));
+    push_l2cap(0x41, 0x06, security_req, sizeof(security_req));
+    push_l2cap(0x41, 0x06, failed + 4, 2);
+    push_l2cap(0x41, 0x06, failed, 0);
+    bh_poll();
+    CHECK_EQ(fake.n_acl_out, 2);
+}
+
 int main(void) {
     static const unit_test_t tests[] = {
         T(test_adv_commands_and_types),
@@ -635,6 +667,7 @@ int main(void) {
         T(test_disconnect),
         T(test_connection_updates),
         T(test_l2cap_param_update),
+        T(test_smp_pairing_not_supported),
     };
     return run_tests("gap", tests, sizeof(tests) / sizeof(tests[0]));
 }
