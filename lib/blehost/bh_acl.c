@@ -5,6 +5,7 @@
 
 #include "bh_acl.h"
 #include "bh_att.h"
+#include "bh_coc.h"
 #include "bh_config.h"
 #include "bh_conn.h"
 #include "bh_h4.h"
@@ -55,6 +56,17 @@ static bh_l2cap_rx_fn_t rx_handlers[3];
 __attribute__((weak)) void bh_att_init(void) {
 }
 __attribute__((weak)) void bh_att_conn_closed(uint16_t conn_handle) {
+    (void)conn_handle;
+}
+// Likewise the connection-oriented channels (bh_coc.c), on dynamic CIDs.
+__attribute__((weak)) void bh_coc_on_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    (void)conn_handle;
+    (void)cid;
+    (void)data;
+    (void)len;
+    acl.stats.rx_unknown_cid++;
+}
+__attribute__((weak)) void bh_coc_conn_closed(uint16_t conn_handle) {
     (void)conn_handle;
 }
 
@@ -193,6 +205,7 @@ void bh_acl_on_completed(uint16_t conn_handle, uint16_t count) {
 
 void bh_acl_conn_closed(uint16_t conn_handle) {
     bh_att_conn_closed(conn_handle);
+    bh_coc_conn_closed(conn_handle);
     for (size_t i = 0; i < acl.tx_count; i++) {
         tx_pdu_t *p = &acl.txq[(acl.tx_head + i) % BH_ACL_TX_QUEUE_LEN];
         if (p->handle == conn_handle) {
@@ -273,6 +286,10 @@ static void rx_dispatch(uint16_t handle, const uint8_t *pdu, size_t len) {
     acl.stats.rx_pdus++;
     if (cid == BH_L2CAP_CID_LE_SIGNALING) {
         sig_dispatch(handle, p, plen);
+        return;
+    }
+    if (cid >= BH_L2CAP_CID_DYNAMIC_FIRST) {
+        bh_coc_on_pdu(handle, cid, p, plen);
         return;
     }
     bh_l2cap_rx_fn_t fn = NULL;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bh_addr.h"
+#include "bh_coc.h"
 #include "bh_conn.h"
 #include "bh_gap.h"
 #include "bh_port.h"
@@ -51,6 +52,7 @@ void bh_gap_reset(void) {
     memset(&attempt, 0, sizeof(attempt));
     bh_l2cap_sig_init();
     bh_smp_init();
+    bh_coc_reset();
     bh_adv_reset();
     bh_scan_reset();
 }

@@ -7,6 +7,7 @@
 #include "blehost.h"
 #include "bh_acl.h"
 #include "bh_addr.h"
+#include "bh_coc.h"
 #include "bh_conn.h"
 #include "bh_gap.h"
 #include "bh_hci.h"
@@ -165,6 +166,8 @@ void bh_poll(void) {
     bh_hci_process();
     bh_gap_poll();
     bh_addr_poll();
-    bh_att_poll(bh_port_ticks_ms());
+    uint32_t now_ms = bh_port_ticks_ms();
+    bh_att_poll(now_ms);
+    bh_coc_poll(now_ms);
     host.busy--;
 }

@@ -3,10 +3,11 @@
 // peripheral asks its central for new parameters; as central we answer
 // (accepted or rejected) and, when accepted, apply them with
 // LE_Connection_Update, whose completion raises bh_evt_conn_update() on both
-// sides. Commands handled elsewhere later (LE credit-based channels) belong
-// in l2cap_sig_rx's switch; anything else is rejected by bh_acl.c.
+// sides. Other commands go to the LE credit-based channels (bh_coc.c);
+// what neither understands is rejected by bh_acl.c.
 #include <string.h>
 
+#include "bh_coc.h"
 #include "bh_conn.h"
 #include "bh_gap.h"
 #include "bh_util.h"
@@ -43,15 +44,15 @@ static bool l2cap_sig_rx(uint16_t handle, uint16_t cid, const uint8_t *data, siz
     (void)cid;
     // code, identifier, length (checked by bh_acl.c), data
     const uint8_t *p = data + 4;
-    len -= 4;
     switch (data[0]) {
         case SIG_CONN_PARAM_UPDATE_REQ:
-            return param_update_request(handle, data[1], p, len);
+            return param_update_request(handle, data[1], p, len - 4);
         case SIG_CONN_PARAM_UPDATE_RSP:
             // We never ask (no API for it): nothing to match, nothing to do.
             return true;
         default:
-            return false;
+            // LE credit-based channels (and rejects of our requests).
+            return bh_coc_on_signal(handle, data, len);
     }
 }
 

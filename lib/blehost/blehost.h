@@ -150,6 +150,7 @@ int bh_disconnect(uint16_t conn_handle);
 #define BH_L2CAP_CID_ATT (0x0004)
 #define BH_L2CAP_CID_LE_SIGNALING (0x0005)
 #define BH_L2CAP_CID_SMP (0x0006)
+#define BH_L2CAP_CID_DYNAMIC_FIRST (0x0040) // LE connection-oriented channels (bh_coc.h)
 
 // Receives one complete L2CAP PDU's information payload on a fixed channel
 // (reassembled, length checked against the basic header). For the LE
