@@ -224,7 +224,7 @@ static mp_obj_t call_handler(mp_obj_t handler, uint8_t event, ble_event_ctx_t *c
     }
     // A failing handler must not stop later events.
     mp_obj_print_exception(&mp_plat_print, MP_OBJ_FROM_PTR(nlr.ret_val));
-    return mp_const_none;
+    return MP_OBJ_NULL;
 }
 
 void ble_event_dispatch(void) {
@@ -280,6 +280,11 @@ void ble_event_poll_done(void) {
 }
 
 mp_obj_t ble_event_call_sync(uint8_t event, const ble_field_t *fields, size_t n) {
+    mp_obj_t ret = ble_event_call_sync_raw(event, fields, n);
+    return ret == MP_OBJ_NULL ? mp_const_none : ret;
+}
+
+mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_t n) {
     mp_obj_bluetooth_ble_t *ble = ble_get();
     if (ble == NULL || ble->irq_handler == mp_const_none || n > BLE_EVENT_MAX_FIELDS) {
         return mp_const_none;

@@ -134,11 +134,6 @@ MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_discover_descriptors_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_read_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_write_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_exchange_mtu_obj);
-BLE_NOT_YET(l2cap_listen, 3, 3);
-BLE_NOT_YET(l2cap_connect, 4, 4);
-BLE_NOT_YET(l2cap_disconnect, 3, 3);
-BLE_NOT_YET(l2cap_send, 4, 4);
-BLE_NOT_YET(l2cap_recvinto, 4, 4);
 BLE_NOT_YET(gap_pair, 2, 2);
 BLE_NOT_YET(gap_passkey, 4, 4);
 

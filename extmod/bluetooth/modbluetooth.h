@@ -112,6 +112,9 @@ bool ble_event_push(uint8_t event, const ble_field_t *fields, size_t n);
 // Deliver one event to the handler now and return its result (None when no
 // handler or when it raised). For events whose answer matters.
 mp_obj_t ble_event_call_sync(uint8_t event, const ble_field_t *fields, size_t n);
+// The same, but MP_OBJ_NULL when the handler raised (for events whose
+// answer on failure differs from None's).
+mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_t n);
 // Deliver queued events now (what the scheduled callback does).
 void ble_event_dispatch(void);
 // After a host poll: retry scheduling when the scheduler queue was full.
@@ -136,5 +139,12 @@ MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_write_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_notify_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_indicate_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_set_buffer_obj);
+
+// L2CAP connection-oriented channel methods (ble_l2cap.c).
+MP_DECLARE_CONST_FUN_OBJ_3(ble_l2cap_listen_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_l2cap_connect_obj);
+MP_DECLARE_CONST_FUN_OBJ_3(ble_l2cap_disconnect_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_l2cap_send_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_l2cap_recvinto_obj);
 
 #endif // MICROPY_INCLUDED_EXTMOD_BLUETOOTH_MODBLUETOOTH_H

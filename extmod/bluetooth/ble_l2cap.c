@@ -1,0 +1,217 @@
+// L2CAP LE credit-based connection-oriented channels: the l2cap_* methods of
+// the BLE object over lib/blehost/bh_coc.h, and the host's channel events as
+// IRQ records.
+//
+// Errors (the host's result -> what Python sees):
+// - inactive controller: OSError(EPERM), before the host is asked;
+// - arguments of the wrong type: TypeError (buf of l2cap_recvinto must be
+//   writable, buf of l2cap_send any buffer); conn_handle outside
+//   0..0x0eff, cid outside 0..0xffff, psm outside 1..255 (LE PSMs the host
+//   serves), mtu outside 23..1024: ValueError (the host's -EINVAL on
+//   listen/connect arguments);
+// - -EMSGSIZE from l2cap_send (buf over the peer's MTU or over twice ours):
+//   ValueError;
+// - -EINVAL from l2cap_disconnect/send/recvinto, whose arguments are checked
+//   above, means no such channel (never opened, closed, or not open yet):
+//   OSError(ENOTCONN);
+// - -ENOTCONN (l2cap_connect on a handle with no link): OSError(ENOTCONN);
+// - -EALREADY: OSError(EALREADY): l2cap_connect while listening or while a
+//   channel is open or connecting, l2cap_listen while a channel is open or
+//   connecting, l2cap_disconnect of a channel that is connecting or already
+//   closing;
+// - -EAGAIN: OSError(EAGAIN): l2cap_send after it returned False, before
+//   _IRQ_L2CAP_SEND_READY;
+// - -ENOMEM: OSError(ENOMEM): l2cap_connect found the transmit queue full
+//   (retry).
+//
+// Events: _IRQ_L2CAP_ACCEPT is called synchronously (as
+// _IRQ_GATTS_READ_REQUEST): None, False or 0 accepts; any other int is the
+// L2CAP result code sent to the peer (0x0002-0x000b as given, anything else
+// as 0x0004 "no resources"); any other object, and a handler that raises,
+// refuses with 0x0004. No handler accepts. _IRQ_L2CAP_DISCONNECT status is
+// 0 for an open channel closing (either side, or its link), otherwise a
+// failed l2cap_connect: the peer's result code (0x0002-0x000b), 0x100 no
+// response within 30 s, 0x101 link closed while connecting.
+// _IRQ_L2CAP_SEND_READY always has status 0 (the host never drops a stalled
+// SDU while the channel is open).
+#include <errno.h>
+
+#include "py/runtime.h"
+#include "py/mperrno.h"
+#include "blehost.h"
+#include "bh_coc.h"
+#include "modbluetooth.h"
+
+#define IRQ_L2CAP_ACCEPT (22)
+#define IRQ_L2CAP_CONNECT (23)
+#define IRQ_L2CAP_DISCONNECT (24)
+#define IRQ_L2CAP_RECV (25)
+#define IRQ_L2CAP_SEND_READY (26)
+
+#define PSM_MIN (0x0001)
+#define PSM_MAX (0x00ff)
+
+// What a refusing or raising _IRQ_L2CAP_ACCEPT handler sends.
+#define RESULT_NO_RESOURCES (0x0004)
+
+static uint16_t get_range(mp_obj_t obj, mp_int_t lo, mp_int_t hi, qstr name) {
+    mp_int_t v = mp_obj_get_int(obj);
+    if (v < lo || v > hi) {
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("%q must be %d..%d"), name,
+            (int)lo, (int)hi);
+    }
+    return (uint16_t)v;
+}
+
+static uint16_t get_conn_handle(mp_obj_t obj) {
+    return get_range(obj, 0, BH_CONN_HANDLE_MAX, MP_QSTR_conn_handle);
+}
+
+static uint16_t get_cid(mp_obj_t obj) {
+    return get_range(obj, 0, 0xffff, MP_QSTR_cid);
+}
+
+static uint16_t get_psm(mp_obj_t obj) {
+    return get_range(obj, PSM_MIN, PSM_MAX, MP_QSTR_psm);
+}
+
+static uint16_t get_mtu(mp_obj_t obj) {
+    return get_range(obj, BH_COC_MTU_MIN, BH_COC_MTU_MAX, MP_QSTR_mtu);
+}
+
+// A host error of listen/connect: -EINVAL is an argument the checks above
+// let through, which they do not, but it stays the caller's mistake.
+static void raise_setup_error(int err) {
+    if (err == -EINVAL) {
+        mp_raise_ValueError(MP_ERROR_TEXT("invalid psm or mtu"));
+    }
+    if (err != 0) {
+        ble_raise_errno(err);
+    }
+}
+
+// A host error on an existing channel: -EINVAL is "no such channel".
+static void raise_channel_error(int err) {
+    if (err == -EINVAL) {
+        mp_raise_OSError(MP_ENOTCONN);
+    }
+    if (err == -EMSGSIZE) {
+        mp_raise_ValueError(MP_ERROR_TEXT("buf longer than the peer's MTU or twice ours"));
+    }
+    if (err < 0) {
+        ble_raise_errno(err);
+    }
+}
+
+// ---- methods ----
+
+static mp_obj_t ble_l2cap_listen(mp_obj_t self_in, mp_obj_t psm_in, mp_obj_t mtu_in) {
+    (void)self_in;
+    uint16_t psm = get_psm(psm_in);
+    uint16_t mtu = get_mtu(mtu_in);
+    ble_check_active();
+    raise_setup_error(bh_coc_listen(psm, mtu));
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_3(ble_l2cap_listen_obj, ble_l2cap_listen);
+
+static mp_obj_t ble_l2cap_connect(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    uint16_t conn_handle = get_conn_handle(args[1]);
+    uint16_t psm = get_psm(args[2]);
+    uint16_t mtu = get_mtu(args[3]);
+    ble_check_active();
+    raise_setup_error(bh_coc_connect(conn_handle, psm, mtu));
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_l2cap_connect_obj, 4, 4, ble_l2cap_connect);
+
+static mp_obj_t ble_l2cap_disconnect(mp_obj_t self_in, mp_obj_t conn_in, mp_obj_t cid_in) {
+    (void)self_in;
+    uint16_t conn_handle = get_conn_handle(conn_in);
+    uint16_t cid = get_cid(cid_in);
+    ble_check_active();
+    raise_channel_error(bh_coc_disconnect(conn_handle, cid));
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_3(ble_l2cap_disconnect_obj, ble_l2cap_disconnect);
+
+static mp_obj_t ble_l2cap_send(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    uint16_t conn_handle = get_conn_handle(args[1]);
+    uint16_t cid = get_cid(args[2]);
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(args[3], &buf, MP_BUFFER_READ);
+    ble_check_active();
+    // The host copies the SDU: buf may change as soon as this returns.
+    int ret = bh_coc_send(conn_handle, cid, buf.buf, buf.len);
+    raise_channel_error(ret);
+    return mp_obj_new_bool(ret == 1);
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_l2cap_send_obj, 4, 4, ble_l2cap_send);
+
+static mp_obj_t ble_l2cap_recvinto(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    uint16_t conn_handle = get_conn_handle(args[1]);
+    uint16_t cid = get_cid(args[2]);
+    bool count_only = args[3] == mp_const_none;
+    mp_buffer_info_t buf = { .buf = NULL, .len = 0 };
+    if (!count_only) {
+        mp_get_buffer_raise(args[3], &buf, MP_BUFFER_WRITE);
+    }
+    ble_check_active();
+    // The host counts when given no buffer; an empty buffer (whose pointer
+    // may be NULL) reads nothing, but the channel must still exist.
+    int ret = bh_coc_recv(conn_handle, cid, buf.len > 0 ? buf.buf : NULL, buf.len);
+    raise_channel_error(ret);
+    if (!count_only && buf.len == 0) {
+        ret = 0;
+    }
+    return MP_OBJ_NEW_SMALL_INT(ret);
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_l2cap_recvinto_obj, 4, 4, ble_l2cap_recvinto);
+
+// ---- host events (no allocation: ring records and small ints only) ----
+
+uint16_t bh_evt_l2cap_accept(uint16_t conn_handle, uint16_t cid, uint16_t psm,
+    uint16_t our_mtu, uint16_t peer_mtu) {
+    const ble_field_t f[] = { BLE_INT(conn_handle), BLE_INT(cid), BLE_INT(psm),
+                              BLE_INT(our_mtu), BLE_INT(peer_mtu) };
+    mp_obj_t ret = ble_event_call_sync_raw(IRQ_L2CAP_ACCEPT, f, MP_ARRAY_SIZE(f));
+    if (ret == mp_const_none || ret == mp_const_false) {
+        return 0;
+    }
+    if (ret == MP_OBJ_NULL || !mp_obj_is_small_int(ret)) {
+        // The handler raised (already printed) or answered something else
+        // than an int: refuse rather than open a channel nobody expects.
+        return RESULT_NO_RESOURCES;
+    }
+    mp_int_t v = MP_OBJ_SMALL_INT_VALUE(ret);
+    if (v == 0) {
+        return 0;
+    }
+    // The host sends codes outside 0x0002-0x000b as 0x0004.
+    return v > 0 && v <= 0xffff ? (uint16_t)v : RESULT_NO_RESOURCES;
+}
+
+void bh_evt_l2cap_connect(uint16_t conn_handle, uint16_t cid, uint16_t psm,
+    uint16_t our_mtu, uint16_t peer_mtu) {
+    const ble_field_t f[] = { BLE_INT(conn_handle), BLE_INT(cid), BLE_INT(psm),
+                              BLE_INT(our_mtu), BLE_INT(peer_mtu) };
+    ble_event_push(IRQ_L2CAP_CONNECT, f, MP_ARRAY_SIZE(f));
+}
+
+void bh_evt_l2cap_disconnect(uint16_t conn_handle, uint16_t cid, uint16_t psm, uint16_t status) {
+    const ble_field_t f[] = { BLE_INT(conn_handle), BLE_INT(cid), BLE_INT(psm), BLE_INT(status) };
+    ble_event_push(IRQ_L2CAP_DISCONNECT, f, MP_ARRAY_SIZE(f));
+}
+
+void bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid) {
+    const ble_field_t f[] = { BLE_INT(conn_handle), BLE_INT(cid) };
+    ble_event_push(IRQ_L2CAP_RECV, f, MP_ARRAY_SIZE(f));
+}
+
+void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t status) {
+    const ble_field_t f[] = { BLE_INT(conn_handle), BLE_INT(cid), BLE_INT(status) };
+    ble_event_push(IRQ_L2CAP_SEND_READY, f, MP_ARRAY_SIZE(f));
+}
