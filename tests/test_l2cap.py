@@ -13,6 +13,7 @@ import pytest
 
 from harness.board import Board
 from harness.gap import advertise, connect, mac, up
+from harness.peer import HciPeer
 from l2cap_peer import L2capPeer
 
 PSM = 0x80
@@ -23,6 +24,7 @@ NO_RESOURCES = 0x0004
 INSUFFICIENT_AUTHENTICATION = 0x0005
 UNACCEPTABLE_PARAMETERS = 0x000b
 LE_DYNAMIC_CIDS = range(0x0040, 0x0080)
+LINK_CLOSED_WHILE_CONNECTING = 0x101
 
 # Board-side helpers: errors by name, a numbered SDU pattern, reads.
 HELPERS = '''
@@ -99,16 +101,19 @@ class Channel:
 
 
 def open_channel(central: Board, peripheral: Board, c_conn: int, p_conn: int,
-                 c_mtu: int, p_mtu: int) -> Channel:
-    """The peripheral listens on PSM (our MTU p_mtu), the central connects
-    (c_mtu); checks ACCEPT and CONNECT on both sides."""
-    peripheral.exec(f'ble.l2cap_listen({PSM}, {p_mtu})')
+                 c_mtu: int, p_mtu: int, listen: bool = True) -> Channel:
+    """The peripheral listens on PSM (our MTU p_mtu; listen=False: it still
+    does), the central connects (c_mtu); checks ACCEPT and CONNECT on both
+    sides."""
+    if listen:
+        peripheral.exec(f'ble.l2cap_listen({PSM}, {p_mtu})')
     central.exec(f'ble.l2cap_connect({c_conn}, {PSM}, {c_mtu})')
     accept = peripheral.wait_for_event('_IRQ_L2CAP_ACCEPT')
     p_cid = accept.data[1]
     assert accept.data == (p_conn, p_cid, PSM, p_mtu, c_mtu)
     assert p_cid in LE_DYNAMIC_CIDS
-    assert peripheral.wait_for_event('_IRQ_L2CAP_CONNECT').data == (p_conn, p_cid, PSM, p_mtu, c_mtu)
+    opened = peripheral.wait_for_event('_IRQ_L2CAP_CONNECT')
+    assert opened.data == (p_conn, p_cid, PSM, p_mtu, c_mtu)
     opened = central.wait_for_event('_IRQ_L2CAP_CONNECT')
     c_cid = opened.data[1]
     assert opened.data == (c_conn, c_cid, PSM, c_mtu, p_mtu)
@@ -214,7 +219,8 @@ def test_flow_control_stalls_until_everything_read(central: Board, peripheral: B
     while received < count * size:
         received += peripheral.eval(f'_drain({p}, {pc})')
         if received < count * size:
-            peripheral.wait_for_event('_IRQ_L2CAP_RECV', timeout=max(0.1, deadline - time.monotonic()))
+            left = max(0.1, deadline - time.monotonic())
+            peripheral.wait_for_event('_IRQ_L2CAP_RECV', timeout=left)
     assert received == count * size
     assert peripheral.eval('bytes(_rx)') == b''.join(pattern(i, size) for i in range(count))
     # The peripheral (the listener) closes this time.
@@ -232,7 +238,8 @@ def test_refused_by_accept_handler_and_unknown_psm(central: Board, peripheral: B
     for reply, status in ((NO_RESOURCES, NO_RESOURCES),
                           (INSUFFICIENT_AUTHENTICATION, INSUFFICIENT_AUTHENTICATION),
                           (UNACCEPTABLE_PARAMETERS, UNACCEPTABLE_PARAMETERS),
-                          (0x1234, NO_RESOURCES)):  # ... anything else as "no resources"
+                          (0x1234, NO_RESOURCES),  # ... anything else as "no resources"
+                          ('no', NO_RESOURCES)):
         peripheral.reply('_IRQ_L2CAP_ACCEPT', reply)
         central.exec(f'ble.l2cap_connect({c_conn}, {PSM}, 300)')
         accept = peripheral.wait_for_event('_IRQ_L2CAP_ACCEPT')
@@ -265,7 +272,8 @@ def test_api_errors(central: Board, peripheral: Board) -> None:
     # Bad psm / mtu: ValueError, on both methods that take them.
     for psm, mtu in ((0, 100), (0x100, 100), (-1, 100), (PSM, 22), (PSM, 1025), (PSM, -5)):
         assert err(peripheral, f'ble.l2cap_listen({psm}, {mtu})') == 'ValueError', (psm, mtu)
-        assert err(central, f'ble.l2cap_connect({c_conn}, {psm}, {mtu})') == 'ValueError', (psm, mtu)
+        assert err(central, f'ble.l2cap_connect({c_conn}, {psm}, {mtu})') == 'ValueError', \
+            (psm, mtu)
     assert err(central, f'ble.l2cap_connect({c_conn}, "x", 100)') == 'TypeError'
     # A handle with no link.
     assert err(central, f'ble.l2cap_connect({c_conn + 1}, {PSM}, 100)') == 'ENOTCONN'
@@ -303,7 +311,8 @@ def test_api_errors(central: Board, peripheral: Board) -> None:
     assert err(central, f'ble.l2cap_send({c}, 0x10000, b"x")') == 'ValueError'
     assert err(central, f'ble.l2cap_recvinto(-1, {cc}, None)') == 'ValueError'
     # Closing twice: the second call while the first is under way.
-    central.exec(f'ble.l2cap_disconnect({c}, {cc})\nr = _e(lambda: ble.l2cap_disconnect({c}, {cc}))')
+    central.exec(f'ble.l2cap_disconnect({c}, {cc})\n'
+                 f'r = _e(lambda: ble.l2cap_disconnect({c}, {cc}))')
     assert central.eval('r') == 'EALREADY'
     closed_both(central, peripheral, ch)
     assert err(central, f'ble.l2cap_disconnect({c}, {cc})') == 'ENOTCONN'
@@ -331,14 +340,7 @@ def test_link_loss_closes_channel_then_new_link_works(central: Board, peripheral
     closed_both(central, peripheral, ch)
     # A new link; the peripheral still listens on the same PSM and MTU.
     c_conn, p_conn = connect(central, peripheral)
-    central.exec(f'ble.l2cap_connect({c_conn}, {PSM}, 200)')
-    accept = peripheral.wait_for_event('_IRQ_L2CAP_ACCEPT')
-    p_cid = accept.data[1]
-    assert accept.data == (p_conn, p_cid, PSM, 450, 200)
-    assert peripheral.wait_for_event('_IRQ_L2CAP_CONNECT').data == (p_conn, p_cid, PSM, 450, 200)
-    opened = central.wait_for_event('_IRQ_L2CAP_CONNECT')
-    assert opened.data == (c_conn, opened.data[1], PSM, 200, 450)
-    new = Channel(c_conn, p_conn, opened.data[1], p_cid)
+    new = open_channel(central, peripheral, c_conn, p_conn, 200, 450, listen=False)
     # Nothing of the old channel is left to read; data flows both ways.
     assert peripheral.eval(f'ble.l2cap_recvinto({p_conn}, {new.p_cid}, None)') == 0
     for tx, t_conn, t_cid, rx, r_conn, r_cid, data in (
@@ -350,6 +352,26 @@ def test_link_loss_closes_channel_then_new_link_works(central: Board, peripheral
     # The link goes from the peripheral's side this time.
     assert peripheral.eval(f'ble.gap_disconnect({p_conn})') is True
     closed_both(central, peripheral, new)
+
+
+@pytest.mark.api(methods=['l2cap_connect'], events=['_IRQ_L2CAP_DISCONNECT'])
+def test_link_closed_while_connecting(peripheral: Board, hci_peers: list[HciPeer]) -> None:
+    # A raw HCI peer answers nothing above HCI: the request stays pending.
+    activate(peripheral)
+    advertise(peripheral)
+    peer = hci_peers[0]
+    peer.connect(*mac(peripheral))
+    handle = peer.connection_complete().connection_handle
+    conn = peripheral.wait_for_event('_IRQ_CENTRAL_CONNECT').data[0]
+    peripheral.exec(f'ble.l2cap_connect({conn}, {PSM}, 100)')
+    assert err(peripheral, f'ble.l2cap_connect({conn}, {PSM}, 100)') == 'EALREADY'
+    time.sleep(0.3)
+    assert not [n for n in names(peripheral) if 'L2CAP' in n]
+    peer.disconnect(handle)
+    failed = peripheral.wait_for_event('_IRQ_L2CAP_DISCONNECT')
+    assert failed.data[0] == conn and failed.data[2:] == (PSM, LINK_CLOSED_WHILE_CONNECTING), failed
+    assert peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT').data[0] == conn
+    assert not [n for n in names(peripheral) if n == '_IRQ_L2CAP_CONNECT']
 
 
 # -- against bumble ----------------------------------------------------------------------
