@@ -79,8 +79,8 @@ static uint16_t get_mtu(mp_obj_t obj) {
     return get_range(obj, BH_COC_MTU_MIN, BH_COC_MTU_MAX, MP_QSTR_mtu);
 }
 
-// A host error of listen/connect: -EINVAL is an argument the checks above
-// let through, which they do not, but it stays the caller's mistake.
+// A host error of listen/connect. The checks above already reject what the
+// host calls -EINVAL; should the two ever differ, it is still an argument.
 static void raise_setup_error(int err) {
     if (err == -EINVAL) {
         mp_raise_ValueError(MP_ERROR_TEXT("invalid psm or mtu"));
