@@ -25,7 +25,13 @@ controllers (see tests/test_radio.py for the proof of each):
       packets only once the link has delivered their PDU to the peer, so the
       LE ACL buffer count (LE_Read_Buffer_Size) is a real limit; packets still
       held when the connection closes are never reported: the host takes
-      them as flushed on Disconnection Complete (Core Vol 4 Part E 7.7.5).
+      them as flushed on Disconnection Complete (Core Vol 4 Part E 7.7.5);
+  (l) the P-256 commands of LE Secure Connections work (Core Vol 4 Part E
+      7.8.36, 7.8.37): LE_Read_Local_P-256_Public_Key makes a fresh key pair,
+      LE_Generate_DHKey (v1) checks the remote key is on the curve; each
+      answers with a Command Status, then its LE Meta event; one computation
+      at a time, and no DHKey before a local key (Command Disallowed); see
+      tests/test_radio_p256.py.
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -42,6 +48,7 @@ import struct
 from bumble import core, hci, ll
 from bumble.controller import Connection, Controller, LegacyAdvertiser
 from bumble.core import PhysicalTransport
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from .link import FaithfulLink
 from .pdus import (
@@ -81,6 +88,16 @@ UPDATE_INSTANT_EVENTS = 6
 MAX_UPDATE_DELAY_S = 0.25
 SCAN_UNIT_S = 0.000625
 CONN_INTERVAL_UNIT_S = 0.00125
+
+# (l) P-256 (Core Vol 4 Part E 7.7.65.8, 7.7.65.9): LE Meta subevents, and
+# coordinates of 32 octets, little-endian on HCI.
+READ_LOCAL_P256_PUBLIC_KEY_COMPLETE = 0x08
+GENERATE_DHKEY_COMPLETE = 0x09
+P256_OCTETS = 32
+P256_PRIME = 2**256 - 2**224 + 2**192 + 2**96 - 1
+# Real controllers take tens of ms per ECDH; a few ms keep tests fast while a
+# second P-256 command can still find the first one running.
+P256_COMPUTE_S = 0.005
 
 # HCI ACL Packet_Boundary flags.
 PB_FIRST_NON_FLUSHABLE = 0b00
@@ -195,6 +212,12 @@ class FaithfulController(Controller):
     event_mask: int = DEFAULT_EVENT_MASK
     le_event_mask: int = DEFAULT_LE_EVENT_MASK
 
+    # (l) Read Local Supported Commands: octet 34, bits 1 and 2.
+    supported_commands = Controller.supported_commands | {
+        hci.HCI_LE_READ_LOCAL_P_256_PUBLIC_KEY_COMMAND,
+        hci.HCI_LE_GENERATE_DHKEY_COMMAND,
+    }
+
     # Instance attributes that HCI_Reset must keep (the rest fall back to the
     # class defaults).
     _KEEP_ON_RESET = frozenset({'hci_sink', 'le_acl_data_packet_length'})
@@ -231,6 +254,8 @@ class FaithfulController(Controller):
         self.initiating_since = 0.0
         self.incoming_connect: ll.ConnectInd | None = None
         self.pending_updates: dict[int, asyncio.TimerHandle] = {}
+        self.p256_private_key: ec.EllipticCurvePrivateKey | None = None
+        self.p256_pending: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -316,6 +341,8 @@ class FaithfulController(Controller):
         """Forget everything the host configured, as a real reset does."""
         for timer in self.pending_updates.values():
             timer.cancel()
+        if self.p256_pending is not None:
+            self.p256_pending.cancel()
         self.le_legacy_advertiser.stop()
         for advertising_set in self.advertising_sets.values():
             advertising_set.stop()
@@ -670,6 +697,75 @@ class FaithfulController(Controller):
                 central_clock_accuracy=0,
             )
         )
+
+    # ------------------------------------------------------------------
+    # (l) P-256: a fresh key pair per read, DHKey from the last one
+    def on_hci_le_read_local_p_256_public_key_command(
+        self, command: hci.HCI_LE_Read_Local_P_256_Public_Key_Command
+    ) -> None:
+        if not self._p256_start(command.op_code):
+            return
+        self.p256_private_key = ec.generate_private_key(ec.SECP256R1())
+        public = self.p256_private_key.public_key().public_numbers()
+        self._p256_finish(READ_LOCAL_P256_PUBLIC_KEY_COMPLETE,
+                          bytes([hci.HCI_ErrorCode.SUCCESS])
+                          + public.x.to_bytes(P256_OCTETS, 'little')
+                          + public.y.to_bytes(P256_OCTETS, 'little'))
+
+    def on_hci_le_generate_dhkey_command(self, command: hci.HCI_Command) -> None:
+        # bumble has no class for this command: its parameters are raw bytes.
+        remote_key = command.parameters
+        if len(remote_key) != 2 * P256_OCTETS:
+            self._send_hci_command_status(
+                hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR, command.op_code)
+            return
+        private_key = self.p256_private_key
+        if private_key is None:
+            self._send_hci_command_status(
+                hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR, command.op_code)
+            return
+        if not self._p256_start(command.op_code):
+            return
+        dhkey = self._dhkey(private_key, remote_key)
+        if dhkey is None:
+            # An invalid remote key fails in the event, with no key in it.
+            result = (bytes([hci.HCI_ErrorCode.INVALID_COMMAND_PARAMETERS_ERROR])
+                      + b'\xff' * P256_OCTETS)
+        else:
+            result = bytes([hci.HCI_ErrorCode.SUCCESS]) + dhkey
+        self._p256_finish(GENERATE_DHKEY_COMPLETE, result)
+
+    @staticmethod
+    def _dhkey(private_key: ec.EllipticCurvePrivateKey, remote_key: bytes) -> bytes | None:
+        """The DHKey (X of the shared point, little-endian) or None when the
+        remote key is not a point of P-256."""
+        x = int.from_bytes(remote_key[:P256_OCTETS], 'little')
+        y = int.from_bytes(remote_key[P256_OCTETS:], 'little')
+        if x >= P256_PRIME or y >= P256_PRIME:
+            return None
+        try:
+            public_key = ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+        except ValueError:  # not on the curve
+            return None
+        return private_key.exchange(ec.ECDH(), public_key)[::-1]
+
+    def _p256_start(self, op_code: int) -> bool:
+        """Command Status for a P-256 command; False if one is still running."""
+        busy = self.p256_pending is not None
+        self._send_hci_command_status(
+            hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR if busy else hci.HCI_ErrorCode.SUCCESS,
+            op_code)
+        return not busy
+
+    def _p256_finish(self, subevent_code: int, parameters: bytes) -> None:
+        event = hci.HCI_LE_Meta_Event(bytes([subevent_code]) + parameters,
+                                      subevent_code=subevent_code)
+        self.p256_pending = asyncio.get_running_loop().call_later(
+            P256_COMPUTE_S, self._p256_complete, event)
+
+    def _p256_complete(self, event: hci.HCI_LE_Meta_Event) -> None:
+        self.p256_pending = None
+        self.send_hci_packet(event)
 
     # ------------------------------------------------------------------
     # (d) ACL fragmentation, both ways
