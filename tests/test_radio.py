@@ -587,6 +587,31 @@ def test_ll_control_pdus_wait_behind_queued_data(hosts: list[HciClient]) -> None
     assert acl_from(hosts[1], 0.1) == []
 
 
+def test_disconnect_takes_a_connection_interval(hosts: list[HciClient]) -> None:
+    # (m) the link was made with a 30 ms interval: LL_TERMINATE_IND leaves at
+    # the next connection event, so neither side hears of it at once.
+    central, peripheral = connected_pair(hosts)
+    started = time.monotonic()
+    assert hosts[0].command(hci.HCI_Disconnect_Command(connection_handle=central,
+                                                       reason=0x13)).status == 0
+    again = hosts[0].command(hci.HCI_Disconnect_Command(connection_handle=central, reason=0x13))
+    assert again.status == hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR
+    local = hosts[0].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    local_s = time.monotonic() - started
+    remote = hosts[1].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    assert 0.025 <= local_s < 1.0, local_s
+    assert (local.connection_handle, local.reason) == (central, 0x13)
+    assert (remote.connection_handle, remote.reason) == (peripheral, 0x13)
+    # Both ends at once: the first one out wins, the other's timer finds no link.
+    central, peripheral = connected_pair(hosts)
+    hosts[0].command(hci.HCI_Disconnect_Command(connection_handle=central, reason=0x13))
+    hosts[1].command(hci.HCI_Disconnect_Command(connection_handle=peripheral, reason=0x16))
+    assert len(hosts[0].collect(
+        lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event), 0.3)) == 1
+    assert len(hosts[1].collect(
+        lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event), 0.3)) == 1
+
+
 def test_links_are_paced_independently(hosts: list[HciClient]) -> None:
     first_central, first_peripheral = connected_pair(hosts)
     advertise(hosts[1], ADV_IND)

@@ -31,7 +31,12 @@ controllers (see tests/test_radio.py for the proof of each):
       LE_Generate_DHKey (v1) checks the remote key is on the curve; each
       answers with a Command Status, then its LE Meta event; one computation
       at a time, and no DHKey before a local key (Command Disallowed); see
-      tests/test_radio_p256.py.
+      tests/test_radio_p256.py;
+  (m) HCI_Disconnect takes a connection interval, as on air: LL_TERMINATE_IND
+      goes out at the next connection event and the initiator reports
+      Disconnection Complete once the peer has it (bumble ended both sides at
+      once, before the peer could act on data it had just received); a second
+      Disconnect meanwhile is Command Disallowed.
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -86,6 +91,8 @@ MAX_ADV_DELAY_S = 0.010  # advDelay, Core Vol 6 Part B 4.4.2.2.1
 # events later; the radio waits this many old intervals, capped so tests stay fast.
 UPDATE_INSTANT_EVENTS = 6
 MAX_UPDATE_DELAY_S = 0.25
+# (m) the interval a link without known parameters is taken to have (30 ms).
+FALLBACK_INTERVAL_UNITS = 24
 SCAN_UNIT_S = 0.000625
 CONN_INTERVAL_UNIT_S = 0.00125
 
@@ -256,6 +263,7 @@ class FaithfulController(Controller):
         self.pending_updates: dict[int, asyncio.TimerHandle] = {}
         self.p256_private_key: ec.EllipticCurvePrivateKey | None = None
         self.p256_pending: asyncio.TimerHandle | None = None
+        self.terminating: dict[int, asyncio.TimerHandle] = {}
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -343,6 +351,8 @@ class FaithfulController(Controller):
             timer.cancel()
         if self.p256_pending is not None:
             self.p256_pending.cancel()
+        for timer in self.terminating.values():
+            timer.cancel()
         self.le_legacy_advertiser.stop()
         for advertising_set in self.advertising_sets.values():
             advertising_set.stop()
@@ -616,8 +626,29 @@ class FaithfulController(Controller):
         super().on_ll_control_pdu(sender_address, packet)
 
     def on_hci_disconnect_command(self, command: hci.HCI_Disconnect_Command) -> None:
-        self._cancel_update(command.connection_handle)
-        super().on_hci_disconnect_command(command)
+        handle = command.connection_handle
+        connection = self.find_le_connection_by_handle(handle)
+        if connection is None or self.link is None:
+            super().on_hci_disconnect_command(command)
+            return
+        # (m) terminate at the next connection event, not at once.
+        if handle in self.terminating:
+            self._send_hci_command_status(hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR,
+                                          command.op_code)
+            return
+        self._cancel_update(handle)
+        self._send_hci_command_status(hci.HCI_COMMAND_STATUS_PENDING, command.op_code)
+        parameters: LinkParameters | None = getattr(connection, 'parameters', None)
+        interval = parameters.interval if parameters else FALLBACK_INTERVAL_UNITS
+        self.terminating[handle] = asyncio.get_running_loop().call_later(
+            interval * CONN_INTERVAL_UNIT_S, self._terminate, connection, command.reason)
+
+    def _terminate(self, connection: Connection, reason: int) -> None:
+        self.terminating.pop(connection.handle, None)
+        if self.find_le_connection_by_handle(connection.handle) is not connection:
+            return  # the peer ended it first, or a reset did
+        connection.send_ll_control_pdu(ll.TerminateInd(reason))
+        self.on_le_disconnected(connection, reason)
 
     def _cancel_update(self, handle: int) -> None:
         timer = self.pending_updates.pop(handle, None)
