@@ -612,6 +612,17 @@ def test_disconnect_takes_a_connection_interval(hosts: list[HciClient]) -> None:
         lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event), 0.3)) == 1
 
 
+def test_unknown_commands_are_answered(hosts: list[HciClient]) -> None:
+    # (n) LE Generate DHKey v2 (0x205E) and a vendor opcode: Command Complete,
+    # Unknown HCI Command; the controller keeps working.
+    for opcode in (0x205E, 0xFC42):
+        hosts[0].send(bytes([0x01, opcode & 0xFF, opcode >> 8, 0x00]))
+        event = hosts[0].wait_for(lambda p: isinstance(p, hci.HCI_Command_Complete_Event)
+                                  and p.command_opcode == opcode)
+        assert bytes(event.return_parameters)[:1] == bytes([hci.HCI_ErrorCode.UNKNOWN_HCI_COMMAND_ERROR])
+    hosts[0].ok(hci.HCI_Read_BD_ADDR_Command())
+
+
 def test_links_are_paced_independently(hosts: list[HciClient]) -> None:
     first_central, first_peripheral = connected_pair(hosts)
     advertise(hosts[1], ADV_IND)

@@ -36,7 +36,10 @@ controllers (see tests/test_radio.py for the proof of each):
       goes out at the next connection event and the initiator reports
       Disconnection Complete once the peer has it (bumble ended both sides at
       once, before the peer could act on data it had just received); a second
-      Disconnect meanwhile is Command Disallowed.
+      Disconnect meanwhile is Command Disallowed;
+  (n) a command the controller does not know is answered with a Command
+      Complete, status Unknown HCI Command (Core Vol 4 Part E 4.5); bumble
+      stayed silent when the command was not a synchronous one.
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -278,6 +281,19 @@ class FaithfulController(Controller):
             self.on_hci_packet(parsed)
         except Exception:  # noqa: BLE001
             logger.exception('[%s] error handling %s', self.name, parsed)
+
+    # (n) unknown commands get an answer
+    def on_hci_command_packet(self, command: hci.HCI_Command) -> None:
+        if hasattr(self, f'on_{command.name.lower()}'):
+            super().on_hci_command_packet(command)
+            return
+        logger.warning('[%s] unknown command %s', self.name, command.name)
+        self.send_hci_packet(hci.HCI_Command_Complete_Event(
+            num_hci_command_packets=1,
+            command_opcode=command.op_code,
+            return_parameters=hci.HCI_StatusReturnParameters(
+                hci.HCI_ErrorCode.UNKNOWN_HCI_COMMAND_ERROR),
+        ))
 
     # ------------------------------------------------------------------
     # Event masks
