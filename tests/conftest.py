@@ -22,4 +22,5 @@ from harness.plugin import (  # noqa: E402,F401 - hooks and fixtures for pytest
     radio,
     hci_peers,
     rig_pool,
+    spare_controller,
 )

@@ -17,8 +17,7 @@ from bumble.gatt import Characteristic, Descriptor, Service
 from harness.board import Board, Event, RemoteUUID
 from harness.gap import PUBLIC, up
 from harness.gattc_server import BumbleGattServer, uuid_le
-from harness.plugin import RigPool
-from tools.radio import Radio
+from tools.radio import ControllerInfo, Radio
 
 R, W, WNR, N, I = (Characteristic.Properties.READ, Characteristic.Properties.WRITE,
                    Characteristic.Properties.WRITE_WITHOUT_RESPONSE,
@@ -51,10 +50,8 @@ def board_uuid(uuid: gatt.UUID) -> str:
 
 
 @pytest.fixture
-def server(board_kind: str, rig_pool: RigPool, radio: Radio) -> Iterator[BumbleGattServer]:
-    handle = rig_pool.get(board_kind)
-    assert handle.rig is not None and handle.rig.spares, 'needs a spare controller'
-    peer = BumbleGattServer(radio, handle.rig.spares[0])
+def server(spare_controller: ControllerInfo, radio: Radio) -> Iterator[BumbleGattServer]:
+    peer = BumbleGattServer(radio, spare_controller)
     try:
         yield peer
     finally:

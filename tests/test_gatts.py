@@ -17,6 +17,7 @@ from gatts_peer import GattPeer
 from harness.board import Board
 from harness.gap import advertise, mac, up
 from harness.spec_example import HR_UART
+from tools.radio import ControllerInfo
 
 F_READ, F_WNR, F_WRITE, F_NOTIFY, F_INDICATE = 0x02, 0x04, 0x08, 0x10, 0x20
 F_AUX_WRITE = 0x0100
@@ -25,11 +26,8 @@ F_WRITE_ENC, F_WRITE_AUTHN, F_WRITE_AUTHZ = 0x1000, 0x2000, 0x4000
 
 
 @pytest.fixture
-def gatt_peer(board_kind: str, rig_pool, boards: tuple[Board, Board]) -> Iterator[GattPeer]:
-    handle = rig_pool.get(board_kind)
-    if handle.rig is None or not handle.rig.spares:
-        pytest.skip('needs a spare controller on the virtual radio')
-    peer = GattPeer(handle.rig.spares[0])
+def gatt_peer(spare_controller: ControllerInfo) -> Iterator[GattPeer]:
+    peer = GattPeer(spare_controller)
     try:
         yield peer
     finally:

@@ -15,6 +15,7 @@ from harness.board import Board
 from harness.gap import advertise, connect, mac, up
 from harness.peer import HciPeer
 from l2cap_peer import L2capPeer
+from tools.radio import ControllerInfo
 
 PSM = 0x80
 OTHER_PSM = 0x81
@@ -376,11 +377,8 @@ def test_link_closed_while_connecting(peripheral: Board, hci_peers: list[HciPeer
 
 # -- against bumble ----------------------------------------------------------------------
 @pytest.fixture
-def l2cap_peer(board_kind: str, rig_pool, boards: tuple[Board, Board]) -> Iterator[L2capPeer]:
-    handle = rig_pool.get(board_kind)
-    if handle.rig is None or not handle.rig.spares:
-        pytest.skip('needs a spare controller on the virtual radio')
-    peer = L2capPeer(handle.rig.spares[0])
+def l2cap_peer(spare_controller: ControllerInfo) -> Iterator[L2capPeer]:
+    peer = L2capPeer(spare_controller)
     try:
         yield peer
     finally:

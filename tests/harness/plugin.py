@@ -18,7 +18,7 @@ import pytest
 from api_names import EVENTS, METHODS
 from tools.boards import BoardStartError, Rig, REPO_ROOT
 
-from tools.radio import Radio
+from tools.radio import ControllerInfo, Radio
 
 from .board import Board
 from .peer import HciPeer
@@ -201,6 +201,16 @@ def hci_peers(board_kind: str, rig_pool: RigPool,
     finally:
         for peer in peers:
             peer.close()
+
+
+@pytest.fixture
+def spare_controller(board_kind: str, rig_pool: RigPool,
+                     boards: tuple[Board, Board]) -> ControllerInfo:
+    """The rig's first spare controller, for a test-side bumble peer."""
+    handle = rig_pool.get(board_kind)
+    if handle.rig is None or not handle.rig.spares:
+        pytest.skip('needs a spare controller on the virtual radio')
+    return handle.rig.spares[0]
 
 
 @pytest.fixture

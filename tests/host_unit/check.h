@@ -3,8 +3,10 @@
 #ifndef HOST_UNIT_CHECK_H
 #define HOST_UNIT_CHECK_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int checks;
 
@@ -25,6 +27,32 @@ static int checks;
             exit(1); \
         } \
 } while (0)
+
+// Hex, first octet first, into exactly n octets: 0, or -1 if malformed.
+static inline int hex_to_bytes(const char *s, uint8_t *out, size_t n) {
+    if (strlen(s) != 2 * n) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+            return -1;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+// Test data written as hex: malformed hex ends the program (a broken test,
+// not a failed check).
+static inline void from_hex(const char *s, uint8_t *out, size_t n) {
+    if (hex_to_bytes(s, out, n) != 0) {
+        fprintf(stderr, "bad hex in test: %s\n", s);
+        exit(1);
+    }
+}
+
+#define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)
 
 typedef struct {
     const char *name;

@@ -18,29 +18,6 @@
 #include "check.h"
 #include "fake_port.h"
 
-#define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)
-
-static int hex_to_bytes(const char *s, uint8_t *out, size_t n) {
-    if (strlen(s) != 2 * n) {
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
-            return -1;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
-static void from_hex(const char *s, uint8_t *out, size_t n) {
-    if (hex_to_bytes(s, out, n) != 0) {
-        fprintf(stderr, "bad hex in test: %s\n", s);
-        exit(1);
-    }
-}
-
 // ---- the GAP layer's state, as bh_addr.c sees it ----
 
 static struct {

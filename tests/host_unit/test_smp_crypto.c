@@ -22,34 +22,10 @@
 #include "bh_smp_crypto.h"
 #include "check.h"
 
-#define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)
-
-static int hex_to_bytes(const char *s, uint8_t *out, size_t n) {
-    if (strlen(s) != 2 * n) {
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1) {
-            return -1;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
-// Hex as written (first octet first).
-static void raw(const char *s, uint8_t *out, size_t n) {
-    if (hex_to_bytes(s, out, n) != 0) {
-        fprintf(stderr, "bad hex in test: %s\n", s);
-        exit(1);
-    }
-}
-
 // A value as the Core spec writes it (most significant octet first), stored
 // least significant octet first as the API takes it.
 static void spec(const char *s, uint8_t *out, size_t n) {
-    raw(s, out, n);
+    from_hex(s, out, n);
     for (size_t i = 0; i < n / 2; i++) {
         uint8_t t = out[i];
         out[i] = out[n - 1 - i];
@@ -60,7 +36,7 @@ static void spec(const char *s, uint8_t *out, size_t n) {
 // An address as the spec writes A1/A2: type octet, then the address.
 static bh_addr_t spec_addr(const char *s) {
     uint8_t a[7];
-    raw(s, a, 7);
+    from_hex(s, a, 7);
     bh_addr_t addr = { .type = a[0] };
     for (int i = 0; i < 6; i++) {
         addr.val[i] = a[6 - i];
@@ -81,8 +57,8 @@ static const char rfc_msg[] =
 // buffer of exactly len octets (ASan catches a read past the end).
 static void cmac_prefix(size_t len, uint8_t mac[16]) {
     uint8_t key[16], msg[64];
-    raw(rfc_key, key, 16);
-    raw(rfc_msg, msg, 64);
+    from_hex(rfc_key, key, 16);
+    from_hex(rfc_msg, msg, 64);
     uint8_t *exact = NULL;
     if (len > 0) {
         exact = malloc(len);
@@ -95,7 +71,7 @@ static void cmac_prefix(size_t len, uint8_t mac[16]) {
 
 static void check_cmac_prefix(size_t len, const char *expected_hex) {
     uint8_t mac[16], expected[16];
-    raw(expected_hex, expected, 16);
+    from_hex(expected_hex, expected, 16);
     cmac_prefix(len, mac);
     if (memcmp(mac, expected, 16) != 0) {
         fprintf(stderr, "CMAC of %zu octets differs\n", len);
@@ -129,8 +105,8 @@ static void test_cmac_edge_lengths(void) {
 // tag; the tag may be written over the message.
 static void test_cmac_properties(void) {
     uint8_t key[16], msg[64], a[16], b[16];
-    raw(rfc_key, key, 16);
-    raw(rfc_msg, msg, 64);
+    from_hex(rfc_key, key, 16);
+    from_hex(rfc_msg, msg, 64);
     bh_aes_cmac(key, NULL, 0, a);
     bh_aes_cmac(key, msg, 0, b);
     CHECK_MEM(a, b, 16);
