@@ -206,9 +206,10 @@ void bh_evt_l2cap_disconnect(uint16_t conn_handle, uint16_t cid, uint16_t psm, u
     ble_event_push(IRQ_L2CAP_DISCONNECT, f, MP_ARRAY_SIZE(f));
 }
 
-void bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid) {
+bool bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid) {
     const ble_field_t f[] = { BLE_INT(conn_handle), BLE_INT(cid) };
-    ble_event_push(IRQ_L2CAP_RECV, f, MP_ARRAY_SIZE(f));
+    // Dropped (ring full): the host raises it again from its poll.
+    return ble_event_push(IRQ_L2CAP_RECV, f, MP_ARRAY_SIZE(f));
 }
 
 void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t status) {

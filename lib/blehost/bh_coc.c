@@ -68,6 +68,7 @@ typedef struct _channel_t {
     // belong to the SDU being reassembled (sdu_left bytes still to come)
     bool sdu_open;
     bool grant_pending;
+    bool recv_pending; // bh_evt_l2cap_recv() could not be delivered yet
     uint16_t rx_len;
     uint16_t rx_ready;
     uint16_t rx_read;
@@ -318,7 +319,7 @@ static bool rx_frame(channel_t *ch, const uint8_t *data, size_t len) {
         ch->sdu_open = false;
         if (ch->rx_ready != ch->rx_len) { // an empty SDU brings nothing to read
             ch->rx_ready = ch->rx_len;
-            bh_evt_l2cap_recv(ch->conn_handle, ch->local_cid);
+            ch->recv_pending = !bh_evt_l2cap_recv(ch->conn_handle, ch->local_cid);
         }
     }
     return true;
@@ -590,6 +591,9 @@ void bh_coc_poll(uint32_t now_ms) {
         case CH_OPEN:
             if (ch->grant_pending) {
                 grant_credits(ch);
+            }
+            if (ch->recv_pending && ch->rx_read < ch->rx_ready) {
+                ch->recv_pending = !bh_evt_l2cap_recv(ch->conn_handle, ch->local_cid);
             }
             tx_pump(ch);
             break;

@@ -80,8 +80,11 @@ void bh_evt_l2cap_connect(uint16_t conn_handle, uint16_t cid, uint16_t psm,
 // status 0: an open channel closed (either side, or its link went);
 // non-zero: our connection attempt failed (see above).
 void bh_evt_l2cap_disconnect(uint16_t conn_handle, uint16_t cid, uint16_t psm, uint16_t status);
-// An SDU has been received (bh_coc_recv() can read it).
-void bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid);
+// An SDU has been received (bh_coc_recv() can read it). Return false if the
+// event could not be queued: the host raises it again from bh_coc_poll()
+// until it is, so a reader that waits for it is never left waiting (the
+// peer gets no credits until everything is read).
+bool bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid);
 // The SDU that bh_coc_send() left waiting has gone (status 0).
 void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t status);
 

@@ -30,9 +30,10 @@ WEAK void bh_evt_l2cap_disconnect(uint16_t conn_handle, uint16_t cid, uint16_t p
     (void)status;
 }
 
-WEAK void bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid) {
+WEAK bool bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid) {
     (void)conn_handle;
     (void)cid;
+    return true;
 }
 
 WEAK void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t status) {

@@ -21,6 +21,7 @@ static struct {
     int disconnects;
     int recvs;
     int send_ready;
+    int recv_refusals; // how many RECV events to refuse (ring full)
     uint16_t verdict; // what the accept handler answers
     uint16_t cid;
     uint16_t psm;
@@ -58,10 +59,15 @@ void bh_evt_l2cap_disconnect(uint16_t conn_handle, uint16_t cid, uint16_t psm, u
     ev.status = status;
 }
 
-void bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid) {
+bool bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid) {
     CHECK_EQ(conn_handle, CONN);
     CHECK_EQ(cid, ev.cid);
     ev.recvs++;
+    if (ev.recv_refusals > 0) {
+        ev.recv_refusals--; // the embedding's ring is full
+        return false;
+    }
+    return true;
 }
 
 void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t status) {
@@ -262,6 +268,22 @@ static void test_receive_and_credits(void) {
     CHECK_EQ(ev.recvs, 2);
     CHECK_EQ(bh_coc_recv(CONN, cid, buf, sizeof(buf)), 60);
     CHECK(memcmp(buf, k + 2, 60) == 0);
+    // A RECV the embedding could not queue is raised again from the poll
+    // until it goes, and not once everything has been read.
+    ev.recv_refusals = 2;
+    push_pdu(cid, k, 62); // refused once here, once at the first poll
+    CHECK_EQ(ev.recvs, 4);
+    bh_poll();
+    CHECK_EQ(ev.recvs, 5);
+    bh_poll();
+    CHECK_EQ(ev.recvs, 5);
+    ev.recv_refusals = 1;
+    CHECK_EQ(bh_coc_recv(CONN, cid, buf, sizeof(buf)), 60);
+    push_pdu(cid, k, 62);
+    CHECK_EQ(ev.recvs, 7);
+    CHECK_EQ(bh_coc_recv(CONN, cid, buf, sizeof(buf)), 60);
+    bh_poll();
+    CHECK_EQ(ev.recvs, 7);
     CHECK_EQ(ev.disconnects, 0);
 }
 
