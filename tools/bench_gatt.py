@@ -10,6 +10,10 @@
    sequence, and reports config('rxbuf_dropped') (events its ring dropped).
 2. gattc_write with response: round trip from the call to _IRQ_GATTC_WRITE_DONE
    (200 writes of 1 byte).
+3. L2CAP channel throughput on the same link: the client board sends COUNT/10
+   SDUs of 512 bytes (MTU 512 both sides), waiting for _IRQ_L2CAP_SEND_READY
+   when l2cap_send says stalled; the server board reads them in its
+   _IRQ_L2CAP_RECV handler (ticks_us from the first read to the last).
 The virtual radio paces ACL data like an LE 1M link, so the throughput is the
 radio's model's, not the host's ceiling.
 """
@@ -84,6 +88,47 @@ rtt.sort()
 '''
 
 
+L2CAP_PSM = 0x80
+L2CAP_MTU = 512
+
+L2CAP_RECEIVER = '''l2 = {{'n': 0, 't0': 0, 't1': 0}}
+rbuf = bytearray({mtu})
+def irq(e, d):
+    if e == 25:
+        while True:
+            n = ble.l2cap_recvinto(d[0], d[1], rbuf)
+            if n == 0:
+                break
+            now = time.ticks_us()
+            if l2['n'] == 0:
+                l2['t0'] = now
+            l2['t1'] = now
+            l2['n'] += n
+ble.irq(irq)
+ble.l2cap_listen({psm}, {mtu})
+'''
+
+L2CAP_SENDER = '''l2 = {{'cid': None, 'ready': 0}}
+def irq(e, d):
+    if e == 23:
+        l2['cid'] = d[1]
+    elif e == 26:
+        l2['ready'] += 1
+ble.irq(irq)
+ble.l2cap_connect(st['conn'], {psm}, {mtu})
+'''
+
+L2CAP_SEND = '''sbuf = bytearray({mtu})
+t0 = time.ticks_ms()
+for i in range({count}):
+    r0 = l2['ready']
+    if not ble.l2cap_send(st['conn'], l2['cid'], sbuf):
+        while l2['ready'] == r0:
+            time.sleep_ms(0)
+ts = time.ticks_diff(time.ticks_ms(), t0)
+'''
+
+
 def wait_until(condition: Callable[[], bool], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -128,6 +173,21 @@ def write_round_trip(server: Board, client: Board) -> str:
             f'max {r[-1] / 1000:.2f} ms (n={len(r)})')
 
 
+def l2cap_throughput(server: Board, client: Board, count: int) -> str:
+    server.exec(L2CAP_RECEIVER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
+    client.exec(L2CAP_SENDER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
+    wait_until(lambda: client.eval("l2['cid']") is not None, 10)
+    client.exec(L2CAP_SEND.format(mtu=L2CAP_MTU, count=count), timeout=300)
+    total = count * L2CAP_MTU
+    wait_until(lambda: server.eval("l2['n']") >= total, 60)
+    l2 = server.eval('l2')
+    span = (l2['t1'] - l2['t0']) / 1e6
+    # The first SDU's bytes arrive at t0: the span carries the rest.
+    rate = (l2['n'] - L2CAP_MTU) / span
+    return (f'l2cap: {l2["n"]}/{total} B in {count} SDUs of {L2CAP_MTU} B; receive span '
+            f'{span:.3f} s -> {rate:.0f} B/s; sender loop {client.eval("ts")} ms')
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m tools.bench_gatt', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             mtu = connect(server, client, args.mtu, args.client_rxbuf)
             print(notification_throughput(server, client, mtu, args.count), flush=True)
             print(write_round_trip(server, client), flush=True)
+            print(l2cap_throughput(server, client, max(args.count // 10, 2)), flush=True)
         finally:
             for board in (client, server):
                 board.close()
