@@ -2,8 +2,8 @@
 #   make demo   install what is missing, build both boards, show two boards on a virtual radio
 #   make test   build what is needed and run the whole test suite on virtual boards
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
-#   make bench  GAP and GATT benchmarks (latency, scan results/s, code size,
-#               notification throughput, write round trip): prints figures
+#   make bench  GAP, GATT and L2CAP benchmarks (latency, scan results/s, code size,
+#               notification throughput, write round trip, channel throughput)
 #   make conformance  MicroPython's own multi_bluetooth tests, unchanged, on two boards
 #               of each kind; tests/conformance.txt says which must pass (make test runs it)
 
