@@ -65,8 +65,8 @@ typedef struct _channel_t {
     uint16_t peer_credits; // frames the peer may still send us
     uint32_t tx_credits;   // frames we may still send (peer's grants)
     // receive: bytes [rx_read, rx_ready) are readable, [rx_ready, rx_len)
-    // belong to the SDU being reassembled (sdu_left bytes still to come)
-    bool sdu_open;
+    // belong to the SDU being reassembled (sdu_left bytes still to come; 0:
+    // the next K-frame starts an SDU)
     bool grant_pending;
     bool recv_pending; // bh_evt_l2cap_recv() could not be delivered yet
     uint16_t rx_len;
@@ -296,7 +296,7 @@ static bool rx_frame(channel_t *ch, const uint8_t *data, size_t len) {
         return false;
     }
     ch->peer_credits--;
-    if (!ch->sdu_open) {
+    if (ch->sdu_left == 0) {
         if (len < SDU_LEN_FIELD) {
             return false;
         }
@@ -307,7 +307,6 @@ static bool rx_frame(channel_t *ch, const uint8_t *data, size_t len) {
         data += SDU_LEN_FIELD;
         len -= SDU_LEN_FIELD;
         ch->sdu_left = sdu_len;
-        ch->sdu_open = true;
     }
     if (len > ch->sdu_left || ch->rx_len + len > RX_CAP) {
         return false;
@@ -316,7 +315,6 @@ static bool rx_frame(channel_t *ch, const uint8_t *data, size_t len) {
     ch->rx_len = (uint16_t)(ch->rx_len + len);
     ch->sdu_left = (uint16_t)(ch->sdu_left - len);
     if (ch->sdu_left == 0) {
-        ch->sdu_open = false;
         if (ch->rx_ready != ch->rx_len) { // an empty SDU brings nothing to read
             ch->rx_ready = ch->rx_len;
             ch->recv_pending = !bh_evt_l2cap_recv(ch->conn_handle, ch->local_cid);

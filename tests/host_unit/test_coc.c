@@ -30,25 +30,26 @@ static struct {
     uint16_t status;
 } ev;
 
-uint16_t bh_evt_l2cap_accept(uint16_t conn_handle, uint16_t cid, uint16_t psm,
-    uint16_t our_mtu, uint16_t peer_mtu) {
+static void record_channel(uint16_t conn_handle, uint16_t cid, uint16_t psm, uint16_t our_mtu,
+    uint16_t peer_mtu) {
     CHECK_EQ(conn_handle, CONN);
-    ev.accepts++;
     ev.cid = cid;
     ev.psm = psm;
     ev.our_mtu = our_mtu;
     ev.peer_mtu = peer_mtu;
+}
+
+uint16_t bh_evt_l2cap_accept(uint16_t conn_handle, uint16_t cid, uint16_t psm,
+    uint16_t our_mtu, uint16_t peer_mtu) {
+    ev.accepts++;
+    record_channel(conn_handle, cid, psm, our_mtu, peer_mtu);
     return ev.verdict;
 }
 
 void bh_evt_l2cap_connect(uint16_t conn_handle, uint16_t cid, uint16_t psm,
     uint16_t our_mtu, uint16_t peer_mtu) {
-    CHECK_EQ(conn_handle, CONN);
     ev.connects++;
-    ev.cid = cid;
-    ev.psm = psm;
-    ev.our_mtu = our_mtu;
-    ev.peer_mtu = peer_mtu;
+    record_channel(conn_handle, cid, psm, our_mtu, peer_mtu);
 }
 
 void bh_evt_l2cap_disconnect(uint16_t conn_handle, uint16_t cid, uint16_t psm, uint16_t status) {
