@@ -19,6 +19,7 @@
 #include "py/mperrno.h"
 #include "blehost.h"
 #include "bh_att.h"
+#include "bh_err.h"
 #include "modbluetooth.h"
 
 static NORETURN void raise_unknown(void) {
@@ -101,7 +102,7 @@ static mp_int_t get_int_in(mp_obj_t value, mp_int_t lo, mp_int_t hi, qstr name) 
 static void set_addr_mode(mp_obj_t value) {
     mp_int_t mode = get_int_in(value, 0, 3, MP_QSTR_addr_mode);
     int err = bh_set_addr_mode((uint8_t)mode);
-    if (err == -MP_EINVAL) {
+    if (err == -BH_EINVAL) {
         // The only mode in range the host refuses: no public address.
         mp_raise_ValueError(MP_ERROR_TEXT("addr_mode 0 needs a controller public address"));
     }

@@ -18,6 +18,7 @@
 #include "py/runtime.h"
 #include "py/mperrno.h"
 #include "blehost.h"
+#include "bh_err.h"
 #include "modbluetooth.h"
 
 #define IRQ_CENTRAL_CONNECT (1)
@@ -27,6 +28,7 @@
 #define IRQ_PERIPHERAL_CONNECT (7)
 #define IRQ_PERIPHERAL_DISCONNECT (8)
 #define IRQ_CONNECTION_UPDATE (27)
+#define IRQ_ENCRYPTION_UPDATE (28)
 
 #define CONN_HANDLE_NONE (0xffff)
 
@@ -212,7 +214,7 @@ static mp_obj_t ble_gap_disconnect(mp_obj_t self_in, mp_obj_t handle_in) {
         return mp_const_false;
     }
     int err = bh_disconnect((uint16_t)handle);
-    if (err == -MP_ENOTCONN) {
+    if (err == -BH_ENOTCONN) {
         return mp_const_false;
     }
     raise_if_error(err);
@@ -271,4 +273,13 @@ void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t latenc
         BLE_INT(conn_handle), BLE_INT(interval), BLE_INT(latency), BLE_INT(timeout), BLE_INT(status),
     };
     ble_event_push(IRQ_CONNECTION_UPDATE, fields, MP_ARRAY_SIZE(fields));
+}
+
+void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
+    bool bonded, uint8_t key_size) {
+    const ble_field_t fields[] = {
+        BLE_INT(conn_handle), BLE_INT(encrypted), BLE_INT(authenticated), BLE_INT(bonded),
+        BLE_INT(key_size),
+    };
+    ble_event_push(IRQ_ENCRYPTION_UPDATE, fields, MP_ARRAY_SIZE(fields));
 }

@@ -37,7 +37,7 @@
 //   cut short by a disconnect or the ATT timeout raises none.
 // - A write with response longer than MTU-3 bytes (MTU as it is when the
 //   write starts) is a long write: the server receives the whole value.
-#include <errno.h>
+#include "bh_err.h"
 
 #include "py/runtime.h"
 #include "py/mperrno.h"
@@ -66,7 +66,7 @@ static void raise_if_error(int err) {
     if (err == 0) {
         return;
     }
-    if (err == -EINVAL) {
+    if (err == -BH_EINVAL) {
         mp_raise_ValueError(MP_ERROR_TEXT("invalid handle range or UUID"));
     }
     ble_raise_errno(err);
@@ -171,7 +171,7 @@ static mp_obj_t ble_gattc_write(size_t n_args, const mp_obj_t *args) {
     ble_check_active();
     int err = bh_gattc_write(conn_handle, value_handle, buf.buf, buf.len,
         mode == WRITE_MODE_WITH_RESPONSE);
-    if (err == -EMSGSIZE) {
+    if (err == -BH_EMSGSIZE) {
         mp_raise_msg_varg(&mp_type_ValueError,
             MP_ERROR_TEXT("data longer than MTU-3 (%d bytes) needs mode=1"),
             bh_att_get_mtu(conn_handle) - 3);

@@ -20,7 +20,7 @@
 //   if the transmit queue stays full for a second.
 // - _IRQ_GATTS_INDICATE_DONE status: 0 confirmed, ETIMEDOUT (30 s ATT
 //   timeout) or ENOTCONN (link closed before the confirmation).
-#include <errno.h>
+#include "bh_err.h"
 #include <string.h>
 
 #include "py/runtime.h"
@@ -41,7 +41,7 @@
 
 // A host error as an exception; an over-long value is the caller's mistake.
 static NORETURN void raise_host_error(int err) {
-    if (err == -EMSGSIZE) {
+    if (err == -BH_EMSGSIZE) {
         mp_raise_ValueError(MP_ERROR_TEXT("value longer than 512 bytes"));
     }
     ble_raise_errno(err);
@@ -217,7 +217,7 @@ static mp_obj_t ble_gatts_write(size_t n_args, const mp_obj_t *args) {
     if (n_args == 4 && mp_obj_is_true(args[3])) {
         // Wait (servicing HCI) while the transmit queue is full.
         uint32_t t0 = mp_hal_ticks_ms();
-        while ((err = bh_gatts_send_update(h)) == -ENOMEM && mp_hal_ticks_ms() - t0 < SEND_RETRY_MS) {
+        while ((err = bh_gatts_send_update(h)) == -BH_ENOMEM && mp_hal_ticks_ms() - t0 < SEND_RETRY_MS) {
             mp_event_wait_ms(1);
             mp_bluetooth_hci_poll();
         }
@@ -269,7 +269,7 @@ static mp_obj_t send_common(size_t n_args, const mp_obj_t *args, bool indicate) 
     for (;;) {
         int err = indicate ? bh_gatts_indicate((uint16_t)conn, h, data, len)
             : bh_gatts_notify((uint16_t)conn, h, data, len);
-        if (err != -ENOMEM || mp_hal_ticks_ms() - t0 >= SEND_RETRY_MS) {
+        if (err != -BH_ENOMEM || mp_hal_ticks_ms() - t0 >= SEND_RETRY_MS) {
             if (err != 0) {
                 raise_host_error(err);
             }

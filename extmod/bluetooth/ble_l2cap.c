@@ -7,21 +7,21 @@
 // - arguments of the wrong type: TypeError (buf of l2cap_recvinto must be
 //   writable, buf of l2cap_send any buffer); conn_handle outside
 //   0..0x0eff, cid outside 0..0xffff, psm outside 1..255 (LE PSMs the host
-//   serves), mtu outside 23..1024: ValueError (the host's -EINVAL on
+//   serves), mtu outside 23..1024: ValueError (the host's -BH_EINVAL on
 //   listen/connect arguments);
-// - -EMSGSIZE from l2cap_send (buf over the peer's MTU or over twice ours):
+// - -BH_EMSGSIZE from l2cap_send (buf over the peer's MTU or over twice ours):
 //   ValueError;
-// - -EINVAL from l2cap_disconnect/send/recvinto, whose arguments are checked
+// - -BH_EINVAL from l2cap_disconnect/send/recvinto, whose arguments are checked
 //   above, means no such channel (never opened, closed, or not open yet):
 //   OSError(ENOTCONN);
-// - -ENOTCONN (l2cap_connect on a handle with no link): OSError(ENOTCONN);
-// - -EALREADY: OSError(EALREADY): l2cap_connect while listening or while a
+// - -BH_ENOTCONN (l2cap_connect on a handle with no link): OSError(ENOTCONN);
+// - -BH_EALREADY: OSError(EALREADY): l2cap_connect while listening or while a
 //   channel is open or connecting, l2cap_listen while a channel is open or
 //   connecting, l2cap_disconnect of a channel that is connecting or already
 //   closing;
-// - -EAGAIN: OSError(EAGAIN): l2cap_send after it returned False, before
+// - -BH_EAGAIN: OSError(EAGAIN): l2cap_send after it returned False, before
 //   _IRQ_L2CAP_SEND_READY;
-// - -ENOMEM: OSError(ENOMEM): l2cap_connect found the transmit queue full
+// - -BH_ENOMEM: OSError(ENOMEM): l2cap_connect found the transmit queue full
 //   (retry).
 //
 // Events: _IRQ_L2CAP_ACCEPT is called synchronously (as
@@ -34,7 +34,7 @@
 // response within 30 s, 0x101 link closed while connecting.
 // _IRQ_L2CAP_SEND_READY always has status 0 (the host never drops a stalled
 // SDU while the channel is open).
-#include <errno.h>
+#include "bh_err.h"
 
 #include "py/runtime.h"
 #include "py/mperrno.h"
@@ -80,9 +80,9 @@ static uint16_t get_mtu(mp_obj_t obj) {
 }
 
 // A host error of listen/connect. The checks above already reject what the
-// host calls -EINVAL; should the two ever differ, it is still an argument.
+// host calls -BH_EINVAL; should the two ever differ, it is still an argument.
 static void raise_setup_error(int err) {
-    if (err == -EINVAL) {
+    if (err == -BH_EINVAL) {
         mp_raise_ValueError(MP_ERROR_TEXT("invalid psm or mtu"));
     }
     if (err != 0) {
@@ -90,12 +90,12 @@ static void raise_setup_error(int err) {
     }
 }
 
-// A host error on an existing channel: -EINVAL is "no such channel".
+// A host error on an existing channel: -BH_EINVAL is "no such channel".
 static void raise_channel_error(int err) {
-    if (err == -EINVAL) {
+    if (err == -BH_EINVAL) {
         mp_raise_OSError(MP_ENOTCONN);
     }
-    if (err == -EMSGSIZE) {
+    if (err == -BH_EMSGSIZE) {
         mp_raise_ValueError(MP_ERROR_TEXT("buf longer than the peer's MTU or twice ours"));
     }
     if (err < 0) {

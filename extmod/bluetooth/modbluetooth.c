@@ -2,10 +2,10 @@
 // the host's event callbacks and the port hooks of mpbt_port.h.
 #include <string.h>
 
-#include <errno.h>
 
 #include "py/runtime.h"
 #include "py/mperrno.h"
+#include "bh_err.h"
 #include "blehost.h"
 #include "modbluetooth.h"
 #include "mpbt_port.h"
@@ -24,29 +24,29 @@ mp_obj_bluetooth_ble_t *ble_get(void) {
     return MP_STATE_VM(bluetooth_ble);
 }
 
-// The host returns the C library's errno values, which differ from
-// MicroPython's on some ports (newlib's ENOTCONN is 128, MicroPython's 107).
+// The one place where the host's error numbers (bh_err.h) become
+// MicroPython's errno values, whatever table the port uses.
 int ble_errno_to_mp(int err) {
     switch (err) {
-        case -EPERM:
+        case -BH_EPERM:
             return MP_EPERM;
-        case -ENODEV:
+        case -BH_ENODEV:
             return MP_ENODEV;
-        case -ETIMEDOUT:
+        case -BH_ETIMEDOUT:
             return MP_ETIMEDOUT;
-        case -EINVAL:
+        case -BH_EINVAL:
             return MP_EINVAL;
-        case -EBUSY:
+        case -BH_EBUSY:
             return MP_EBUSY;
-        case -ENOTCONN:
+        case -BH_ENOTCONN:
             return MP_ENOTCONN;
-        case -ENOMEM:
+        case -BH_ENOMEM:
             return MP_ENOMEM;
-        case -EALREADY:
+        case -BH_EALREADY:
             return MP_EALREADY;
-        case -EOPNOTSUPP:
+        case -BH_EOPNOTSUPP:
             return MP_EOPNOTSUPP;
-        case -EAGAIN:
+        case -BH_EAGAIN:
             return MP_EAGAIN;
         default:
             return MP_EIO;
@@ -184,6 +184,10 @@ void mp_bluetooth_hci_poll(void) {
         return;
     }
     bh_poll();
+    if (bh_poll_pending()) {
+        // Dispatch is bounded per poll: come back for the rest.
+        mp_bluetooth_hci_poll_soon();
+    }
     ble_event_poll_done();
 }
 

@@ -1,5 +1,5 @@
 // ACL data path and L2CAP fixed-channel dispatch. See bh_acl.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdbool.h>
 #include <string.h>
 
@@ -44,30 +44,19 @@ static struct {
     bool pumping;
     rx_state_t rx[BH_MAX_CONNECTIONS];
     bh_acl_stats_t stats;
-    // One ACL packet as written to the transport: H4 type, header, data.
-    uint8_t pkt[1 + BH_H4_ACL_HDR + BH_ACL_TX_MAX_DATA];
+    // One ACL packet as handed to the transport: header, data.
+    uint8_t pkt[BH_H4_ACL_HDR + BH_ACL_TX_MAX_DATA];
 } acl;
 
 // Fixed channels 4 (ATT), 5 (LE signalling), 6 (SMP); kept across resets.
 static bh_l2cap_rx_fn_t rx_handlers[3];
 
-// The ATT layer above (bh_att.c) resets with the data path and hears of
-// closed links; weak no-ops let the data path link alone (unit tests).
-__attribute__((weak)) void bh_att_init(void) {
-}
-__attribute__((weak)) void bh_att_conn_closed(uint16_t conn_handle) {
-    (void)conn_handle;
-}
-// Likewise the connection-oriented channels (bh_coc.c), on dynamic CIDs.
-__attribute__((weak)) void bh_coc_on_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
-    (void)conn_handle;
-    (void)cid;
-    (void)data;
-    (void)len;
-    acl.stats.rx_unknown_cid++;
-}
-__attribute__((weak)) void bh_coc_conn_closed(uint16_t conn_handle) {
-    (void)conn_handle;
+// The handler of dynamic CIDs (LE credit-based channels, bh_coc.c); kept
+// across resets.
+static bh_l2cap_dyn_rx_fn_t dyn_handler;
+
+void bh_l2cap_set_dynamic_handler(bh_l2cap_dyn_rx_fn_t fn) {
+    dyn_handler = fn;
 }
 
 void bh_acl_reset(void) {
@@ -75,7 +64,6 @@ void bh_acl_reset(void) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         acl.rx[i].handle = HANDLE_NONE;
     }
-    bh_att_init();
 }
 
 void bh_acl_get_stats(bh_acl_stats_t *stats) {
@@ -92,7 +80,7 @@ size_t bh_acl_tx_queued(void) {
 
 int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn) {
     if (cid < BH_L2CAP_CID_ATT || cid > BH_L2CAP_CID_SMP) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     rx_handlers[cid - BH_L2CAP_CID_ATT] = fn;
     return 0;
@@ -136,11 +124,10 @@ static void tx_pump(void) {
             n = frag;
         }
         uint16_t pb = p->sent == 0 ? PB_FIRST_NON_FLUSHABLE : PB_CONTINUATION;
-        acl.pkt[0] = BH_H4_ACL;
-        bh_put_u16(acl.pkt + 1, (uint16_t)(p->handle | (pb << 12)));
-        bh_put_u16(acl.pkt + 3, (uint16_t)n);
-        memcpy(acl.pkt + 1 + BH_H4_ACL_HDR, p->data + p->sent, n);
-        if (bh_port_hci_write(acl.pkt, 1 + BH_H4_ACL_HDR + n) != 0) {
+        bh_put_u16(acl.pkt, (uint16_t)(p->handle | (pb << 12)));
+        bh_put_u16(acl.pkt + 2, (uint16_t)n);
+        memcpy(acl.pkt + BH_H4_ACL_HDR, p->data + p->sent, n);
+        if (bh_port_hci_send(BH_HCI_PKT_ACL, acl.pkt, BH_H4_ACL_HDR + n) != 0) {
             // The packet did not reach the controller: its buffer is still
             // free; the rest of this PDU is useless.
             bh_conn_acl_completed(p->handle, 1);
@@ -160,16 +147,16 @@ static void tx_pump(void) {
 
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
     if (bh_conn_find(conn_handle) == NULL) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (len > BH_L2CAP_TX_MAX_PAYLOAD) {
-        return -EMSGSIZE;
+        return -BH_EMSGSIZE;
     }
     if (acl.tx_count == BH_ACL_TX_QUEUE_LEN) {
         // Slots of closed links at the head can go now.
         tx_pump();
         if (acl.tx_count == BH_ACL_TX_QUEUE_LEN) {
-            return -ENOMEM;
+            return -BH_ENOMEM;
         }
     }
     tx_pdu_t *p = &acl.txq[(acl.tx_head + acl.tx_count) % BH_ACL_TX_QUEUE_LEN];
@@ -204,8 +191,6 @@ void bh_acl_on_completed(uint16_t conn_handle, uint16_t count) {
 }
 
 void bh_acl_conn_closed(uint16_t conn_handle) {
-    bh_att_conn_closed(conn_handle);
-    bh_coc_conn_closed(conn_handle);
     for (size_t i = 0; i < acl.tx_count; i++) {
         tx_pdu_t *p = &acl.txq[(acl.tx_head + i) % BH_ACL_TX_QUEUE_LEN];
         if (p->handle == conn_handle) {
@@ -289,7 +274,11 @@ static void rx_dispatch(uint16_t handle, const uint8_t *pdu, size_t len) {
         return;
     }
     if (cid >= BH_L2CAP_CID_DYNAMIC_FIRST) {
-        bh_coc_on_pdu(handle, cid, p, plen);
+        if (dyn_handler != NULL) {
+            dyn_handler(handle, cid, p, plen);
+        } else {
+            acl.stats.rx_unknown_cid++;
+        }
         return;
     }
     bh_l2cap_rx_fn_t fn = NULL;

@@ -18,6 +18,11 @@
 #define BH_L2CAP_SIG_COMMAND_REJECT (0x01)
 #define BH_L2CAP_REJECT_NOT_UNDERSTOOD (0x0000)
 
+// PDUs on dynamic CIDs (0x0040 and up) go to one handler (the LE
+// credit-based channels); without one they are counted as unknown.
+typedef void (*bh_l2cap_dyn_rx_fn_t)(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
+void bh_l2cap_set_dynamic_handler(bh_l2cap_dyn_rx_fn_t fn);
+
 // Forget queued PDUs and partial reassemblies (activation, deactivation).
 // Registered RX handlers are kept.
 void bh_acl_reset(void);

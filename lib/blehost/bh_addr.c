@@ -12,7 +12,7 @@
 // duration). A connection attempt is not interrupted: the change waits for
 // it to end, retried every BH_ADDR_RETRY_MS, or done at once when the GAP
 // layer calls bh_addr_refresh().
-#include <errno.h>
+#include "bh_err.h"
 #include <stdbool.h>
 #include <string.h>
 
@@ -86,28 +86,32 @@ static void fix_random_part(uint8_t addr[6], size_t lo) {
 }
 
 // Static random: top two bits 11.
-static void make_static(uint8_t addr[6]) {
-    bh_port_random(addr, 6);
+static int make_static(uint8_t addr[6]) {
+    int err = bh_random(addr, 6);
     addr[5] |= 0xc0;
     fix_random_part(addr, 0);
+    return err;
 }
 
 // Non-resolvable private: top two bits 00, never equal to the public address.
-static void make_nrpa(uint8_t addr[6]) {
+static int make_nrpa(uint8_t addr[6]) {
+    int err;
     do {
-        bh_port_random(addr, 6);
+        err = bh_random(addr, 6);
         addr[5] &= 0x3f;
         fix_random_part(addr, 0);
-    } while (memcmp(addr, st.public_addr, 6) == 0);
+    } while (err == 0 && memcmp(addr, st.public_addr, 6) == 0);
+    return err;
 }
 
 // Resolvable private: prand (top two bits 01) in the upper three octets,
 // hash = ah(IRK, prand) in the lower three (HCI byte order).
-static void make_rpa(uint8_t addr[6]) {
-    bh_port_random(addr + 3, 3);
+static int make_rpa(uint8_t addr[6]) {
+    int err = bh_random(addr + 3, 3);
     addr[5] = (addr[5] & 0x3f) | 0x40;
     fix_random_part(addr, 3);
     bh_ah(st.irk, addr + 3, addr);
+    return err;
 }
 
 static int set_random(const uint8_t addr[6]) {
@@ -147,10 +151,10 @@ static int program_random(const uint8_t addr[6]) {
         err = set_random_paused(addr);
     }
     if (err == HCI_COMMAND_DISALLOWED) {
-        return -EBUSY;
+        return -BH_EBUSY;
     }
     if (err != 0) {
-        return err < 0 ? err : -EIO;
+        return err < 0 ? err : -BH_EIO;
     }
     memcpy(st.random_addr, addr, 6);
     return 0;
@@ -159,12 +163,11 @@ static int program_random(const uint8_t addr[6]) {
 // Generate and program a fresh private address for mode (RPA or NRPA).
 static int new_private(uint8_t mode) {
     uint8_t addr[6];
-    if (mode == BH_ADDR_MODE_RPA) {
-        make_rpa(addr);
-    } else {
-        make_nrpa(addr);
+    int err = mode == BH_ADDR_MODE_RPA ? make_rpa(addr) : make_nrpa(addr);
+    if (err != 0) {
+        return err;
     }
-    int err = program_random(addr);
+    err = program_random(addr);
     if (err == 0) {
         st.rotated_ms = bh_port_ticks_ms();
         st.rotation_due = false;
@@ -177,14 +180,17 @@ static int apply_mode(uint8_t mode) {
     switch (mode) {
         case BH_ADDR_MODE_PUBLIC:
             if (!st.have_public) {
-                return -EINVAL;
+                return -BH_EINVAL;
             }
             err = 0;
             break;
         case BH_ADDR_MODE_RANDOM:
             // Generated once per activation, then stable.
             if (!st.have_static) {
-                make_static(st.static_addr);
+                err = make_static(st.static_addr);
+                if (err != 0) {
+                    return err;
+                }
                 st.have_static = true;
             }
             err = 0;
@@ -198,7 +204,7 @@ static int apply_mode(uint8_t mode) {
             err = new_private(mode);
             break;
         default:
-            return -EINVAL;
+            return -BH_EINVAL;
     }
     if (err == 0) {
         st.mode = mode;
@@ -212,7 +218,10 @@ int bh_addr_start(const uint8_t public_addr[6]) {
     st.have_public = !is_zero(public_addr, 6);
     // One local IRK per activation (an identity that survives activations
     // needs bonding storage, which is not there yet).
-    bh_port_random(st.irk, sizeof(st.irk));
+    int rerr = bh_random(st.irk, sizeof(st.irk));
+    if (rerr != 0) {
+        return rerr;
+    }
     st.mode = MODE_DEFAULT;
     uint8_t mode = st.requested_mode;
     if (mode == MODE_DEFAULT || (mode == BH_ADDR_MODE_PUBLIC && !st.have_public)) {
@@ -226,7 +235,7 @@ int bh_addr_start(const uint8_t public_addr[6]) {
 
 int bh_set_addr_mode(uint8_t mode) {
     if (mode > BH_ADDR_MODE_NRPA) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (st.started) {
         int err = apply_mode(mode);
@@ -251,7 +260,7 @@ uint8_t bh_own_addr_type(void) {
 
 int bh_get_addr(bh_addr_t *addr) {
     if (!st.started) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     addr->type = bh_own_addr_type();
     memcpy(addr->val, addr->type == BH_ADDR_TYPE_PUBLIC ? st.public_addr : st.random_addr, 6);
@@ -260,7 +269,7 @@ int bh_get_addr(bh_addr_t *addr) {
 
 int bh_get_irk(uint8_t irk[16]) {
     if (!st.started) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     memcpy(irk, st.irk, 16);
     return 0;
@@ -268,7 +277,7 @@ int bh_get_irk(uint8_t irk[16]) {
 
 int bh_set_rpa_timeout(uint32_t seconds) {
     if (seconds < BH_RPA_TIMEOUT_MIN_S || seconds > BH_RPA_TIMEOUT_MAX_S) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     rpa_timeout_s = seconds;
     return 0;

@@ -27,7 +27,7 @@ bool bh_addr_rotation_due(void);
 // Program a due private address now. The GAP layer calls this where it has
 // advertising, scanning and initiating disabled (e.g. in the middle of a
 // restart), so a busy device still rotates. Returns 0 (also when nothing
-// was due), -EBUSY if the controller refused, or another negative errno.
+// was due), -BH_EBUSY if the controller refused, or another negative errno.
 int bh_addr_refresh(void);
 
 #endif // BLEHOST_BH_ADDR_H

@@ -1,5 +1,5 @@
 // GAP advertising (legacy advertising commands). See blehost.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <string.h>
 
 #include "bh_addr.h"
@@ -13,17 +13,20 @@
 // All three primary advertising channels.
 #define ADV_CHANNEL_MAP_ALL (0x07)
 
-static struct {
-    bool enabled;
-    bool rsp_cleared; // scan response explicitly set empty: not scannable
-    uint8_t data_len;
-    uint8_t rsp_len;
-    uint8_t data[BH_ADV_DATA_MAX];
-    uint8_t rsp[BH_ADV_DATA_MAX];
-} adv;
+static bh_adv_state_t adv;
 
 void bh_adv_reset(void) {
     memset(&adv, 0, sizeof(adv));
+}
+
+void bh_adv_save(bh_adv_state_t *saved) {
+    *saved = adv;
+}
+
+int bh_adv_resume(const bh_adv_state_t *saved) {
+    adv = *saved;
+    adv.enabled = false;
+    return saved->enabled ? bh_adv_start(saved->interval, saved->connectable) : 0;
 }
 
 void bh_adv_on_connected(void) {
@@ -36,7 +39,7 @@ bool bh_adv_is_enabled(void) {
 
 static int store(uint8_t *dst, uint8_t *dst_len, const uint8_t *data, size_t len) {
     if (len > BH_ADV_DATA_MAX || (len > 0 && data == NULL)) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (len > 0) {
         memcpy(dst, data, len);
@@ -72,7 +75,7 @@ static int send_payload(uint16_t opcode, const uint8_t *data, uint8_t len) {
 
 int bh_adv_stop(void) {
     if (!bh_is_active()) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     int err = set_enable(false);
     // Older controllers refuse to disable what is not enabled: same result.
@@ -82,15 +85,15 @@ int bh_adv_stop(void) {
     if (err == 0) {
         adv.enabled = false;
     }
-    return err > 0 ? -EIO : err;
+    return err > 0 ? -BH_EIO : err;
 }
 
 int bh_adv_start(uint16_t interval, bool connectable) {
     if (!bh_is_active()) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     if (interval < BH_ADV_INTERVAL_MIN || interval > BH_ADV_INTERVAL_MAX) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     // Parameters cannot change while advertising.
     if (adv.enabled) {
@@ -126,8 +129,10 @@ int bh_adv_start(uint16_t interval, bool connectable) {
     }
     if (err == 0) {
         err = set_enable(true);
-        err = err > 0 ? -EIO : err;
+        err = err > 0 ? -BH_EIO : err;
     }
     adv.enabled = err == 0;
+    adv.interval = interval;
+    adv.connectable = connectable;
     return err;
 }

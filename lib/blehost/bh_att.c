@@ -1,6 +1,6 @@
 // ATT bearer on fixed channel 4: per-link MTU, routing of received PDUs to
 // the GATT server and client, timers. See bh_att.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdbool.h>
 #include <string.h>
 
@@ -21,20 +21,6 @@ static att_link_t att_links[BH_MAX_CONNECTIONS];
 // The MTU we offer; kept across activations (not reset by bh_att_init).
 static uint16_t att_local_mtu = BH_ATT_LOCAL_MTU_DEFAULT;
 
-// The client's hooks, for builds without bh_gattc.c.
-__attribute__((weak)) void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
-    (void)conn_handle;
-    (void)pdu;
-    (void)len;
-}
-__attribute__((weak)) void bh_gattc_conn_closed(uint16_t conn_handle) {
-    (void)conn_handle;
-}
-__attribute__((weak)) void bh_gattc_poll(uint32_t now_ms) {
-    (void)now_ms;
-}
-__attribute__((weak)) void bh_gattc_reset(void) {
-}
 
 static att_link_t *link_find(uint16_t handle) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
@@ -67,7 +53,7 @@ static att_link_t *link_get(uint16_t handle) {
 
 int bh_att_set_local_mtu(uint16_t mtu) {
     if (mtu < BH_ATT_MTU_DEFAULT || mtu > BH_ATT_MTU_MAX) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     att_local_mtu = mtu;
     return 0;
@@ -159,3 +145,13 @@ void bh_att_poll(uint32_t now_ms) {
     bh_gatts_poll(now_ms);
     bh_gattc_poll(now_ms);
 }
+
+static void att_disconnected(bh_conn_t *conn) {
+    bh_att_conn_closed(conn->handle);
+}
+
+const bh_layer_t bh_att_layer = {
+    .reset = bh_att_init,
+    .disconnected = att_disconnected,
+    .poll = bh_att_poll,
+};

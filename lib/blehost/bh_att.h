@@ -72,7 +72,7 @@
 
 // The MTU we offer in an exchange (config('mtu'), default
 // BH_ATT_LOCAL_MTU_DEFAULT); kept across activations.
-// -EINVAL outside BH_ATT_MTU_DEFAULT..BH_ATT_MTU_MAX.
+// -BH_EINVAL outside BH_ATT_MTU_DEFAULT..BH_ATT_MTU_MAX.
 int bh_att_set_local_mtu(uint16_t mtu);
 uint16_t bh_att_get_local_mtu(void);
 
@@ -98,6 +98,10 @@ void bh_att_init(void);
 
 // Timers (ATT transaction timeouts, indication timeouts), from bh_poll().
 void bh_att_poll(uint32_t now_ms);
+
+// The ATT bearer (with the GATT server and client) as a connection layer.
+struct _bh_layer_t;
+extern const struct _bh_layer_t bh_att_layer;
 
 // ---- routing: bh_att.c calls these for each received PDU ----
 // Requests, commands and Handle Value Confirmation go to the server:

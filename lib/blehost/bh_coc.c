@@ -5,9 +5,10 @@
 // SDU being reassembled; the peer is topped up to full_credits whenever
 // everything readable has been read, which always leaves room for what
 // those credits may carry (see rx_room()).
-#include <errno.h>
+#include "bh_err.h"
 #include <string.h>
 
+#include "bh_acl.h"
 #include "bh_coc.h"
 #include "bh_config.h"
 #include "bh_conn.h"
@@ -102,7 +103,22 @@ static uint8_t frame[BH_L2CAP_TX_MAX_PAYLOAD];
 void bh_coc_reset(void) {
     memset(&coc, 0, sizeof(coc));
     coc.next_cid = CID_DYNAMIC_FIRST;
+    bh_l2cap_set_dynamic_handler(bh_coc_on_pdu);
 }
+
+static void coc_disconnected(bh_conn_t *conn) {
+    bh_coc_conn_closed(conn->handle);
+}
+
+static void coc_poll(uint32_t now_ms) {
+    bh_coc_poll(now_ms);
+}
+
+const bh_layer_t bh_coc_layer = {
+    .reset = bh_coc_reset,
+    .disconnected = coc_disconnected,
+    .poll = coc_poll,
+};
 
 static uint8_t next_identifier(void) {
     coc.next_id = (uint8_t)(coc.next_id + 1);
@@ -126,7 +142,7 @@ static int sig_send(uint16_t conn_handle, const uint8_t *cmd, size_t len) {
 // failure in a row is dropped, which only a peer ignoring our credits
 // while flooding requests could cause).
 static void sig_send_or_keep(uint16_t conn_handle, const uint8_t *cmd, size_t len) {
-    if (coc.sig_pending_len == 0 && sig_send(conn_handle, cmd, len) == -ENOMEM
+    if (coc.sig_pending_len == 0 && sig_send(conn_handle, cmd, len) == -BH_ENOMEM
         && len <= sizeof(coc.sig_pending)) {
         coc.sig_pending_conn = conn_handle;
         memcpy(coc.sig_pending, cmd, len);
@@ -224,13 +240,13 @@ static void tx_pump(channel_t *ch) {
 int bh_coc_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
     channel_t *ch = find(conn_handle, cid);
     if (ch == NULL || ch->state != CH_OPEN) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (len > ch->peer_mtu || len > 2 * (size_t)ch->our_mtu || len > TX_CAP) {
-        return -EMSGSIZE;
+        return -BH_EMSGSIZE;
     }
     if (ch->tx_active) {
-        return -EAGAIN;
+        return -BH_EAGAIN;
     }
     memcpy(ch->tx, data, len);
     ch->tx_len = (uint16_t)len;
@@ -269,7 +285,7 @@ static void grant_credits(channel_t *ch) {
 int bh_coc_recv(uint16_t conn_handle, uint16_t cid, uint8_t *buf, size_t len) {
     channel_t *ch = find(conn_handle, cid);
     if (ch == NULL) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     size_t avail = (size_t)(ch->rx_ready - ch->rx_read);
     if (buf == NULL) {
@@ -337,10 +353,10 @@ void bh_coc_on_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size
 
 int bh_coc_listen(uint16_t psm, uint16_t mtu) {
     if (psm == 0 || psm > PSM_MAX || mtu < BH_COC_MTU_MIN || mtu > BH_COC_MTU_MAX) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (coc.ch.state != CH_IDLE) {
-        return -EALREADY;
+        return -BH_EALREADY;
     }
     coc.listening = true;
     coc.listen_psm = psm;
@@ -350,13 +366,13 @@ int bh_coc_listen(uint16_t psm, uint16_t mtu) {
 
 int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu) {
     if (psm == 0 || psm > PSM_MAX || mtu < BH_COC_MTU_MIN || mtu > BH_COC_MTU_MAX) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (bh_conn_find(conn_handle) == NULL) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (coc.listening || coc.ch.state != CH_IDLE) {
-        return -EALREADY;
+        return -BH_EALREADY;
     }
     channel_t *ch = &coc.ch;
     memset(ch, 0, offsetof(channel_t, rx));
@@ -384,10 +400,10 @@ int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu) {
 int bh_coc_disconnect(uint16_t conn_handle, uint16_t cid) {
     channel_t *ch = find(conn_handle, cid);
     if (ch == NULL) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (ch->state != CH_OPEN) {
-        return -EALREADY;
+        return -BH_EALREADY;
     }
     request_disconnect(ch);
     return 0;
@@ -582,7 +598,7 @@ void bh_coc_conn_closed(uint16_t conn_handle) {
 void bh_coc_poll(uint32_t now_ms) {
     channel_t *ch = &coc.ch;
     if (coc.sig_pending_len != 0
-        && sig_send(coc.sig_pending_conn, coc.sig_pending, coc.sig_pending_len) != -ENOMEM) {
+        && sig_send(coc.sig_pending_conn, coc.sig_pending, coc.sig_pending_len) != -BH_ENOMEM) {
         coc.sig_pending_len = 0;
     }
     switch (ch->state) {

@@ -34,30 +34,30 @@
 
 // Listen on psm (LE PSM 0x0001-0x00ff) with our MTU (BH_COC_MTU_MIN ..
 // BH_COC_MTU_MAX). Listening lasts until the host is reset; a new call
-// replaces psm and mtu. 0, -EINVAL (bad psm/mtu), -EALREADY (a channel is
+// replaces psm and mtu. 0, -BH_EINVAL (bad psm/mtu), -BH_EALREADY (a channel is
 // open or connecting).
 int bh_coc_listen(uint16_t psm, uint16_t mtu);
 
 // Ask the peer on conn_handle for a channel on psm. 0 (the result comes as
 // bh_evt_l2cap_connect() or bh_evt_l2cap_disconnect() with a non-zero
-// status), -EINVAL, -ENOTCONN (no such link), -EALREADY (listening, or a
-// channel open or connecting), -ENOMEM (transmit queue full: retry).
+// status), -BH_EINVAL, -BH_ENOTCONN (no such link), -BH_EALREADY (listening, or a
+// channel open or connecting), -BH_ENOMEM (transmit queue full: retry).
 int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu);
 
 // Close the channel (conn_handle, cid: our CID). 0 (bh_evt_l2cap_disconnect
-// follows with status 0), -EINVAL (no such channel), -EALREADY (already
+// follows with status 0), -BH_EINVAL (no such channel), -BH_EALREADY (already
 // closing).
 int bh_coc_disconnect(uint16_t conn_handle, uint16_t cid);
 
 // Send one SDU. 1: it has gone to the controller's queue, the next may be
 // sent now; 0: part of it waits for credits (the channel is stalled until
-// bh_evt_l2cap_send_ready()); -EINVAL (no such channel), -EMSGSIZE (len over
-// the peer's MTU or over twice our MTU), -EAGAIN (the previous SDU has not
+// bh_evt_l2cap_send_ready()); -BH_EINVAL (no such channel), -BH_EMSGSIZE (len over
+// the peer's MTU or over twice our MTU), -BH_EAGAIN (the previous SDU has not
 // gone yet).
 int bh_coc_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 
 // Copy up to len received bytes into buf (buf NULL: just count them).
-// Returns the bytes copied (or available), or -EINVAL (no such channel).
+// Returns the bytes copied (or available), or -BH_EINVAL (no such channel).
 // Reading the last byte grants the peer its credits again.
 int bh_coc_recv(uint16_t conn_handle, uint16_t cid, uint8_t *buf, size_t len);
 
@@ -68,6 +68,9 @@ bool bh_coc_on_signal(uint16_t conn_handle, const uint8_t *cmd, size_t len);
 void bh_coc_on_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 void bh_coc_conn_closed(uint16_t conn_handle);
 void bh_coc_poll(uint32_t now_ms);
+// The channels as a connection layer (bh_conn.h).
+struct _bh_layer_t;
+extern const struct _bh_layer_t bh_coc_layer;
 
 // Events, implemented by the embedding (same rules as blehost.h's).
 // A request on the PSM we listen on: return 0 to accept, or an L2CAP result

@@ -29,6 +29,43 @@
 #define BH_HCI_RESET_SHORT_TIMEOUT_MS (300)
 #endif
 
+// How long a command may wait for a command credit before the host assumes
+// the controller lost track and tries anyway (the command's own timeout
+// starts when it is sent).
+#ifndef BH_HCI_CREDIT_WAIT_MS
+#define BH_HCI_CREDIT_WAIT_MS (10000)
+#endif
+
+// Received HCI packets waiting for the host's loop (bytes, 3 per packet plus
+// the packet). When full the host stops reading the transport.
+#ifndef BH_HCI_RX_QUEUE
+#define BH_HCI_RX_QUEUE (4096)
+#endif
+
+// Asynchronous commands waiting for a credit, their parameter limit, and
+// commands in flight at once.
+#ifndef BH_HCI_CMD_QUEUE_LEN
+#define BH_HCI_CMD_QUEUE_LEN (8)
+#endif
+#ifndef BH_HCI_ASYNC_PARAMS_MAX
+#define BH_HCI_ASYNC_PARAMS_MAX (64)
+#endif
+#ifndef BH_HCI_INFLIGHT_MAX
+#define BH_HCI_INFLIGHT_MAX (4)
+#endif
+
+// The port's transport carries H4 framing (lib/blehost/bh_h4_port.c frames
+// it); 0 for ports that provide bh_port_hci_send/recv themselves.
+#ifndef BH_PORT_H4
+#define BH_PORT_H4 (1)
+#endif
+
+// A packet started on an H4 stream that makes no progress for this long
+// means the framing is lost (a length that ran past the real packet).
+#ifndef BH_H4_STALL_MS
+#define BH_H4_STALL_MS (1000)
+#endif
+
 // Bytes pulled from the transport per read call.
 #ifndef BH_HCI_RX_CHUNK
 #define BH_HCI_RX_CHUNK (64)

@@ -11,9 +11,37 @@ static struct {
     uint16_t acl_free;
 } conn_state;
 
+static const bh_layer_t *const *layers;
+static size_t n_layers;
+
+void bh_conn_set_layers(const bh_layer_t *const *list, size_t n) {
+    layers = list;
+    n_layers = n;
+}
+
+#define EACH_LAYER(hook, ...) \
+    for (size_t i_ = 0; i_ < n_layers; i_++) { \
+        if (layers[i_]->hook != NULL) { \
+            layers[i_]->hook(__VA_ARGS__); \
+        } \
+    }
+
 void bh_conn_reset(void) {
     memset(&conn_state, 0, sizeof(conn_state));
     bh_acl_reset();
+    for (size_t i = 0; i < n_layers; i++) {
+        if (layers[i]->reset != NULL) {
+            layers[i]->reset();
+        }
+    }
+}
+
+void bh_conn_poll(uint32_t now_ms) {
+    EACH_LAYER(poll, now_ms);
+}
+
+void bh_conn_security_changed(bh_conn_t *conn) {
+    EACH_LAYER(security_changed, conn);
 }
 
 bh_conn_t *bh_conn_find(uint16_t handle) {
@@ -38,6 +66,7 @@ bh_conn_t *bh_conn_add(uint16_t handle, uint8_t role, const bh_addr_t *peer) {
             c->handle = handle;
             c->role = role;
             c->peer = *peer;
+            EACH_LAYER(connected, c);
             return c;
         }
     }
@@ -45,6 +74,7 @@ bh_conn_t *bh_conn_add(uint16_t handle, uint8_t role, const bh_addr_t *peer) {
 }
 
 void bh_conn_remove(bh_conn_t *conn) {
+    EACH_LAYER(disconnected, conn);
     // Packets still queued for a closed link are flushed by the controller
     // without completion events: give their buffers back.
     conn_state.acl_free += conn->acl_in_flight;

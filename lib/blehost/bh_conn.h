@@ -8,6 +8,15 @@
 #include "bh_config.h"
 #include "blehost.h"
 
+// A link's security (bh_sec.c; the Security Manager adds authenticated and
+// bonded).
+typedef struct _bh_conn_sec_t {
+    bool encrypted;
+    bool authenticated;
+    bool bonded;
+    uint8_t key_size; // octets; 0 while unencrypted or unknown
+} bh_conn_sec_t;
+
 typedef struct _bh_conn_t {
     bool used;
     uint8_t role;
@@ -20,14 +29,28 @@ typedef struct _bh_conn_t {
     uint16_t latency;
     uint16_t timeout;
     bool disconnecting;
-    bool param_req;
-    uint16_t req[4]; // interval min, max, latency, timeout
-    // An accepted L2CAP Connection Parameter Update Request (we are
-    // central): LE_Connection_Update with these still to be sent.
-    bool upd_pending;
-    uint16_t upd[4]; // interval min, max, latency, timeout
+    bh_conn_sec_t sec;
 } bh_conn_t;
 
+// A protocol layer's hooks into the connection's life (any may be NULL).
+// The connection is the hub: each layer creates its per-link state in
+// connected() and destroys it in disconnected(), which runs before the slot
+// is freed; reset() forgets everything (activation, deactivation).
+typedef struct _bh_layer_t {
+    void (*reset)(void);
+    void (*connected)(bh_conn_t *conn);
+    void (*disconnected)(bh_conn_t *conn);
+    void (*security_changed)(bh_conn_t *conn);
+    void (*poll)(uint32_t now_ms);
+} bh_layer_t;
+
+// The layers, in call order (bh_host.c installs the host's; unit tests
+// their own). Kept across resets.
+void bh_conn_set_layers(const bh_layer_t *const *layers, size_t n);
+void bh_conn_poll(uint32_t now_ms);
+void bh_conn_security_changed(bh_conn_t *conn);
+
+// Forget every link (no disconnected hooks) and reset every layer.
 void bh_conn_reset(void);
 
 // Returns NULL when the table is full.

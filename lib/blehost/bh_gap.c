@@ -1,7 +1,7 @@
 // GAP: connecting as central, links as either role, disconnection and
 // connection parameter updates; the LE Meta routing of the GAP events. See
 // blehost.h and bh_gap.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <string.h>
 
 #include "bh_addr.h"
@@ -30,6 +30,8 @@
 // reports it itself (a controller that has lost track of it).
 #define CANCEL_GRACE_MS (1000)
 
+static bh_gap_stats_t gap_stats;
+
 static struct {
     bool pending;     // LE_Create_Connection accepted, no completion yet
     bool cancelling;  // LE_Create_Connection_Cancel sent
@@ -45,14 +47,12 @@ int bh_gap_cmd(uint16_t opcode, const uint8_t *params, size_t plen) {
 
 int bh_gap_cmd_errno(uint16_t opcode, const uint8_t *params, size_t plen) {
     int err = bh_gap_cmd(opcode, params, plen);
-    return err > 0 ? -EIO : err;
+    return err > 0 ? -BH_EIO : err;
 }
 
 void bh_gap_reset(void) {
     memset(&attempt, 0, sizeof(attempt));
     bh_l2cap_sig_init();
-    bh_smp_init();
-    bh_coc_reset();
     bh_adv_reset();
     bh_scan_reset();
 }
@@ -99,17 +99,17 @@ static uint16_t supervision_timeout(uint16_t interval_max) {
 int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min,
     uint16_t interval_max) {
     if (!bh_is_active()) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     if (peer->type > BH_ADDR_TYPE_RANDOM || interval_min < BH_CONN_INTERVAL_MIN
         || interval_max > BH_CONN_INTERVAL_MAX || interval_min > interval_max) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (attempt.pending) {
-        return -EALREADY;
+        return -BH_EALREADY;
     }
     if (bh_conn_count() >= BH_MAX_CONNECTIONS) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     // scan interval, window, filter policy, peer type, peer address, own
     // address type, interval min, max, latency, supervision timeout, CE
@@ -140,7 +140,7 @@ int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min
 
 int bh_connect_cancel(void) {
     if (!bh_is_active()) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     if (!attempt.pending || attempt.cancelling) {
         return 0;
@@ -155,7 +155,7 @@ int bh_connect_cancel(void) {
     if (err == BH_HCI_ERR_COMMAND_DISALLOWED) {
         err = 0;
     }
-    return err > 0 ? -EIO : err;
+    return err > 0 ? -BH_EIO : err;
 }
 
 static void poll_attempt(uint32_t now) {
@@ -175,11 +175,11 @@ static void poll_attempt(uint32_t now) {
 
 int bh_disconnect(uint16_t conn_handle) {
     if (!bh_is_active()) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     bh_conn_t *c = bh_conn_find(conn_handle);
     if (c == NULL) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (c->disconnecting) {
         return 0;
@@ -198,7 +198,7 @@ int bh_disconnect(uint16_t conn_handle) {
         return 0;
     }
     c->disconnecting = false;
-    return err > 0 ? -EIO : err;
+    return err > 0 ? -BH_EIO : err;
 }
 
 bool bh_gap_params_acceptable(const uint16_t r[4]) {
@@ -210,48 +210,20 @@ bool bh_gap_params_acceptable(const uint16_t r[4]) {
            && (uint32_t)timeout * 4 > (uint32_t)(1 + latency) * max;
 }
 
-// Answer a peer's LE Remote Connection Parameter Request: the controller
-// holds the procedure until the host replies.
-static void reply_param_request(bh_conn_t *c) {
-    c->param_req = false;
-    uint8_t p[14] = { 0 };
-    bh_put_u16(p, c->handle);
-    if (bh_gap_params_acceptable(c->req)) {
-        for (size_t i = 0; i < 4; i++) {
-            bh_put_u16(p + 2 + 2 * i, c->req[i]);
-        }
-        (void)bh_gap_cmd(BH_HCI_OP_LE_REMOTE_PARAM_REPLY, p, 14);
-    } else {
-        p[2] = BH_HCI_ERR_UNACCEPTABLE_CONN_PARAMS;
-        (void)bh_gap_cmd(BH_HCI_OP_LE_REMOTE_PARAM_NEG_REPLY, p, 3);
-    }
-}
-
-// Apply parameters a peripheral asked for over L2CAP (we accepted them).
-static void apply_update(bh_conn_t *c) {
-    c->upd_pending = false;
-    // handle, interval min, max, latency, supervision timeout, CE length
-    // min, max
-    uint8_t p[14] = { 0 };
-    bh_put_u16(p, c->handle);
-    for (size_t i = 0; i < 4; i++) {
-        bh_put_u16(p + 2 + 2 * i, c->upd[i]);
-    }
-    (void)bh_gap_cmd(BH_HCI_OP_LE_CONN_UPDATE, p, sizeof(p));
-}
-
 void bh_gap_poll(void) {
     bh_scan_poll();
     poll_attempt(bh_port_ticks_ms());
-    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
-        bh_conn_t *c = bh_conn_at(i);
-        if (c != NULL && c->param_req) {
-            reply_param_request(c);
-        }
-        if (c != NULL && c->upd_pending) {
-            apply_update(c);
-        }
+}
+
+int bh_gap_update_params(uint16_t conn_handle, const uint16_t params[4]) {
+    // handle, interval min, max, latency, supervision timeout, CE length
+    // min, max
+    uint8_t p[14] = { 0 };
+    bh_put_u16(p, conn_handle);
+    for (size_t i = 0; i < 4; i++) {
+        bh_put_u16(p + 2 + 2 * i, params[i]);
     }
+    return bh_hci_cmd_async(BH_HCI_OP_LE_CONN_UPDATE, p, sizeof(p), NULL, NULL);
 }
 
 // ---- events ----
@@ -288,7 +260,9 @@ static void connection_complete(const uint8_t *p, size_t len, size_t min_len) {
         uint8_t cmd[3];
         bh_put_u16(cmd, handle);
         cmd[2] = REASON_LOW_RESOURCES;
-        (void)bh_hci_cmd_post(BH_HCI_OP_DISCONNECT, cmd, sizeof(cmd));
+        if (bh_hci_cmd_async(BH_HCI_OP_DISCONNECT, cmd, sizeof(cmd), NULL, NULL) != 0) {
+            gap_stats.refusals_lost++;
+        }
         if (ours) {
             bh_evt_connect_failed(&peer, REASON_LOW_RESOURCES);
         }
@@ -323,41 +297,49 @@ static void conn_update_complete(const uint8_t *p, size_t len) {
 
 static void remote_param_request(const uint8_t *p, size_t len) {
     // handle, interval min, max, latency, timeout
-    if (len < 10) {
+    (void)len;
+    uint16_t handle = bh_get_u16(p) & 0x0fff;
+    if (bh_conn_find(handle) == NULL) {
         return;
     }
-    bh_conn_t *c = bh_conn_find(bh_get_u16(p) & 0x0fff);
-    if (c == NULL) {
-        return;
-    }
+    uint16_t req[4];
     for (size_t i = 0; i < 4; i++) {
-        c->req[i] = bh_get_u16(p + 2 + 2 * i);
+        req[i] = bh_get_u16(p + 2 + 2 * i);
     }
-    // Replied from bh_gap_poll(): this handler may run inside another
-    // command's wait, when no command credit is free.
-    c->param_req = true;
+    // The controller holds the procedure until the host replies.
+    uint8_t r[14] = { 0 };
+    bh_put_u16(r, handle);
+    int err;
+    if (bh_gap_params_acceptable(req)) {
+        memcpy(r + 2, p + 2, 8);
+        err = bh_hci_cmd_async(BH_HCI_OP_LE_REMOTE_PARAM_REPLY, r, 14, NULL, NULL);
+    } else {
+        r[2] = BH_HCI_ERR_UNACCEPTABLE_CONN_PARAMS;
+        err = bh_hci_cmd_async(BH_HCI_OP_LE_REMOTE_PARAM_NEG_REPLY, r, 3, NULL, NULL);
+    }
+    if (err != 0) {
+        gap_stats.refusals_lost++;
+    }
 }
 
-void bh_gap_on_le_meta(uint8_t subevent, const uint8_t *params, size_t len) {
-    switch (subevent) {
-        case BH_LE_SUBEVT_CONNECTION_COMPLETE:
-            connection_complete(params, len, 18);
-            break;
-        case BH_LE_SUBEVT_ENH_CONNECTION_COMPLETE:
-            connection_complete(params, len, 30);
-            break;
-        case BH_LE_SUBEVT_ADVERTISING_REPORT:
-            bh_scan_on_adv_report(params, len);
-            break;
-        case BH_LE_SUBEVT_CONN_UPDATE_COMPLETE:
-            conn_update_complete(params, len);
-            break;
-        case BH_LE_SUBEVT_REMOTE_PARAM_REQUEST:
-            remote_param_request(params, len);
-            break;
-        default:
-            break;
-    }
+void bh_gap_on_connection_complete(const uint8_t *p, size_t len) {
+    connection_complete(p, len, BH_GAP_CONN_COMPLETE_MIN_LEN);
+}
+
+void bh_gap_on_enh_connection_complete(const uint8_t *p, size_t len) {
+    connection_complete(p, len, BH_GAP_ENH_CONN_COMPLETE_MIN_LEN);
+}
+
+void bh_gap_on_conn_update_complete(const uint8_t *p, size_t len) {
+    conn_update_complete(p, len);
+}
+
+void bh_gap_on_remote_param_request(const uint8_t *p, size_t len) {
+    remote_param_request(p, len);
+}
+
+void bh_gap_get_stats(bh_gap_stats_t *stats) {
+    *stats = gap_stats;
 }
 
 void bh_gap_on_disconnection_complete(const uint8_t *p, size_t len) {

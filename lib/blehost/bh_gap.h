@@ -37,7 +37,7 @@
 
 // Send one command and wait for it: 0, a controller status (>0) or -errno.
 int bh_gap_cmd(uint16_t opcode, const uint8_t *params, size_t plen);
-// The same, folded into 0 / -errno (controller refusals become -EIO).
+// The same, folded into 0 / -errno (controller refusals become -BH_EIO).
 int bh_gap_cmd_errno(uint16_t opcode, const uint8_t *params, size_t plen);
 
 // Lifecycle, called by bh_host.c. reset: forget everything (activation and
@@ -49,9 +49,27 @@ void bh_gap_shutdown(void);
 // Timers and deferred work, from bh_poll() (never nested in a command wait).
 void bh_gap_poll(void);
 
-// HCI event handlers.
-void bh_gap_on_le_meta(uint8_t subevent, const uint8_t *params, size_t len);
+// HCI event handlers, with the least parameter lengths they need.
+#define BH_GAP_CONN_COMPLETE_MIN_LEN (18)
+#define BH_GAP_ENH_CONN_COMPLETE_MIN_LEN (30)
+#define BH_GAP_CONN_UPDATE_MIN_LEN (9)
+#define BH_GAP_PARAM_REQUEST_MIN_LEN (10)
+#define BH_GAP_DISCONNECTION_MIN_LEN (4)
+void bh_gap_on_connection_complete(const uint8_t *params, size_t len);
+void bh_gap_on_enh_connection_complete(const uint8_t *params, size_t len);
+void bh_gap_on_conn_update_complete(const uint8_t *params, size_t len);
+void bh_gap_on_remote_param_request(const uint8_t *params, size_t len);
 void bh_gap_on_disconnection_complete(const uint8_t *params, size_t len);
+
+// Ask the controller for new parameters on a link we are central of
+// (interval min, max, latency, supervision timeout): queued, its LE
+// Connection Update Complete reports the outcome.
+int bh_gap_update_params(uint16_t conn_handle, const uint16_t params[4]);
+
+typedef struct _bh_gap_stats_t {
+    uint32_t refusals_lost; // replies that found the command queue full
+} bh_gap_stats_t;
+void bh_gap_get_stats(bh_gap_stats_t *stats);
 
 // Peer-requested parameters (interval min, max, latency, supervision
 // timeout in controller units) that are valid and that we accept.
@@ -61,7 +79,21 @@ bool bh_gap_params_acceptable(const uint16_t req[4]);
 void bh_l2cap_sig_init(void);
 
 // bh_adv.c
+typedef struct _bh_adv_state_t {
+    bool enabled;
+    bool connectable;
+    bool rsp_cleared; // scan response explicitly set empty: not scannable
+    uint16_t interval;
+    uint8_t data_len;
+    uint8_t rsp_len;
+    uint8_t data[BH_ADV_DATA_MAX];
+    uint8_t rsp[BH_ADV_DATA_MAX];
+} bh_adv_state_t;
 void bh_adv_reset(void);
+// Recovery after a controller reset: what advertising was, and restart it
+// (0 when it was off or restarted).
+void bh_adv_save(bh_adv_state_t *saved);
+int bh_adv_resume(const bh_adv_state_t *saved);
 // The controller stopped advertising because a central connected.
 void bh_adv_on_connected(void);
 

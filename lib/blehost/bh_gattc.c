@@ -25,7 +25,7 @@
 // BH_GATTC_STATUS_INVALID_RESPONSE; every loop advances its start handle, so
 // no server can keep a procedure running forever except by answering
 // forever with new handles (at most 0xffff of them).
-#include <errno.h>
+#include "bh_err.h"
 #include <string.h>
 
 #include "bh_att.h"
@@ -240,7 +240,7 @@ static size_t build_request(client_t *c) {
     return n;
 }
 
-// Send the current request. 0, or bh_att_send()'s error; -ENOMEM leaves it
+// Send the current request. 0, or bh_att_send()'s error; -BH_ENOMEM leaves it
 // marked for a retry.
 static int issue(client_t *c) {
     size_t n = build_request(c);
@@ -248,7 +248,7 @@ static int issue(client_t *c) {
         c->sent_ms = bh_port_ticks_ms(); // a retry's timeout runs from its first attempt
     }
     int err = bh_att_send(c->conn_handle, tx, n);
-    c->retry = err == -ENOMEM;
+    c->retry = err == -BH_ENOMEM;
     return err;
 }
 
@@ -350,11 +350,11 @@ static int kick(client_t *c) {
         return 0;
     }
     int err = issue(c);
-    return err == -ENOMEM ? 0 : err;
+    return err == -BH_ENOMEM ? 0 : err;
 }
 
 static uint16_t send_error_status(int err) {
-    return err == -ENOTCONN ? BH_GATTC_STATUS_DISCONNECTED : BH_GATTC_STATUS_NO_RESOURCES;
+    return err == -BH_ENOTCONN ? BH_GATTC_STATUS_DISCONNECTED : BH_GATTC_STATUS_NO_RESOURCES;
 }
 
 // Start queued procedures until one is running or none is left.
@@ -382,7 +382,7 @@ static void finish(client_t *c, uint16_t status) {
 // Send the next request of a procedure in progress, or end it.
 static void advance(client_t *c) {
     int err = issue(c);
-    if (err != 0 && err != -ENOMEM) {
+    if (err != 0 && err != -BH_ENOMEM) {
         finish(c, send_error_status(err));
     }
 }
@@ -390,17 +390,17 @@ static void advance(client_t *c) {
 // Start r now if the link is idle, else queue it.
 static int submit(uint16_t conn_handle, const req_t *r, const uint8_t *data) {
     if (bh_att_get_mtu(conn_handle) == 0) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     client_t *c = get_client(conn_handle);
     if (c == NULL) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     if (c->dead) {
-        return -ETIMEDOUT;
+        return -BH_ETIMEDOUT;
     }
     if (r->proc == PROC_MTU && c->mtu_requested) {
-        return -EALREADY;
+        return -BH_EALREADY;
     }
     if (c->proc == PROC_NONE && c->q_count == 0) {
         load(c, r, data);
@@ -413,7 +413,7 @@ static int submit(uint16_t conn_handle, const req_t *r, const uint8_t *data) {
     } else {
         if (c->q_count == BH_GATTC_QUEUE_LEN
             || c->q_data_used + r->data_len > BH_GATTC_QUEUE_DATA) {
-            return -EBUSY;
+            return -BH_EBUSY;
         }
         c->queue[(c->q_head + c->q_count) % BH_GATTC_QUEUE_LEN] = *r;
         c->q_count++;
@@ -436,7 +436,7 @@ static int set_filter(req_t *r, const uint8_t *uuid, size_t uuid_len) {
         return 0;
     }
     if (!bh_uuid_to_128(full, uuid, uuid_len)) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     r->uuid_len = (uint8_t)uuid_len;
     memcpy(r->uuid, uuid, uuid_len);
@@ -446,7 +446,7 @@ static int set_filter(req_t *r, const uint8_t *uuid, size_t uuid_len) {
 int bh_gattc_discover_services(uint16_t conn_handle, const uint8_t *uuid, size_t uuid_len) {
     req_t r = { .proc = PROC_DISC_SERVICES, .start = 0x0001, .end = 0xffff };
     if (set_filter(&r, uuid, uuid_len) != 0) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (uuid != NULL) {
         r.proc = PROC_DISC_SERVICES_UUID;
@@ -458,7 +458,7 @@ int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handl
     uint16_t end_handle, const uint8_t *uuid, size_t uuid_len) {
     req_t r = { .proc = PROC_DISC_CHARS, .start = start_handle, .end = end_handle };
     if (start_handle == 0 || start_handle > end_handle || set_filter(&r, uuid, uuid_len) != 0) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     return submit(conn_handle, &r, NULL);
 }
@@ -466,7 +466,7 @@ int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handl
 int bh_gattc_discover_descriptors(uint16_t conn_handle, uint16_t start_handle,
     uint16_t end_handle) {
     if (start_handle == 0 || start_handle > end_handle) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     // The attributes after start_handle (normally the characteristic's
     // value handle), as MicroPython's other implementations do. start 0
@@ -477,7 +477,7 @@ int bh_gattc_discover_descriptors(uint16_t conn_handle, uint16_t start_handle,
 
 int bh_gattc_read(uint16_t conn_handle, uint16_t value_handle) {
     if (value_handle == 0) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     req_t r = { .proc = PROC_READ, .handle = value_handle };
     return submit(conn_handle, &r, NULL);
@@ -486,19 +486,19 @@ int bh_gattc_read(uint16_t conn_handle, uint16_t value_handle) {
 int bh_gattc_write(uint16_t conn_handle, uint16_t value_handle, const uint8_t *data, size_t len,
     bool with_response) {
     if (value_handle == 0) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     uint16_t mtu = bh_att_get_mtu(conn_handle);
     if (mtu == 0) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (!with_response) {
         if (len > (size_t)(mtu - 3)) {
-            return -EMSGSIZE;
+            return -BH_EMSGSIZE;
         }
         client_t *c = find_client(conn_handle);
         if (c != NULL && c->dead) {
-            return -ETIMEDOUT;
+            return -BH_ETIMEDOUT;
         }
         tx[0] = BH_ATT_WRITE_CMD;
         bh_put_u16(tx + 1, value_handle);
@@ -506,7 +506,7 @@ int bh_gattc_write(uint16_t conn_handle, uint16_t value_handle, const uint8_t *d
         return bh_att_send(conn_handle, tx, 3 + len);
     }
     if (len > BH_GATTC_VALUE_MAX) {
-        return -EMSGSIZE;
+        return -BH_EMSGSIZE;
     }
     req_t r = { .proc = PROC_WRITE, .handle = value_handle, .data_len = (uint16_t)len };
     return submit(conn_handle, &r, data);
@@ -800,7 +800,7 @@ static void on_response(client_t *c, const uint8_t *pdu, size_t len) {
 
 static void confirm(client_t *c) {
     static const uint8_t cfm[1] = { BH_ATT_HANDLE_VALUE_CFM };
-    c->cfm_pending = bh_att_send(c->conn_handle, cfm, sizeof(cfm)) == -ENOMEM;
+    c->cfm_pending = bh_att_send(c->conn_handle, cfm, sizeof(cfm)) == -BH_ENOMEM;
 }
 
 void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {

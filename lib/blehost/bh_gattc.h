@@ -6,13 +6,13 @@
 // One ATT request outstanding per link (Core Vol 3 Part F 3.3.2): a procedure
 // started while another runs on the same link is queued (FIFO, up to
 // BH_GATTC_QUEUE_LEN procedures and BH_GATTC_QUEUE_DATA bytes of write
-// values per link; beyond that -EBUSY) and starts when the one before it
+// values per link; beyond that -BH_EBUSY) and starts when the one before it
 // ends. Every procedure ends with exactly one DONE event (the MTU exchange with
 // bh_evt_mtu_exchanged() from bh_att_mtu_exchanged()), also when the link
 // closes (status BH_GATTC_STATUS_DISCONNECTED) or the server stays silent
 // for 30 s (status BH_GATTC_STATUS_TIMEOUT). After a timeout the link's ATT
 // bearer is dead (Core Vol 3 Part F 3.3.3): further requests on it are
-// refused with -ETIMEDOUT until the link is closed.
+// refused with -BH_ETIMEDOUT until the link is closed.
 //
 // Statuses in DONE events: 0 success, 1..0xff the ATT error code the server
 // answered, or one of the BH_GATTC_STATUS_* values below (> 0xff).
@@ -43,10 +43,10 @@
 
 // Procedures. uuid (little-endian, as on the air; 2, 4 or 16 bytes) may be
 // NULL for no filter. Each returns 0 when the procedure started or waits its
-// turn, or -ENOTCONN (no such link), -EBUSY (the link's queue is full),
-// -ETIMEDOUT (the link's ATT bearer timed out), -EINVAL (bad range or UUID),
-// -EMSGSIZE (value too long), -EALREADY (MTU exchange already asked for) or
-// -ENOMEM (transmit queue full: retry).
+// turn, or -BH_ENOTCONN (no such link), -BH_EBUSY (the link's queue is full),
+// -BH_ETIMEDOUT (the link's ATT bearer timed out), -BH_EINVAL (bad range or UUID),
+// -BH_EMSGSIZE (value too long), -BH_EALREADY (MTU exchange already asked for) or
+// -BH_ENOMEM (transmit queue full: retry).
 int bh_gattc_discover_services(uint16_t conn_handle, const uint8_t *uuid, size_t uuid_len);
 int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handle,
     uint16_t end_handle, const uint8_t *uuid, size_t uuid_len);
@@ -55,7 +55,7 @@ int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handl
 int bh_gattc_discover_descriptors(uint16_t conn_handle, uint16_t start_handle,
     uint16_t end_handle);
 int bh_gattc_read(uint16_t conn_handle, uint16_t value_handle);
-// with_response false: Write Command, len <= MTU-3 (else -EMSGSIZE), no event;
+// with_response false: Write Command, len <= MTU-3 (else -BH_EMSGSIZE), no event;
 // allowed while a request is outstanding. true: Write Request, or
 // Prepare/Execute Write for len > MTU-3 (len <= BH_GATTC_VALUE_MAX), then
 // bh_evt_gattc_write_done().

@@ -1,5 +1,5 @@
 // GATT server: attribute database and ATT server. See bh_gatts.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdbool.h>
 #include <string.h>
 
@@ -148,13 +148,13 @@ static bool stores_value(const attr_t *a) {
 }
 
 // Move the values after a's value so a's capacity becomes cap (the pool
-// stays packed). -ENOMEM when it does not fit.
+// stays packed). -BH_ENOMEM when it does not fit.
 static int value_resize(attr_t *a, size_t cap) {
     if (cap > BH_ATT_VALUE_MAX) {
-        return -EMSGSIZE;
+        return -BH_EMSGSIZE;
     }
     if (cap > a->cap && cap - a->cap > (size_t)(BH_GATTS_VALUE_POOL - db.pool_used)) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     size_t tail = a->off + a->cap;
     memmove(db.pool + a->off + cap, db.pool + tail, db.pool_used - tail);
@@ -207,7 +207,7 @@ static void db_ensure(void) {
 
 int bh_gatts_reset_db(void) {
     if (db.busy) {
-        return -EBUSY;
+        return -BH_EBUSY;
     }
     build_base();
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
@@ -223,10 +223,10 @@ static bool uuid_len_ok(size_t len) {
 int bh_gatts_add_service(const uint8_t *uuid, size_t uuid_len) {
     db_ensure();
     if (db.busy) {
-        return -EBUSY;
+        return -BH_EBUSY;
     }
     if (!uuid_len_ok(uuid_len)) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     db.cur_service = 0;
     db.cur_value = 0;
@@ -234,7 +234,7 @@ int bh_gatts_add_service(const uint8_t *uuid, size_t uuid_len) {
     // its type 0x2800 is implied by the kind.
     attr_t *a = attr_new(K_SERVICE, uuid, uuid_len);
     if (a == NULL) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     db.cur_service = db.n_attrs;
     a->aux = db.n_attrs;
@@ -244,41 +244,41 @@ int bh_gatts_add_service(const uint8_t *uuid, size_t uuid_len) {
 int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t flags, bool has_user_cccd) {
     db_ensure();
     if (db.busy) {
-        return -EBUSY;
+        return -BH_EBUSY;
     }
     if (db.cur_service == 0 || !uuid_len_ok(uuid_len)) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     // Declaration (type 0x2803; its value is built from the value's
     // attribute).
     attr_t *d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
     if (d == NULL) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     d->flags = flags;
     d->aux = db.n_attrs + 1;
     attr_t *v = attr_new(K_VALUE, uuid, uuid_len);
     if (v == NULL) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     v->flags = flags;
     if (value_alloc(v) != 0) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     uint16_t vh = db.n_attrs;
     db.cur_value = vh;
     if (flags & BH_GATTS_F_AUX_WRITE) {
         if (attr_new16(K_EXT_PROPS, UUID_EXT_PROPS) == NULL) {
-            return -ENOMEM;
+            return -BH_ENOMEM;
         }
     }
     if ((flags & (BH_GATTS_F_NOTIFY | BH_GATTS_F_INDICATE)) && !has_user_cccd) {
         if (db.n_cccd >= BH_GATTS_MAX_CCCD) {
-            return -ENOMEM;
+            return -BH_ENOMEM;
         }
         attr_t *c = attr_new16(K_CCCD, BH_GATTS_UUID_CCCD);
         if (c == NULL) {
-            return -ENOMEM;
+            return -BH_ENOMEM;
         }
         c->flags = BH_GATTS_F_READ | BH_GATTS_F_WRITE;
         c->aux = db.n_cccd++;
@@ -290,22 +290,22 @@ int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t f
 int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags) {
     db_ensure();
     if (db.busy) {
-        return -EBUSY;
+        return -BH_EBUSY;
     }
     if (db.cur_value == 0 || !uuid_len_ok(uuid_len)) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     bool cccd = uuid_len == 2 && bh_get_u16(uuid) == BH_GATTS_UUID_CCCD;
     if (cccd && db.n_cccd >= BH_GATTS_MAX_CCCD) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     attr_t *a = attr_new(cccd ? K_CCCD : K_DESC, uuid, uuid_len);
     if (a == NULL) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     a->flags = flags;
     if (value_alloc(a) != 0) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     uint16_t h = db.n_attrs;
     if (cccd) {
@@ -334,7 +334,7 @@ static attr_t *user_attr(uint16_t handle) {
 int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len) {
     attr_t *a = user_attr(handle);
     if (a == NULL) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     *data = db.pool + a->off;
     *len = a->len;
@@ -351,7 +351,7 @@ void bh_gatts_consume(uint16_t handle) {
 int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len) {
     attr_t *a = user_attr(handle);
     if (a == NULL) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (len > a->cap) {
         int err = value_resize(a, len);
@@ -367,7 +367,7 @@ int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len) {
 int bh_gatts_set_buffer(uint16_t handle, size_t cap, bool append) {
     attr_t *a = user_attr(handle);
     if (a == NULL) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     int err = value_resize(a, cap);
     if (err != 0) {
@@ -452,17 +452,17 @@ void bh_gatts_poll(uint32_t now_ms) {
 static int send_value(uint16_t conn_handle, uint8_t op, uint16_t handle, const uint8_t *data, size_t len) {
     uint16_t mtu = bh_att_get_mtu(conn_handle);
     if (mtu == 0) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (user_attr(handle) == NULL) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     if (len > (size_t)mtu - 3) {
         len = mtu - 3;
     }
     // Keep one transmit slot for responses to requests.
     if (bh_acl_tx_queued() + 1 >= BH_ACL_TX_QUEUE_LEN) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     tx[0] = op;
     bh_put_u16(tx + 1, handle);
@@ -477,10 +477,10 @@ int bh_gatts_notify(uint16_t conn_handle, uint16_t handle, const uint8_t *data, 
 int bh_gatts_indicate(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len) {
     srv_link_t *l = link_get(conn_handle);
     if (l == NULL) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (l->ind_pending) {
-        return -EBUSY;
+        return -BH_EBUSY;
     }
     int err = send_value(conn_handle, BH_ATT_HANDLE_VALUE_IND, handle, data, len);
     if (err == 0) {
@@ -494,13 +494,13 @@ int bh_gatts_indicate(uint16_t conn_handle, uint16_t handle, const uint8_t *data
 int bh_gatts_send_update(uint16_t handle) {
     attr_t *a = user_attr(handle);
     if (a == NULL) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     attr_t *c = a->kind == K_VALUE ? attr_at(a->aux) : NULL;
     if (c == NULL || c->kind != K_CCCD) {
         return 0;
     }
-    // All or nothing: -ENOMEM before sending anything when the transmit
+    // All or nothing: -BH_ENOMEM before sending anything when the transmit
     // queue cannot take one PDU per subscribed link (and one response), so
     // the caller can simply retry.
     size_t wanted = 0;
@@ -508,7 +508,7 @@ int bh_gatts_send_update(uint16_t handle) {
         wanted += srv_links[i].used && cccd_vals[c->aux][i] != 0;
     }
     if (wanted > 0 && bh_acl_tx_queued() + wanted + 1 > BH_ACL_TX_QUEUE_LEN) {
-        return -ENOMEM;
+        return -BH_ENOMEM;
     }
     int ret = 0;
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {

@@ -40,7 +40,7 @@
 #define BH_GATTS_IND_DISCONNECTED (2)
 
 // ---- building the database ----
-// Forget the embedding's services (keep Generic Access). -EBUSY while a
+// Forget the embedding's services (keep Generic Access). -BH_EBUSY while a
 // request is being served (from inside a read-request callback).
 int bh_gatts_reset_db(void);
 // Add a primary service / a characteristic / a descriptor of the last
@@ -49,8 +49,8 @@ int bh_gatts_reset_db(void);
 // CCCD right after its value unless has_user_cccd (the embedding adds its
 // own 0x2902 descriptor, which then acts as the CCCD); AUX_WRITE adds a
 // Characteristic Extended Properties descriptor. Return the handle of the
-// service / value / descriptor, or -ENOMEM (a pool is full), -EINVAL
-// (descriptor without characteristic, bad UUID length), -EBUSY.
+// service / value / descriptor, or -BH_ENOMEM (a pool is full), -BH_EINVAL
+// (descriptor without characteristic, bad UUID length), -BH_EBUSY.
 int bh_gatts_add_service(const uint8_t *uuid, size_t uuid_len);
 int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t flags, bool has_user_cccd);
 int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags);
@@ -58,27 +58,27 @@ int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags
 uint16_t bh_gatts_attr_count(void);
 
 // ---- local access to values (characteristic values and descriptors) ----
-// -EINVAL for a handle that is not a value or descriptor of the embedding.
+// -BH_EINVAL for a handle that is not a value or descriptor of the embedding.
 int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len);
 // In append mode, forget the value (after the embedding has read it).
 void bh_gatts_consume(uint16_t handle);
-// Replace the value, raising the capacity to len if needed. -ENOMEM when
-// the pool has no room, -EMSGSIZE above 512 bytes.
+// Replace the value, raising the capacity to len if needed. -BH_ENOMEM when
+// the pool has no room, -BH_EMSGSIZE above 512 bytes.
 int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len);
 // Set the capacity (the value is truncated) and the append mode.
 int bh_gatts_set_buffer(uint16_t handle, size_t cap, bool append);
 
 // ---- server-initiated PDUs ----
 // Notification / indication of data (truncated to MTU-3) on one link,
-// regardless of subscription. -ENOTCONN (no link), -EINVAL (handle),
-// -ENOMEM (transmit queue full: retry), -EBUSY (indication: one is still
+// regardless of subscription. -BH_ENOTCONN (no link), -BH_EINVAL (handle),
+// -BH_ENOMEM (transmit queue full: retry), -BH_EBUSY (indication: one is still
 // awaiting its confirmation on that link).
 int bh_gatts_notify(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len);
 int bh_gatts_indicate(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len);
 // Send the current value to every subscribed link: a notification where
 // notifications are enabled, else an indication where indications are
 // (skipped on a link with an indication outstanding). Returns 0 or the
-// first error; -ENOMEM (nothing sent) when the transmit queue lacks room.
+// first error; -BH_ENOMEM (nothing sent) when the transmit queue lacks room.
 int bh_gatts_send_update(uint16_t handle);
 
 // ---- upward events (implemented by the embedding) ----

@@ -45,4 +45,8 @@ void bh_h4_reset(bh_h4_t *h4);
 // valid until the next call.
 size_t bh_h4_feed(bh_h4_t *h4, const uint8_t *data, size_t len);
 
+// bh_h4_port.c (BH_PORT_H4): the noise bytes and skipped packets of the
+// port's H4 stream so far.
+void bh_h4_port_counters(uint32_t *bad_type_bytes, uint32_t *skipped_packets);
+
 #endif // BLEHOST_BH_H4_H

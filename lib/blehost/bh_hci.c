@@ -1,39 +1,83 @@
-// HCI commands and events. See bh_hci.h.
-#include <errno.h>
+// HCI commands and events: the receive queue, command credits, synchronous
+// and asynchronous commands, table-driven event dispatch. See bh_hci.h.
 #include <string.h>
 
+#include "bh_err.h"
 #include "bh_hci.h"
 #include "bh_h4.h"
 #include "bh_port.h"
 #include "bh_util.h"
 
-// A caller of bh_hci_cmd_sync() waiting for its completion. Waiters live on
-// the callers' stacks; nested waits (a command issued while another waits)
-// form a list so each completion reaches its own waiter.
-typedef struct _cmd_waiter_t {
-    struct _cmd_waiter_t *next;
+// Receive queue records: [type][len lo][len hi][packet], contiguous; a
+// record that does not fit before the end of the ring starts at 0 and the
+// rest of the ring is padding (a type byte of 0, or fewer than 3 bytes).
+#define RXQ_HDR (3)
+#define PKT_MAX (BH_H4_BUF_SIZE)
+
+// Packets dispatched per bh_hci_process() call, so a flooding controller
+// cannot keep the caller inside the host for long.
+#define DISPATCH_MAX (32)
+
+// Transport reads per bh_hci_process() or wait round.
+#define READ_MAX (32)
+
+// LE Meta subevents that only ever queue an event for the application
+// (advertising reports): the one kind a command wait may dispatch to make
+// room in a full receive queue, since it runs no protocol code.
+#define LE_SUBEVT_ADV_REPORT (0x02)
+#define LE_SUBEVT_DIRECT_ADV_REPORT (0x0b)
+#define LE_SUBEVT_EXT_ADV_REPORT (0x0d)
+
+typedef struct _inflight_t {
+    uint16_t opcode; // 0: free
+    bool sync;
+    uint32_t sent_ms;
+    bh_hci_done_fn_t done;
+    void *ctx;
+} inflight_t;
+
+typedef struct _queued_cmd_t {
     uint16_t opcode;
+    uint8_t plen;
+    uint8_t params[BH_HCI_ASYNC_PARAMS_MAX];
+    bh_hci_done_fn_t done;
+    void *ctx;
+} queued_cmd_t;
+
+// The synchronous command being waited for (at most one at a time).
+typedef struct _sync_wait_t {
+    bool active;
     bool done;
     int result;
     uint8_t *ret;
     size_t ret_min;
     size_t ret_max;
     size_t ret_len;
-} cmd_waiter_t;
-
-// Bound on transport reads per bh_hci_process() call, so a flooding
-// controller cannot keep the caller inside the host forever.
-#define HCI_PROCESS_MAX_READS (32)
+} sync_wait_t;
 
 static struct {
     const bh_hci_handlers_t *handlers;
-    bh_h4_t h4;
-    uint8_t rx[BH_HCI_RX_CHUNK];
-    size_t rx_pos;
-    size_t rx_len;
-    uint8_t tx[1 + 3 + BH_HCI_CMD_MAX_PARAMS];
+    // receive queue
+    uint8_t rxq[BH_HCI_RX_QUEUE];
+    size_t rx_head;
+    size_t rx_tail;
+    size_t rx_used;
+    // a packet read but not yet queued (the queue was full)
+    bool held;
+    uint8_t held_type;
+    uint16_t held_len;
+    uint8_t in[PKT_MAX];  // the packet being read (or held)
+    uint8_t out[PKT_MAX]; // the packet being dispatched
+    bool framing_lost;
+    // commands
+    uint8_t tx[3 + BH_HCI_CMD_MAX_PARAMS];
     uint8_t credits;
-    cmd_waiter_t *waiters;
+    uint32_t no_credit_since;
+    inflight_t inflight[BH_HCI_INFLIGHT_MAX];
+    queued_cmd_t cmdq[BH_HCI_CMD_QUEUE_LEN];
+    size_t cmdq_head;
+    size_t cmdq_count;
+    sync_wait_t sync;
     bh_hci_stats_t stats;
 } hci;
 
@@ -42,34 +86,177 @@ static const bh_hci_handlers_t no_handlers;
 void bh_hci_init(const bh_hci_handlers_t *handlers) {
     memset(&hci, 0, sizeof(hci));
     hci.handlers = handlers ? handlers : &no_handlers;
-    bh_h4_reset(&hci.h4);
     // Until the controller says otherwise it accepts one command.
     hci.credits = 1;
 }
 
+static void rxq_clear(void) {
+    hci.rx_head = hci.rx_tail = hci.rx_used = 0;
+    hci.held = false;
+}
+
 void bh_hci_drain(void) {
     size_t total = 0;
-    size_t n;
-    do {
-        n = bh_port_hci_read(hci.rx, sizeof(hci.rx));
-        total += n;
-    } while (n > 0 && total < BH_HCI_DRAIN_MAX_BYTES);
-    hci.rx_pos = hci.rx_len = 0;
-    bh_h4_reset(&hci.h4);
-}
-
-static cmd_waiter_t *find_waiter(uint16_t opcode) {
-    for (cmd_waiter_t *w = hci.waiters; w != NULL; w = w->next) {
-        if (!w->done && w->opcode == opcode) {
-            return w;
+    uint8_t type;
+    for (;;) {
+        int n = bh_port_hci_recv(&type, hci.in, sizeof(hci.in));
+        if (n == 0) {
+            break;
+        }
+        total += n > 0 ? (size_t)n : 1;
+        if (total >= BH_HCI_DRAIN_MAX_BYTES) {
+            break;
         }
     }
-    return NULL;
+    rxq_clear();
+    hci.framing_lost = false;
 }
 
-static void finish(cmd_waiter_t *w, int result) {
+// ---- receive queue ----
+
+// Room for a record of n bytes: its offset, or SIZE_MAX.
+static size_t rxq_reserve(size_t n) {
+    size_t size = sizeof(hci.rxq);
+    if (hci.rx_used == 0) {
+        hci.rx_head = hci.rx_tail = 0;
+    }
+    size_t head = hci.rx_head;
+    size_t tail = hci.rx_tail;
+    if (hci.rx_used < size && head >= tail) {
+        if (size - head >= n) {
+            return head;
+        }
+        if (tail >= n) {
+            if (size - head >= RXQ_HDR) {
+                hci.rxq[head] = 0; // padding marker
+            }
+            hci.rx_used += size - head;
+            hci.rx_head = 0;
+            return 0;
+        }
+        return SIZE_MAX;
+    }
+    if (head < tail && tail - head >= n) {
+        return head;
+    }
+    return SIZE_MAX;
+}
+
+static bool rxq_push(uint8_t type, const uint8_t *pkt, size_t len) {
+    size_t at = rxq_reserve(RXQ_HDR + len);
+    if (at == SIZE_MAX) {
+        return false;
+    }
+    hci.rxq[at] = type;
+    bh_put_u16(hci.rxq + at + 1, (uint16_t)len);
+    memcpy(hci.rxq + at + RXQ_HDR, pkt, len);
+    hci.rx_head = at + RXQ_HDR + len;
+    hci.rx_used += RXQ_HDR + len;
+    if (hci.rx_used > hci.stats.rx_queue_peak) {
+        hci.stats.rx_queue_peak = (uint16_t)hci.rx_used;
+    }
+    return true;
+}
+
+// The oldest record's offset, or SIZE_MAX when empty (skips padding).
+static size_t rxq_peek(void) {
+    if (hci.rx_used == 0) {
+        return SIZE_MAX;
+    }
+    size_t size = sizeof(hci.rxq);
+    size_t tail = hci.rx_tail;
+    if (size - tail < RXQ_HDR || hci.rxq[tail] == 0) {
+        hci.rx_used -= size - tail;
+        hci.rx_tail = 0;
+        if (hci.rx_used == 0) {
+            return SIZE_MAX;
+        }
+    }
+    return hci.rx_tail;
+}
+
+// Copy the oldest record out (into hci.out) and free it: dispatching from a
+// copy lets handlers read more input without the record moving under them.
+static bool rxq_pop(uint8_t *type, size_t *len) {
+    size_t at = rxq_peek();
+    if (at == SIZE_MAX) {
+        return false;
+    }
+    *type = hci.rxq[at];
+    *len = bh_get_u16(hci.rxq + at + 1);
+    memcpy(hci.out, hci.rxq + at + RXQ_HDR, *len);
+    hci.rx_tail = at + RXQ_HDR + *len;
+    hci.rx_used -= RXQ_HDR + *len;
+    return true;
+}
+
+bool bh_hci_rx_pending(void) {
+    return hci.rx_used > 0 || hci.held;
+}
+
+// ---- commands ----
+
+static inflight_t *inflight_find(uint16_t opcode) {
+    // Oldest first: a controller completes commands of one opcode in order.
+    inflight_t *best = NULL;
+    for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
+        inflight_t *f = &hci.inflight[i];
+        if (f->opcode == opcode && (best == NULL || (int32_t)(f->sent_ms - best->sent_ms) < 0)) {
+            best = f;
+        }
+    }
+    return best;
+}
+
+static inflight_t *inflight_free_slot(void) {
+    return inflight_find(0);
+}
+
+static void set_credits(uint8_t n) {
+    if (n == 0 && hci.credits != 0) {
+        hci.no_credit_since = bh_port_ticks_ms();
+    }
+    hci.credits = n;
+}
+
+static void sync_finish(int result, const uint8_t *rp, size_t rlen) {
+    sync_wait_t *w = &hci.sync;
+    if (result == BH_HCI_SUCCESS && rp != NULL) {
+        if (rlen < w->ret_min) {
+            result = -BH_EMSGSIZE;
+        } else {
+            if (rlen > w->ret_max) {
+                rlen = w->ret_max;
+            }
+            if (rlen > 0) {
+                memcpy(w->ret, rp, rlen);
+            }
+            w->ret_len = rlen;
+        }
+    } else if (result == BH_HCI_SUCCESS && w->ret_min > 0) {
+        // Command Status "started": a caller that needs return parameters
+        // got none.
+        result = -BH_EMSGSIZE;
+    }
     w->done = true;
     w->result = result;
+}
+
+// A command's completion: rp/rlen are the return parameters after the
+// status (NULL for a Command Status).
+static void complete(uint16_t opcode, int status, const uint8_t *rp, size_t rlen) {
+    inflight_t *f = inflight_find(opcode);
+    if (f == NULL) {
+        hci.stats.stray_completions++;
+        return;
+    }
+    inflight_t done = *f;
+    f->opcode = 0;
+    if (done.sync) {
+        sync_finish(status, rp, rlen);
+    } else if (done.done != NULL) {
+        done.done(done.ctx, status, rp, rlen);
+    }
 }
 
 static void command_complete(const uint8_t *p, size_t len) {
@@ -77,40 +264,16 @@ static void command_complete(const uint8_t *p, size_t len) {
         hci.stats.malformed_events++;
         return;
     }
-    hci.credits = p[0];
+    set_credits(p[0]);
     uint16_t opcode = bh_get_u16(p + 1);
-    cmd_waiter_t *w = find_waiter(opcode);
-    if (w == NULL) {
-        // Opcode 0 is the controller announcing credits, not a stray.
-        if (opcode != 0) {
-            hci.stats.stray_completions++;
-        }
+    if (opcode == 0) {
+        return; // the controller announcing credits
+    }
+    if (len < 4) {
+        complete(opcode, -BH_EMSGSIZE, NULL, 0);
         return;
     }
-    const uint8_t *rp = p + 3;
-    size_t rlen = len - 3;
-    if (rlen < 1) {
-        finish(w, -EMSGSIZE);
-        return;
-    }
-    if (rp[0] != BH_HCI_SUCCESS) {
-        finish(w, rp[0]);
-        return;
-    }
-    rp++;
-    rlen--;
-    if (rlen < w->ret_min) {
-        finish(w, -EMSGSIZE);
-        return;
-    }
-    if (rlen > w->ret_max) {
-        rlen = w->ret_max;
-    }
-    if (rlen > 0) {
-        memcpy(w->ret, rp, rlen);
-    }
-    w->ret_len = rlen;
-    finish(w, BH_HCI_SUCCESS);
+    complete(opcode, p[3], p[3] == BH_HCI_SUCCESS ? p + 4 : NULL, len - 4);
 }
 
 static void command_status(const uint8_t *p, size_t len) {
@@ -118,19 +281,12 @@ static void command_status(const uint8_t *p, size_t len) {
         hci.stats.malformed_events++;
         return;
     }
-    hci.credits = p[1];
-    cmd_waiter_t *w = find_waiter(bh_get_u16(p + 2));
-    if (w == NULL) {
-        hci.stats.stray_completions++;
+    set_credits(p[1]);
+    uint16_t opcode = bh_get_u16(p + 2);
+    if (opcode == 0) {
         return;
     }
-    // Success here means "started"; a caller that needs return parameters
-    // got none.
-    if (p[0] == BH_HCI_SUCCESS && w->ret_min > 0) {
-        finish(w, -EMSGSIZE);
-    } else {
-        finish(w, p[0]);
-    }
+    complete(opcode, p[0], NULL, 0);
 }
 
 static void num_completed_packets(const uint8_t *p, size_t len) {
@@ -146,10 +302,105 @@ static void num_completed_packets(const uint8_t *p, size_t len) {
     }
 }
 
-static void handle_event(const uint8_t *pkt, size_t len) {
-    // The H4 parser guarantees len == 2 + pkt[1].
-    const uint8_t *p = pkt + BH_H4_EVT_HDR;
-    size_t plen = len - BH_H4_EVT_HDR;
+static int write_command(uint16_t opcode, const uint8_t *params, size_t plen) {
+    bh_put_u16(hci.tx, opcode);
+    hci.tx[2] = (uint8_t)plen;
+    if (plen > 0) {
+        memcpy(hci.tx + 3, params, plen);
+    }
+    int err = bh_port_hci_send(BH_HCI_PKT_CMD, hci.tx, 3 + plen);
+    if (err == 0) {
+        set_credits((uint8_t)(hci.credits - 1));
+    }
+    return err < 0 ? err : (err > 0 ? -BH_EIO : 0);
+}
+
+// A controller that took credits and then went silent: after a long wait
+// assume one credit back, so later commands can at least try (and time out).
+static void check_credit_silence(uint32_t now) {
+    if (hci.credits == 0 && (uint32_t)(now - hci.no_credit_since) >= BH_HCI_CREDIT_WAIT_MS) {
+        hci.stats.credit_timeouts++;
+        hci.credits = 1;
+    }
+}
+
+// Send queued asynchronous commands while credits and slots allow.
+static void cmdq_pump(void) {
+    while (hci.cmdq_count > 0 && hci.credits > 0) {
+        inflight_t *f = inflight_free_slot();
+        if (f == NULL) {
+            return;
+        }
+        queued_cmd_t *q = &hci.cmdq[hci.cmdq_head];
+        queued_cmd_t c = *q;
+        hci.cmdq_head = (hci.cmdq_head + 1) % BH_HCI_CMD_QUEUE_LEN;
+        hci.cmdq_count--;
+        int err = write_command(c.opcode, c.params, c.plen);
+        if (err != 0) {
+            if (c.done != NULL) {
+                c.done(c.ctx, err, NULL, 0);
+            }
+            continue;
+        }
+        *f = (inflight_t) { .opcode = c.opcode, .sent_ms = bh_port_ticks_ms(), .done = c.done, .ctx = c.ctx };
+    }
+}
+
+int bh_hci_cmd_async(uint16_t opcode, const uint8_t *params, size_t plen,
+    bh_hci_done_fn_t done, void *ctx) {
+    if (plen > BH_HCI_ASYNC_PARAMS_MAX) {
+        return -BH_EMSGSIZE;
+    }
+    if (hci.cmdq_count == BH_HCI_CMD_QUEUE_LEN) {
+        return -BH_ENOMEM;
+    }
+    queued_cmd_t *q = &hci.cmdq[(hci.cmdq_head + hci.cmdq_count) % BH_HCI_CMD_QUEUE_LEN];
+    q->opcode = opcode;
+    q->plen = (uint8_t)plen;
+    if (plen > 0) {
+        memcpy(q->params, params, plen);
+    }
+    q->done = done;
+    q->ctx = ctx;
+    hci.cmdq_count++;
+    cmdq_pump();
+    return 0;
+}
+
+static void expire_inflight(uint32_t now) {
+    for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
+        inflight_t *f = &hci.inflight[i];
+        if (f->opcode == 0 || f->sync || (uint32_t)(now - f->sent_ms) < BH_HCI_CMD_TIMEOUT_MS) {
+            continue;
+        }
+        inflight_t done = *f;
+        f->opcode = 0;
+        hci.stats.async_timeouts++;
+        // The controller lost track of it: allow later commands to try.
+        if (hci.credits == 0) {
+            hci.credits = 1;
+        }
+        if (done.done != NULL) {
+            done.done(done.ctx, -BH_ETIMEDOUT, NULL, 0);
+        }
+    }
+}
+
+void bh_hci_poll(uint32_t now_ms) {
+    expire_inflight(now_ms);
+    check_credit_silence(now_ms);
+    cmdq_pump();
+}
+
+// ---- reading ----
+
+// Packets handled where they are read: command completions and credits.
+static bool consume_now(uint8_t type, const uint8_t *pkt, size_t len) {
+    if (type != BH_HCI_PKT_EVT || len < 2) {
+        return false;
+    }
+    const uint8_t *p = pkt + 2;
+    size_t plen = len - 2;
     switch (pkt[0]) {
         case BH_HCI_EVT_COMMAND_COMPLETE:
             command_complete(p, plen);
@@ -160,93 +411,147 @@ static void handle_event(const uint8_t *pkt, size_t len) {
         case BH_HCI_EVT_NUM_COMPLETED_PACKETS:
             num_completed_packets(p, plen);
             break;
-        case BH_HCI_EVT_DISCONNECTION_COMPLETE:
-            if (hci.handlers->disconnection_complete) {
-                hci.handlers->disconnection_complete(p, plen);
-            }
-            break;
-        case BH_HCI_EVT_HARDWARE_ERROR:
-            if (plen < 1) {
-                hci.stats.malformed_events++;
-            } else {
-                hci.stats.hardware_error = p[0];
-            }
-            break;
-        case BH_HCI_EVT_LE_META:
-            if (plen < 1) {
-                hci.stats.malformed_events++;
-            } else if (hci.handlers->le_meta) {
-                hci.handlers->le_meta(p[0], p + 1, plen - 1);
-            }
-            break;
         default:
-            hci.stats.unknown_events++;
-            break;
+            return false;
+    }
+    cmdq_pump();
+    return true;
+}
+
+static bool is_adv_report(const uint8_t *rec) {
+    uint8_t sub = rec[RXQ_HDR + 2];
+    return rec[0] == BH_HCI_PKT_EVT && bh_get_u16(rec + 1) >= 3 && rec[RXQ_HDR] == BH_HCI_EVT_LE_META
+           && (sub == LE_SUBEVT_ADV_REPORT || sub == LE_SUBEVT_DIRECT_ADV_REPORT || sub == LE_SUBEVT_EXT_ADV_REPORT);
+}
+
+static void dispatch(uint8_t type, const uint8_t *pkt, size_t len);
+
+// Read packets from the port into the queue, consuming completions. With
+// may_dispatch_adv (a command wait), advertising reports at the head of a
+// full queue are dispatched to make room: a flood of them must not starve
+// the wait of its completion. Returns false when the queue is full.
+static bool read_input(bool may_dispatch_adv) {
+    for (unsigned reads = 0; reads < READ_MAX; reads++) {
+        if (!hci.held) {
+            uint8_t type;
+            int n = bh_port_hci_recv(&type, hci.in, sizeof(hci.in));
+            if (n == 0) {
+                return true;
+            }
+            if (n < 0) {
+                if (n == -BH_EPROTO) {
+                    hci.stats.framing_errors++;
+                    hci.framing_lost = true;
+                }
+                continue;
+            }
+            if (consume_now(type, hci.in, (size_t)n)) {
+                continue;
+            }
+            hci.held = true;
+            hci.held_type = type;
+            hci.held_len = (uint16_t)n;
+        }
+        if (rxq_push(hci.held_type, hci.in, hci.held_len)) {
+            hci.held = false;
+            continue;
+        }
+        // Full: backpressure, unless the head is an advertising report a
+        // wait may hand on (it only queues an application event).
+        size_t at = rxq_peek();
+        if (!may_dispatch_adv || at == SIZE_MAX || !is_adv_report(hci.rxq + at)) {
+            hci.stats.rx_stalls++;
+            return false;
+        }
+        // Dispatch the head in place (it runs no code that reads input).
+        size_t len = bh_get_u16(hci.rxq + at + 1);
+        hci.rx_tail = at + RXQ_HDR + len;
+        hci.rx_used -= RXQ_HDR + len;
+        dispatch(BH_HCI_PKT_EVT, hci.rxq + at + RXQ_HDR, len);
+    }
+    return true;
+}
+
+// ---- dispatch ----
+
+static const bh_hci_evt_row_t *find_row(const bh_hci_evt_row_t *rows, size_t n, uint8_t code) {
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].code == code) {
+            return &rows[i];
+        }
+    }
+    return NULL;
+}
+
+static void dispatch_event(const uint8_t *pkt, size_t len) {
+    if (len < 2 || (size_t)pkt[1] + 2 != len) {
+        hci.stats.malformed_events++;
+        return;
+    }
+    const uint8_t *p = pkt + 2;
+    size_t plen = len - 2;
+    const bh_hci_handlers_t *h = hci.handlers;
+    if (pkt[0] == BH_HCI_EVT_HARDWARE_ERROR) {
+        if (plen < 1) {
+            hci.stats.malformed_events++;
+        } else {
+            hci.stats.hardware_error = p[0];
+        }
+        return;
+    }
+    const bh_hci_evt_row_t *row;
+    if (pkt[0] == BH_HCI_EVT_LE_META) {
+        if (plen < 1) {
+            hci.stats.malformed_events++;
+            return;
+        }
+        row = find_row(h->le_events, h->n_le_events, p[0]);
+        p++;
+        plen--;
+    } else {
+        row = find_row(h->events, h->n_events, pkt[0]);
+    }
+    if (row == NULL) {
+        hci.stats.unknown_events++;
+    } else if (plen < row->min_len) {
+        hci.stats.malformed_events++;
+    } else {
+        row->fn(p, plen);
     }
 }
 
-static void handle_packet(uint8_t type, const uint8_t *pkt, size_t len) {
-    if (type == BH_H4_EVT) {
-        handle_event(pkt, len);
-    } else if (hci.handlers->acl) {
-        // ACL: the parser guarantees len == 4 + data length.
-        hci.handlers->acl(bh_get_u16(pkt), pkt + BH_H4_ACL_HDR, len - BH_H4_ACL_HDR);
+static void dispatch(uint8_t type, const uint8_t *pkt, size_t len) {
+    if (type == BH_HCI_PKT_EVT) {
+        dispatch_event(pkt, len);
+    } else if (type == BH_HCI_PKT_ACL && len >= 4 && hci.handlers->acl) {
+        hci.handlers->acl(bh_get_u16(pkt), pkt + 4, len - 4);
     }
 }
 
 void bh_hci_process(void) {
-    for (unsigned reads = 0;;) {
-        if (hci.rx_pos >= hci.rx_len) {
-            if (reads++ == HCI_PROCESS_MAX_READS) {
-                return;
+    for (unsigned n = 0; n < DISPATCH_MAX; n++) {
+        read_input(false);
+        if (hci.framing_lost) {
+            hci.framing_lost = false;
+            if (hci.handlers->framing_lost) {
+                hci.handlers->framing_lost();
             }
-            size_t n = bh_port_hci_read(hci.rx, sizeof(hci.rx));
-            hci.rx_pos = 0;
-            hci.rx_len = n > sizeof(hci.rx) ? sizeof(hci.rx) : n;
-            if (hci.rx_len == 0) {
-                return;
-            }
+            return;
         }
-        // Advance the shared position before dispatching, so a nested call
-        // (from a handler) continues after this packet.
-        hci.rx_pos += bh_h4_feed(&hci.h4, hci.rx + hci.rx_pos, hci.rx_len - hci.rx_pos);
-        if (hci.h4.ready) {
-            hci.h4.ready = false;
-            handle_packet(hci.h4.type, hci.h4.buf, hci.h4.fill);
+        uint8_t type;
+        size_t len;
+        if (!rxq_pop(&type, &len)) {
+            return;
         }
+        dispatch(type, hci.out, len);
     }
 }
 
-static bool expired(uint32_t start, uint32_t timeout_ms) {
-    return (uint32_t)(bh_port_ticks_ms() - start) >= timeout_ms;
-}
+// ---- synchronous commands ----
 
 static uint32_t remaining(uint32_t start, uint32_t timeout_ms) {
     uint32_t spent = bh_port_ticks_ms() - start;
     return spent >= timeout_ms ? 0 : timeout_ms - spent;
-}
-
-static int write_command(uint16_t opcode, const uint8_t *params, size_t plen) {
-    hci.tx[0] = BH_H4_CMD;
-    bh_put_u16(hci.tx + 1, opcode);
-    hci.tx[3] = (uint8_t)plen;
-    if (plen > 0) {
-        memcpy(hci.tx + 4, params, plen);
-    }
-    int err = bh_port_hci_write(hci.tx, 4 + plen);
-    if (err == 0) {
-        hci.credits--;
-    }
-    return err;
-}
-
-static void unlink_waiter(cmd_waiter_t *w) {
-    for (cmd_waiter_t **pp = &hci.waiters; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == w) {
-            *pp = w->next;
-            return;
-        }
-    }
 }
 
 int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
@@ -255,69 +560,95 @@ int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
         *ret_len = 0;
     }
     if (plen > BH_HCI_CMD_MAX_PARAMS || ret_min > ret_max) {
-        return -EMSGSIZE;
+        return -BH_EMSGSIZE;
     }
-    if (find_waiter(opcode) != NULL) {
-        // Two identical commands in flight could not be told apart.
-        return -EBUSY;
+    if (hci.sync.active) {
+        return -BH_EBUSY;
     }
-    uint32_t start = bh_port_ticks_ms();
+    hci.sync = (sync_wait_t) { .active = true, .ret = ret, .ret_min = ret_min, .ret_max = ret_max };
 
-    // Wait for a command credit.
-    bh_hci_process();
-    while (hci.credits == 0) {
-        if (expired(start, timeout_ms)) {
-            // The controller lost track; allow later commands to try.
-            hci.credits = 1;
-            return -ETIMEDOUT;
-        }
-        bh_port_hci_wait(remaining(start, timeout_ms));
-        bh_hci_process();
-    }
-
-    cmd_waiter_t w = {
-        .next = hci.waiters, .opcode = opcode, .ret = ret, .ret_min = ret_min, .ret_max = ret_max,
-    };
-    hci.waiters = &w;
-    int err = write_command(opcode, params, plen);
-    if (err != 0) {
-        unlink_waiter(&w);
-        return err < 0 ? err : -EIO;
-    }
+    // Wait for a command credit and an in-flight slot (bounded by the
+    // credit silence rule and the async timeouts, not by this command's
+    // timeout, which runs from when it is sent).
+    read_input(true);
+    inflight_t *f;
     for (;;) {
-        bh_hci_process();
-        if (w.done) {
+        uint32_t now = bh_port_ticks_ms();
+        check_credit_silence(now);
+        expire_inflight(now);
+        if (hci.credits > 0 && (f = inflight_free_slot()) != NULL) {
             break;
         }
-        if (expired(start, timeout_ms)) {
-            unlink_waiter(&w);
-            hci.credits = 1;
-            return -ETIMEDOUT;
-        }
-        bh_port_hci_wait(remaining(start, timeout_ms));
-    }
-    unlink_waiter(&w);
-    if (ret_len) {
-        *ret_len = w.ret_len;
-    }
-    return w.result;
-}
-
-int bh_hci_cmd_post(uint16_t opcode, const uint8_t *params, size_t plen) {
-    if (plen > BH_HCI_CMD_MAX_PARAMS) {
-        return -EMSGSIZE;
-    }
-    if (hci.credits == 0) {
-        return -EBUSY;
+        bh_port_hci_wait(10);
+        read_input(true);
     }
     int err = write_command(opcode, params, plen);
-    return err < 0 ? err : (err > 0 ? -EIO : 0);
+    if (err != 0) {
+        hci.sync.active = false;
+        return err;
+    }
+    uint32_t start = bh_port_ticks_ms();
+    *f = (inflight_t) { .opcode = opcode, .sync = true, .sent_ms = start };
+    for (;;) {
+        read_input(true);
+        if (hci.sync.done) {
+            break;
+        }
+        uint32_t left = remaining(start, timeout_ms);
+        if (left == 0) {
+            for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
+                if (hci.inflight[i].opcode == opcode && hci.inflight[i].sync) {
+                    hci.inflight[i].opcode = 0;
+                }
+            }
+            hci.sync.active = false;
+            // The controller lost track; allow later commands to try.
+            if (hci.credits == 0) {
+                hci.credits = 1;
+            }
+            return -BH_ETIMEDOUT;
+        }
+        bh_port_hci_wait(left);
+    }
+    hci.sync.active = false;
+    if (ret_len) {
+        *ret_len = hci.sync.ret_len;
+    }
+    return hci.sync.result;
+}
+
+int bh_random(uint8_t *buf, size_t len) {
+    int err = bh_port_random(buf, len);
+    if (err != -BH_ENOSYS) {
+        return err;
+    }
+    while (len > 0) {
+        uint8_t r[8];
+        err = bh_hci_cmd_sync(BH_HCI_OP_LE_RAND, NULL, 0, r, 8, 8, NULL, BH_HCI_CMD_TIMEOUT_MS);
+        if (err != 0) {
+            return err > 0 ? -BH_EIO : err;
+        }
+        size_t n = len < 8 ? len : 8;
+        memcpy(buf, r, n);
+        buf += n;
+        len -= n;
+    }
+    return 0;
 }
 
 void bh_hci_get_stats(bh_hci_stats_t *stats) {
     *stats = hci.stats;
     stats->cmd_credits = hci.credits;
-    stats->pending_opcode = hci.waiters ? hci.waiters->opcode : 0;
-    stats->bad_type_bytes = hci.h4.bad_type_bytes;
-    stats->skipped_packets = hci.h4.skipped_packets;
+    stats->pending_opcode = 0;
+    uint32_t oldest = 0;
+    for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
+        const inflight_t *f = &hci.inflight[i];
+        if (f->opcode != 0 && (stats->pending_opcode == 0 || (int32_t)(f->sent_ms - oldest) < 0)) {
+            stats->pending_opcode = f->opcode;
+            oldest = f->sent_ms;
+        }
+    }
+    #if BH_PORT_H4
+    bh_h4_port_counters(&stats->bad_type_bytes, &stats->skipped_packets);
+    #endif
 }

@@ -1,6 +1,6 @@
 // Host lifecycle: activation sequence, deactivation, polling. Implements the
 // lifecycle part of blehost.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdbool.h>
 #include <string.h>
 
@@ -13,6 +13,8 @@
 #include "bh_hci.h"
 #include "bh_att.h"
 #include "bh_port.h"
+#include "bh_sec.h"
+#include "bh_smp.h"
 #include "bh_util.h"
 
 // Set_Event_Mask: Disconnection Complete (4), Encryption Change (7), Read
@@ -27,11 +29,41 @@ static const uint8_t event_mask[8] = { 0x90, 0x88, 0x00, 0x02, 0x00, 0x80, 0x00,
 // Complete (8).
 static const uint8_t le_event_mask[8] = { 0xff, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
 
+// Events the host handles, with the least parameter length each needs.
+static const bh_hci_evt_row_t hci_events[] = {
+    { BH_HCI_EVT_DISCONNECTION_COMPLETE, BH_GAP_DISCONNECTION_MIN_LEN, bh_gap_on_disconnection_complete },
+    { BH_HCI_EVT_ENCRYPTION_CHANGE, BH_SEC_ENC_CHANGE_MIN_LEN, bh_sec_on_encryption_change },
+    { BH_HCI_EVT_ENCRYPTION_CHANGE_V2, BH_SEC_ENC_CHANGE_V2_MIN_LEN, bh_sec_on_encryption_change_v2 },
+    { BH_HCI_EVT_KEY_REFRESH_COMPLETE, BH_SEC_KEY_REFRESH_MIN_LEN, bh_sec_on_key_refresh },
+};
+
+static const bh_hci_evt_row_t le_events[] = {
+    { BH_LE_SUBEVT_CONNECTION_COMPLETE, BH_GAP_CONN_COMPLETE_MIN_LEN, bh_gap_on_connection_complete },
+    { BH_LE_SUBEVT_ENH_CONNECTION_COMPLETE, BH_GAP_ENH_CONN_COMPLETE_MIN_LEN, bh_gap_on_enh_connection_complete },
+    { BH_LE_SUBEVT_ADVERTISING_REPORT, 1, bh_scan_on_adv_report },
+    { BH_LE_SUBEVT_CONN_UPDATE_COMPLETE, BH_GAP_CONN_UPDATE_MIN_LEN, bh_gap_on_conn_update_complete },
+    { BH_LE_SUBEVT_REMOTE_PARAM_REQUEST, BH_GAP_PARAM_REQUEST_MIN_LEN, bh_gap_on_remote_param_request },
+    { BH_LE_SUBEVT_LTK_REQUEST, BH_SEC_LTK_REQUEST_MIN_LEN, bh_sec_on_ltk_request },
+};
+
+static void framing_lost(void);
+
 static const bh_hci_handlers_t host_handlers = {
-    .disconnection_complete = bh_gap_on_disconnection_complete,
+    .events = hci_events,
+    .n_events = sizeof(hci_events) / sizeof(hci_events[0]),
+    .le_events = le_events,
+    .n_le_events = sizeof(le_events) / sizeof(le_events[0]),
     .num_completed_packets = bh_acl_on_completed,
-    .le_meta = bh_gap_on_le_meta,
     .acl = bh_acl_on_data,
+    .framing_lost = framing_lost,
+};
+
+// The protocol layers, hooked to every connection's life (bh_conn.h).
+static const bh_layer_t *const host_layers[] = {
+    &bh_att_layer,
+    &bh_coc_layer,
+    &bh_smp_layer,
+    &bh_sec_layer,
 };
 
 static struct {
@@ -39,11 +71,13 @@ static struct {
     uint8_t busy; // nesting depth of host entry points that process HCI
     uint8_t hci_version;
     uint8_t le_features[8];
+    uint32_t recoveries;
+    bool adv_lost; // advertising could not be restarted after a recovery
 } host;
 
 // Controller error status -> errno, local errors pass through.
 static int to_errno(int err) {
-    return err > 0 ? -EIO : err;
+    return err > 0 ? -BH_EIO : err;
 }
 
 static int cmd(uint16_t opcode, const uint8_t *params, size_t plen, uint8_t *ret, size_t ret_len) {
@@ -70,6 +104,10 @@ static int read_buffer_sizes(void) {
         len = bh_get_u16(ret);
         count = bh_get_u16(ret + 3);
     }
+    if (len == 0 || count == 0) {
+        // No buffer to send ACL data through: no link could carry anything.
+        return -BH_EIO;
+    }
     bh_conn_set_acl_buffers(len, count);
     return 0;
 }
@@ -77,9 +115,10 @@ static int read_buffer_sizes(void) {
 static int activate_sequence(void) {
     int err = bh_port_hci_open();
     if (err != 0) {
-        return err < 0 ? err : -ENODEV;
+        return err < 0 ? err : -BH_ENODEV;
     }
     bh_hci_init(&host_handlers);
+    bh_conn_set_layers(host_layers, sizeof(host_layers) / sizeof(host_layers[0]));
     bh_conn_reset();
     bh_gap_reset();
     bh_addr_reset();
@@ -158,16 +197,52 @@ bool bh_is_active(void) {
     return host.active;
 }
 
+// The transport lost its framing: packets were lost, so the host's view of
+// the controller can no longer be trusted. Reset the controller, end every
+// link and what was running (each with its event, as at deactivation),
+// then bring the controller up again and restart advertising.
+static void framing_lost(void) {
+    host.recoveries++;
+    bh_adv_state_t adv;
+    bh_adv_save(&adv);
+    (void)bh_hci_cmd_sync(BH_HCI_OP_RESET, NULL, 0, NULL, 0, 0, NULL, BH_HCI_RESET_SHORT_TIMEOUT_MS);
+    bh_hci_init(NULL);
+    bh_gap_shutdown();
+    bh_conn_reset();
+    int err = activate_sequence();
+    if (err == 0) {
+        err = bh_adv_resume(&adv);
+        host.adv_lost = err != 0;
+        return;
+    }
+    // The controller did not come back: inactive, as after active(False).
+    bh_conn_reset();
+    bh_gap_reset();
+    bh_addr_reset();
+    host.active = false;
+}
+
+void bh_host_get_stats(bh_host_stats_t *stats) {
+    stats->recoveries = host.recoveries;
+    stats->adv_lost = host.adv_lost;
+}
+
 void bh_poll(void) {
     if (!host.active || host.busy) {
         return;
     }
     host.busy++;
-    bh_hci_process();
-    bh_gap_poll();
-    bh_addr_poll();
     uint32_t now_ms = bh_port_ticks_ms();
-    bh_att_poll(now_ms);
-    bh_coc_poll(now_ms);
+    bh_hci_poll(now_ms);
+    bh_hci_process();
+    if (host.active) {
+        bh_gap_poll();
+        bh_addr_poll();
+        bh_conn_poll(bh_port_ticks_ms());
+    }
     host.busy--;
+}
+
+bool bh_poll_pending(void) {
+    return host.active && bh_hci_rx_pending();
 }

@@ -32,10 +32,7 @@ static bool param_update_request(uint16_t handle, uint8_t identifier, const uint
     bh_put_u16(rsp + 4, ok ? PARAM_UPDATE_ACCEPTED : PARAM_UPDATE_REJECTED);
     (void)bh_l2cap_send(handle, BH_L2CAP_CID_LE_SIGNALING, rsp, sizeof(rsp));
     if (ok) {
-        // LE_Connection_Update goes out from bh_gap_poll(): no command may
-        // be waited for while the ACL path is delivering.
-        memcpy(c->upd, req, sizeof(c->upd));
-        c->upd_pending = true;
+        (void)bh_gap_update_params(handle, req);
     }
     return true;
 }

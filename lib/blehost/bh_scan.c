@@ -1,6 +1,6 @@
 // GAP scanning (legacy scan commands, legacy advertising reports). See
 // blehost.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <string.h>
 
 #include "bh_addr.h"
@@ -45,23 +45,23 @@ static void finish(void) {
 
 int bh_scan_stop(void) {
     if (!bh_is_active()) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     if (!scan.active) {
         return 0;
     }
     int err = set_enable(false);
     finish();
-    return err > 0 ? -EIO : err;
+    return err > 0 ? -BH_EIO : err;
 }
 
 int bh_scan_start(uint32_t duration_ms, uint16_t interval, uint16_t window, bool active) {
     if (!bh_is_active()) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     if (interval < BH_SCAN_INTERVAL_MIN || interval > BH_SCAN_INTERVAL_MAX
         || window < BH_SCAN_INTERVAL_MIN || window > interval) {
-        return -EINVAL;
+        return -BH_EINVAL;
     }
     // Parameters cannot change while scanning.
     if (scan.active) {
@@ -80,7 +80,7 @@ int bh_scan_start(uint32_t duration_ms, uint16_t interval, uint16_t window, bool
     int err = bh_gap_cmd_errno(BH_HCI_OP_LE_SET_SCAN_PARAMS, p, sizeof(p));
     if (err == 0) {
         err = set_enable(true);
-        err = err > 0 ? -EIO : err;
+        err = err > 0 ? -BH_EIO : err;
     }
     if (err != 0) {
         // A replaced scan that cannot restart has ended.

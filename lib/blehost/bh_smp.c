@@ -26,6 +26,10 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
     return true;
 }
 
+const bh_layer_t bh_smp_layer = {
+    .reset = bh_smp_init,
+};
+
 void bh_smp_init(void) {
     (void)bh_l2cap_set_rx_handler(BH_L2CAP_CID_SMP, smp_rx);
 }

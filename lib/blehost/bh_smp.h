@@ -4,5 +4,7 @@
 
 // Install the SMP channel handler (called with the GAP reset).
 void bh_smp_init(void);
+struct _bh_layer_t;
+extern const struct _bh_layer_t bh_smp_layer;
 
 #endif // BLEHOST_BH_SMP_H

@@ -29,8 +29,8 @@ typedef struct _bh_addr_t {
 } bh_addr_t;
 
 // Bring the controller up (reset, read its capabilities, set masks and our
-// address). Returns 0 or a negative errno: -ENODEV (no transport),
-// -ETIMEDOUT (controller silent), -EIO (controller refused a command).
+// address). Returns 0 or a negative errno: -BH_ENODEV (no transport),
+// -BH_ETIMEDOUT (controller silent), -BH_EIO (controller refused a command).
 // Idempotent.
 int bh_activate(void);
 
@@ -40,18 +40,30 @@ void bh_deactivate(uint32_t reset_timeout_ms);
 
 bool bh_is_active(void);
 
-// Process pending controller input and timers. Does nothing when inactive
-// or when already inside the host (re-entry guard).
+// The host's one event loop: process pending controller input and timers.
+// Does nothing when inactive or when already inside the host (re-entry
+// guard). Synchronous upcalls (bh_evt_gatts_read_request,
+// bh_evt_l2cap_accept) run only from here.
 void bh_poll(void);
+
+// True when received packets still wait for bh_poll() (it dispatches a
+// bounded number per call): call it again soon.
+bool bh_poll_pending(void);
+
+typedef struct _bh_host_stats_t {
+    uint32_t recoveries; // controller resets after the transport lost framing
+    bool adv_lost;       // advertising could not be restarted after the last one
+} bh_host_stats_t;
+void bh_host_get_stats(bh_host_stats_t *stats);
 
 // Address mode (BH_ADDR_MODE_*). While inactive the mode is stored and used
 // at activation; while active it takes effect now: PUBLIC needs the
 // controller's public address; RANDOM uses a static random address made once
 // per activation; RPA and NRPA make a fresh private address each time they
-// are set and rotate it every RPA timeout. Returns 0, -EINVAL (bad mode, or
-// PUBLIC without a public address), -EBUSY (the controller refused a new
+// are set and rotate it every RPA timeout. Returns 0, -BH_EINVAL (bad mode, or
+// PUBLIC without a public address), -BH_EBUSY (the controller refused a new
 // random address because advertising/scanning/initiating is enabled) or a
-// controller error as -EIO. A mode change applies to advertising, scanning
+// controller error as -BH_EIO. A mode change applies to advertising, scanning
 // and connecting started after it.
 int bh_set_addr_mode(uint8_t mode);
 
@@ -63,7 +75,7 @@ void bh_addr_config_reset(void);
 // Effective mode while active; the requested (or default PUBLIC) otherwise.
 uint8_t bh_get_addr_mode(void);
 
-// Our current address. Returns -ENODEV when inactive.
+// Our current address. Returns -BH_ENODEV when inactive.
 int bh_get_addr(bh_addr_t *addr);
 
 // Own_Address_Type for advertising, scanning and connection parameters:
@@ -77,20 +89,20 @@ uint8_t bh_own_addr_type(void);
 #define BH_RPA_TIMEOUT_MAX_S (0xa1b8)
 
 // Private address lifetime in seconds (BH_RPA_TIMEOUT_MIN_S..MAX_S, default
-// BH_RPA_TIMEOUT_S); kept across activations. -EINVAL when out of range. A
+// BH_RPA_TIMEOUT_S); kept across activations. -BH_EINVAL when out of range. A
 // new value applies to the address in use (measured from when it was set).
 int bh_set_rpa_timeout(uint32_t seconds);
 uint32_t bh_get_rpa_timeout(void);
 
 // The local IRK of this activation, most significant octet first (the
-// Core spec's notation for ah()). -ENODEV when inactive.
+// Core spec's notation for ah()). -BH_ENODEV when inactive.
 int bh_get_irk(uint8_t irk[16]);
 
 // ---- GAP: advertising, scanning, connecting (bh_adv.c, bh_scan.c, bh_gap.c) ----
 // Intervals are in controller units: 0.625 ms for advertising and scanning,
-// 1.25 ms for connections. Every call below returns -ENODEV while inactive,
-// -EINVAL for arguments out of range, -ETIMEDOUT when the controller does not
-// answer and -EIO when it refuses.
+// 1.25 ms for connections. Every call below returns -BH_ENODEV while inactive,
+// -BH_EINVAL for arguments out of range, -BH_ETIMEDOUT when the controller does not
+// answer and -BH_EIO when it refuses.
 #define BH_ADV_DATA_MAX (31)
 #define BH_ADV_INTERVAL_MIN (0x0020)  // 20 ms
 #define BH_ADV_INTERVAL_MAX (0x4000)  // 10.24 s
@@ -106,7 +118,7 @@ int bh_get_irk(uint8_t irk[16]);
 // Advertising payload and scan response (AD structures, at most
 // BH_ADV_DATA_MAX bytes each). The host keeps them until they are changed
 // (they are forgotten at activation) and gives them to the controller at the
-// next bh_adv_start(). -EINVAL when too long.
+// next bh_adv_start(). -BH_EINVAL when too long.
 int bh_adv_set_data(const uint8_t *data, size_t len);
 int bh_adv_set_scan_rsp(const uint8_t *data, size_t len);
 // (Re)start legacy undirected advertising with the stored payloads: ADV_IND
@@ -132,7 +144,7 @@ bool bh_scan_is_active(void);
 // Connect as central to peer (type PUBLIC or RANDOM). The attempt ends with
 // bh_evt_connected() or bh_evt_connect_failed(): after timeout_ms (0: no
 // timeout), at bh_connect_cancel(), at deactivation, or when the controller
-// fails it. -EALREADY while another attempt is pending, -ENOMEM when the
+// fails it. -BH_EALREADY while another attempt is pending, -BH_ENOMEM when the
 // connection table is full.
 int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min,
     uint16_t interval_max);
@@ -142,7 +154,7 @@ int bh_connect_cancel(void);
 bool bh_connect_is_pending(void);
 
 // Disconnect (reason: Remote User Terminated Connection). 0 when the link
-// exists (bh_evt_disconnected() follows), -ENOTCONN when it does not.
+// exists (bh_evt_disconnected() follows), -BH_ENOTCONN when it does not.
 int bh_disconnect(uint16_t conn_handle);
 
 // ---- L2CAP fixed channels over the ACL data path (bh_acl.c) ----
@@ -163,14 +175,14 @@ int bh_disconnect(uint16_t conn_handle);
 typedef bool (*bh_l2cap_rx_fn_t)(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 
 // Install (fn) or remove (NULL) the handler of fixed channel 4, 5 or 6; kept
-// across activations. Returns 0, or -EINVAL for another CID. PDUs on a
+// across activations. Returns 0, or -BH_EINVAL for another CID. PDUs on a
 // channel without handler are dropped (signalling commands rejected).
 int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn);
 
 // Queue one L2CAP PDU (the basic header is added here); it goes out in
 // controller-sized ACL fragments as the controller frees buffers. Returns 0,
-// -ENOTCONN (no such link), -EMSGSIZE (len > BH_L2CAP_TX_MAX_PAYLOAD) or
-// -ENOMEM (transmit queue full: retry after the controller completes
+// -BH_ENOTCONN (no such link), -BH_EMSGSIZE (len > BH_L2CAP_TX_MAX_PAYLOAD) or
+// -BH_ENOMEM (transmit queue full: retry after the controller completes
 // packets).
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 
@@ -193,5 +205,9 @@ void bh_evt_connect_failed(const bh_addr_t *peer, uint8_t status);
 // supervision timeout (10 ms), HCI status.
 void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t latency,
     uint16_t timeout, uint8_t status);
+// A link's security changed (encrypted, re-encrypted, or encryption off).
+// key_size is in octets, 0 when unknown.
+void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
+    bool bonded, uint8_t key_size);
 
 #endif // BLEHOST_BLEHOST_H

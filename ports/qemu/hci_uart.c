@@ -42,7 +42,7 @@ int bh_port_hci_open(void) {
 
 int bh_port_hci_write(const uint8_t *buf, size_t len) {
     if (!hci_uart_is_open) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     cmsdk_uart_write(CMSDK_UART1, buf, len);
     return 0;
@@ -75,6 +75,10 @@ uint32_t bh_port_ticks_ms(void) {
     return clock_ms();
 }
 
-void bh_port_random(uint8_t *buf, size_t len) {
-    entropy_fill(buf, len);
+// The emulated board has no cryptographic source (entropy.h): the host
+// takes its random numbers from the controller's LE Rand instead.
+int bh_port_random(uint8_t *buf, size_t len) {
+    (void)buf;
+    (void)len;
+    return -BH_ENOSYS;
 }

@@ -141,7 +141,7 @@ int bh_port_hci_open(void) {
         hci_dead = 0;
     }
     if (hci_spec == NULL) {
-        return -ENODEV;
+        return -BH_ENODEV;
     }
     int fd;
     if (strncmp(hci_spec, "tcp:", 4) == 0) {
@@ -151,7 +151,7 @@ int bh_port_hci_open(void) {
     }
     if (fd < 0) {
         fprintf(stderr, "hci: cannot open %s: %s\n", hci_spec, strerror(-fd));
-        return fd;
+        return -BH_ENODEV;
     }
     hci_fd = fd;
     return 0;
@@ -159,7 +159,7 @@ int bh_port_hci_open(void) {
 
 int bh_port_hci_write(const uint8_t *buf, size_t len) {
     if (hci_fd < 0 || hci_dead) {
-        return hci_fd < 0 ? -ENODEV : -EPIPE;
+        return hci_fd < 0 ? -BH_ENODEV : -BH_EIO;
     }
     uint32_t stall_start = bh_port_ticks_ms();
     while (len > 0) {
@@ -177,7 +177,7 @@ int bh_port_hci_write(const uint8_t *buf, size_t len) {
             uint32_t waited = bh_port_ticks_ms() - stall_start;
             if (waited >= HCI_WRITE_STALL_MS) {
                 hci_mark_dead("write", ETIMEDOUT);
-                return -ETIMEDOUT;
+                return -BH_ETIMEDOUT;
             }
             struct pollfd pfd = { .fd = hci_fd, .events = POLLOUT };
             poll(&pfd, 1, (int)(HCI_WRITE_STALL_MS - waited));
@@ -185,7 +185,7 @@ int bh_port_hci_write(const uint8_t *buf, size_t len) {
         }
         int err = n < 0 ? errno : EPIPE;
         hci_mark_dead("write", err);
-        return -err;
+        return -BH_EIO;
     }
     return 0;
 }
@@ -232,23 +232,18 @@ uint32_t bh_port_ticks_ms(void) {
     return board_ticks_ms();
 }
 
-void bh_port_random(uint8_t *buf, size_t len) {
+int bh_port_random(uint8_t *buf, size_t len) {
+    // The kernel's CSPRNG; no weaker fallback (keys and passkeys come from here).
     while (len > 0) {
         ssize_t n = getrandom(buf, len, 0);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
-            // getrandom() does not fail on Linux >= 3.17 once seeded; if it
-            // ever does, degrade to a time-based stir rather than leave zeros.
-            uint32_t t = bh_port_ticks_ms();
-            for (size_t i = 0; i < len; ++i) {
-                t = t * 1103515245u + 12345u;
-                buf[i] = (uint8_t)(t >> 16);
-            }
-            return;
+            return -BH_EIO;
         }
         buf += n;
         len -= (size_t)n;
     }
+    return 0;
 }

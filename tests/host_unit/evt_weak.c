@@ -44,3 +44,12 @@ WEAK void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t l
     (void)timeout;
     (void)status;
 }
+
+WEAK void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
+    bool bonded, uint8_t key_size) {
+    (void)conn_handle;
+    (void)encrypted;
+    (void)authenticated;
+    (void)bonded;
+    (void)key_size;
+}

@@ -1,5 +1,5 @@
 // Fake bh_port implementation. See fake_port.h.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +180,11 @@ uint32_t bh_port_ticks_ms(void) {
     return fake.now_ms;
 }
 
-void bh_port_random(uint8_t *buf, size_t len) {
+int bh_port_random(uint8_t *buf, size_t len) {
+    if (fake.random_result != 0) {
+        return fake.random_result;
+    }
     memset(buf, fake.random_byte, len);
     fake.random_byte = (uint8_t)(fake.random_byte + fake.random_step);
+    return 0;
 }

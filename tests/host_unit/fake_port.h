@@ -52,6 +52,7 @@ typedef struct _fake_port_t {
     uint16_t acl_num;
     uint8_t random_byte;    // bh_port_random fills with this
     uint8_t random_step;    // ... then adds this to it (0: constant)
+    int random_result;      // nonzero: bh_port_random fails with it
     // ACL packets the host sent (oldest dropped when full)
     fake_acl_t acl_out[FAKE_ACL_LOG_MAX];
     size_t n_acl_out;

@@ -2,7 +2,7 @@
 // layer) against the fake port: fragmentation, controller buffer credits,
 // Number Of Completed Packets validation, reassembly, CID dispatch and the
 // signalling channel's Command Reject.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,7 +199,7 @@ static void test_tx_queue_full_and_resume(void) {
         CHECK_EQ(bh_l2cap_send(i % 2 ? H2 : H1, BH_L2CAP_CID_ATT, payload, sizeof(payload)), 0);
     }
     CHECK_EQ(fake.n_acl_out, 1);
-    CHECK_EQ(bh_l2cap_send(H1, BH_L2CAP_CID_ATT, payload, sizeof(payload)), -ENOMEM);
+    CHECK_EQ(bh_l2cap_send(H1, BH_L2CAP_CID_ATT, payload, sizeof(payload)), -BH_ENOMEM);
     // Drain by completing one packet at a time; order kept.
     size_t rounds = 0;
     while (bh_acl_tx_queued() > 0 && rounds++ < 100) {
@@ -222,11 +222,11 @@ static void test_tx_queue_full_and_resume(void) {
 static void test_tx_errors(void) {
     setup(27, 4);
     uint8_t big[BH_L2CAP_TX_MAX_PAYLOAD + 1] = { 0 };
-    CHECK_EQ(bh_l2cap_send(0x0123, BH_L2CAP_CID_ATT, big, 1), -ENOTCONN);
-    CHECK_EQ(bh_l2cap_send(H1, BH_L2CAP_CID_ATT, big, sizeof(big)), -EMSGSIZE);
+    CHECK_EQ(bh_l2cap_send(0x0123, BH_L2CAP_CID_ATT, big, 1), -BH_ENOTCONN);
+    CHECK_EQ(bh_l2cap_send(H1, BH_L2CAP_CID_ATT, big, sizeof(big)), -BH_EMSGSIZE);
     CHECK_EQ(fake.n_acl_out, 0);
     // A transport write error drops that PDU and keeps the buffer.
-    fake.write_result = -EIO;
+    fake.write_result = -BH_EIO;
     CHECK_EQ(bh_l2cap_send(H1, BH_L2CAP_CID_ATT, big, 40), 0);
     CHECK_EQ(bh_acl_tx_queued(), 0);
     CHECK_EQ(stats().tx_dropped, 1);
@@ -438,8 +438,8 @@ static void test_rx_malformed(void) {
     process_all();
     CHECK_EQ(stats().rx_unknown_cid, 2);
     CHECK_EQ(seen.n, 2);
-    CHECK_EQ(bh_l2cap_set_rx_handler(0x0040, record), -EINVAL);
-    CHECK_EQ(bh_l2cap_set_rx_handler(3, record), -EINVAL);
+    CHECK_EQ(bh_l2cap_set_rx_handler(0x0040, record), -BH_EINVAL);
+    CHECK_EQ(bh_l2cap_set_rx_handler(3, record), -BH_EINVAL);
     CHECK_EQ(bh_l2cap_set_rx_handler(BH_L2CAP_CID_SMP, record), 0);
     // A link closing mid-PDU: its partial PDU is forgotten.
     make_pdu(pdu, BH_L2CAP_CID_ATT, payload, 40);

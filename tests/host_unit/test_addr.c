@@ -4,7 +4,7 @@
 //   test_addr              run the tests
 //   test_addr ah IRK PRAND print ah(IRK, PRAND) (hex, most significant
 //                          first), for the oracle test against bumble
-#include <errno.h>
+#include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,9 +157,9 @@ static void test_public_default(void) {
     CHECK_EQ(n_set_random(), 0);
     // Inactive: no address, no IRK.
     bh_addr_reset();
-    CHECK_EQ(bh_get_addr(&a), -ENODEV);
+    CHECK_EQ(bh_get_addr(&a), -BH_ENODEV);
     uint8_t irk[16];
-    CHECK_EQ(bh_get_irk(irk), -ENODEV);
+    CHECK_EQ(bh_get_irk(irk), -BH_ENODEV);
 }
 
 static void test_static_random_stable(void) {
@@ -280,8 +280,8 @@ static void test_rpa_rotation(void) {
     bh_addr_poll();
     CHECK_EQ(n_set_random(), 4);
     // Range of the timeout.
-    CHECK_EQ(bh_set_rpa_timeout(0), -EINVAL);
-    CHECK_EQ(bh_set_rpa_timeout(BH_RPA_TIMEOUT_MAX_S + 1), -EINVAL);
+    CHECK_EQ(bh_set_rpa_timeout(0), -BH_EINVAL);
+    CHECK_EQ(bh_set_rpa_timeout(BH_RPA_TIMEOUT_MAX_S + 1), -BH_EINVAL);
     CHECK_EQ(bh_set_rpa_timeout(BH_RPA_TIMEOUT_MAX_S), 0);
     CHECK_EQ(bh_get_rpa_timeout(), BH_RPA_TIMEOUT_MAX_S);
     // A new activation has a new IRK.
@@ -323,9 +323,9 @@ static void test_rotation_refused_while_busy(void) {
     gap_state.connecting = true;
     fake.fail_opcode = BH_HCI_OP_LE_SET_RANDOM_ADDRESS;
     fake.fail_status = 0x0c;
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), -EBUSY);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), -BH_EBUSY);
     CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_RPA);
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RANDOM), -EBUSY);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RANDOM), -BH_EBUSY);
     CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_RPA);
     int sent = n_set_random();
     fake.now_ms += 10000;
@@ -343,7 +343,7 @@ static void test_rotation_refused_while_busy(void) {
     fake.now_ms += 1;
     bh_addr_poll();
     CHECK_EQ(n_set_random(), sent + 2);
-    CHECK_EQ(bh_addr_refresh(), -EBUSY);
+    CHECK_EQ(bh_addr_refresh(), -BH_EBUSY);
     // The attempt ends; the GAP layer asks for the change.
     gap_state.connecting = false;
     fake.fail_opcode = 0;
@@ -359,7 +359,7 @@ static void test_rotation_refused_while_busy(void) {
     // Other controller errors are EIO.
     fake.fail_opcode = BH_HCI_OP_LE_SET_RANDOM_ADDRESS;
     fake.fail_status = 0x12;
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), -EIO);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_NRPA), -BH_EIO);
 }
 
 static int index_of(uint16_t opcode, uint8_t param0, int from) {
@@ -446,19 +446,19 @@ static void test_config_survives_activations_until_reset(void) {
 
 static void test_mode_errors(void) {
     setup();
-    CHECK_EQ(bh_set_addr_mode(4), -EINVAL);
-    CHECK_EQ(bh_set_addr_mode(0xff), -EINVAL);
+    CHECK_EQ(bh_set_addr_mode(4), -BH_EINVAL);
+    CHECK_EQ(bh_set_addr_mode(0xff), -BH_EINVAL);
     // No public address: PUBLIC is refused while active and falls back to
     // static random at activation.
     CHECK_EQ(bh_addr_start(zero_addr), 0);
     CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_RANDOM);
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_PUBLIC), -EINVAL);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_PUBLIC), -BH_EINVAL);
     CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_RANDOM);
     // Controller silent: the error surfaces.
     setup();
     fake.silent_opcode = BH_HCI_OP_LE_SET_RANDOM_ADDRESS;
     CHECK_EQ(bh_addr_start(public_addr), 0);
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RPA), -ETIMEDOUT);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_RPA), -BH_ETIMEDOUT);
     CHECK_EQ(bh_get_addr_mode(), BH_ADDR_MODE_PUBLIC);
 }
 

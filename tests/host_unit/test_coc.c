@@ -1,7 +1,7 @@
 // Unit tests of the L2CAP LE credit-based channels (bh_coc.c) against the
 // fake port: signalling both ways, credits, SDU reassembly and
 // segmentation, refusals, timeouts and a peer that breaks the rules.
-#include <errno.h>
+#include "bh_err.h"
 #include <string.h>
 
 #include "blehost.h"
@@ -168,10 +168,10 @@ static uint16_t open_incoming(uint16_t our_mtu) {
 
 static void test_incoming_accepted(void) {
     setup();
-    CHECK_EQ(bh_coc_listen(0, 100), -EINVAL);
-    CHECK_EQ(bh_coc_listen(0x100, 100), -EINVAL);
-    CHECK_EQ(bh_coc_listen(PSM, 22), -EINVAL);
-    CHECK_EQ(bh_coc_listen(PSM, BH_COC_MTU_MAX + 1), -EINVAL);
+    CHECK_EQ(bh_coc_listen(0, 100), -BH_EINVAL);
+    CHECK_EQ(bh_coc_listen(0x100, 100), -BH_EINVAL);
+    CHECK_EQ(bh_coc_listen(PSM, 22), -BH_EINVAL);
+    CHECK_EQ(bh_coc_listen(PSM, BH_COC_MTU_MAX + 1), -BH_EINVAL);
     uint16_t cid = open_incoming(450);
     CHECK_EQ(ev.accepts, 1);
     CHECK_EQ(ev.psm, PSM);
@@ -193,8 +193,8 @@ static void test_incoming_accepted(void) {
     r = last_sig(&n);
     CHECK_EQ(u16(r + 12), 0x0004);
     CHECK_EQ(ev.accepts, 1);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -EALREADY);
-    CHECK_EQ(bh_coc_listen(PSM, 100), -EALREADY);
+    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -BH_EALREADY);
+    CHECK_EQ(bh_coc_listen(PSM, 100), -BH_EALREADY);
 }
 
 static void test_incoming_refused(void) {
@@ -238,7 +238,7 @@ static void test_receive_and_credits(void) {
     uint16_t cid = open_incoming(60); // MPS 62, 1 credit
     uint8_t buf[64];
     CHECK_EQ(bh_coc_recv(CONN, cid, NULL, 0), 0);
-    CHECK_EQ(bh_coc_recv(CONN, cid + 1, NULL, 0), -EINVAL);
+    CHECK_EQ(bh_coc_recv(CONN, cid + 1, NULL, 0), -BH_EINVAL);
     // An SDU of 5 bytes in one K-frame.
     uint8_t k[64] = { 5, 0, 'h', 'e', 'l', 'l', 'o' };
     fake.n_acl_out = 0;
@@ -353,7 +353,7 @@ static void test_peer_violations(void) {
     push_pdu(cid, k, 7);
     push_pdu(cid, k, 7);
     check_violation_disconnects(cid);
-    CHECK_EQ(bh_coc_recv(CONN, cid, NULL, 0), -EINVAL);
+    CHECK_EQ(bh_coc_recv(CONN, cid, NULL, 0), -BH_EINVAL);
     // An SDU longer than our MTU.
     setup();
     cid = open_incoming(60);
@@ -389,8 +389,8 @@ static void test_send_segments_and_stalls(void) {
     for (size_t i = 0; i < sizeof(data); i++) {
         data[i] = (uint8_t)(i * 3);
     }
-    CHECK_EQ(bh_coc_send(CONN, cid, data, 101), -EMSGSIZE); // over the peer's MTU
-    CHECK_EQ(bh_coc_send(CONN, cid + 1, data, 1), -EINVAL);
+    CHECK_EQ(bh_coc_send(CONN, cid, data, 101), -BH_EMSGSIZE); // over the peer's MTU
+    CHECK_EQ(bh_coc_send(CONN, cid + 1, data, 1), -BH_EINVAL);
     fake.n_acl_out = 0;
     // 100 bytes: frames of 38 (+2 length), 40, 22: all three credits.
     CHECK_EQ(bh_coc_send(CONN, cid, data, 100), 1);
@@ -408,10 +408,10 @@ static void test_send_segments_and_stalls(void) {
     f = sent(2, &c, &n);
     CHECK_EQ(n, 22);
     CHECK(memcmp(f, data + 78, 22) == 0);
-    // No credits: the next SDU waits, send says stalled, then -EAGAIN.
+    // No credits: the next SDU waits, send says stalled, then -BH_EAGAIN.
     CHECK_EQ(bh_coc_send(CONN, cid, data, 50), 0);
     CHECK_EQ(fake.n_acl_out, 3);
-    CHECK_EQ(bh_coc_send(CONN, cid, data, 1), -EAGAIN);
+    CHECK_EQ(bh_coc_send(CONN, cid, data, 1), -BH_EAGAIN);
     uint8_t cr[4];
     put16(cr, 0x0070);
     put16(cr + 2, 1);
@@ -437,9 +437,9 @@ static void test_send_segments_and_stalls(void) {
 
 static void test_outgoing(void) {
     setup();
-    CHECK_EQ(bh_coc_connect(CONN + 1, PSM, 100), -ENOTCONN);
-    CHECK_EQ(bh_coc_connect(CONN, 0, 100), -EINVAL);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 22), -EINVAL);
+    CHECK_EQ(bh_coc_connect(CONN + 1, PSM, 100), -BH_ENOTCONN);
+    CHECK_EQ(bh_coc_connect(CONN, 0, 100), -BH_EINVAL);
+    CHECK_EQ(bh_coc_connect(CONN, PSM, 22), -BH_EINVAL);
     CHECK_EQ(bh_coc_connect(CONN, PSM, 300), 0);
     size_t n;
     const uint8_t *r = last_sig(&n);
@@ -452,7 +452,7 @@ static void test_outgoing(void) {
     CHECK_EQ(u16(r + 8), 300);
     CHECK_EQ(u16(r + 10), 302);
     CHECK_EQ(u16(r + 12), 1);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 300), -EALREADY);
+    CHECK_EQ(bh_coc_connect(CONN, PSM, 300), -BH_EALREADY);
     // A response with another identifier is not ours.
     uint8_t rsp[10];
     put16(rsp, 0x0075);
@@ -475,8 +475,8 @@ static void test_outgoing(void) {
     CHECK(n == 6 && memcmp(f + 2, "ping", 4) == 0);
     // We close: Disconnection Request, the event once answered.
     CHECK_EQ(bh_coc_disconnect(CONN, cid), 0);
-    CHECK_EQ(bh_coc_disconnect(CONN, cid), -EALREADY);
-    CHECK_EQ(bh_coc_send(CONN, cid, (const uint8_t *)"x", 1), -EINVAL);
+    CHECK_EQ(bh_coc_disconnect(CONN, cid), -BH_EALREADY);
+    CHECK_EQ(bh_coc_send(CONN, cid, (const uint8_t *)"x", 1), -BH_EINVAL);
     r = last_sig(&n);
     CHECK_EQ(r[0], 0x06);
     CHECK_EQ(u16(r + 4), 0x0075);
@@ -489,7 +489,7 @@ static void test_outgoing(void) {
     CHECK_EQ(ev.disconnects, 1);
     CHECK_EQ(ev.status, 0);
     CHECK_EQ(ev.psm, PSM);
-    CHECK_EQ(bh_coc_disconnect(CONN, cid), -EINVAL);
+    CHECK_EQ(bh_coc_disconnect(CONN, cid), -BH_EINVAL);
 }
 
 static void test_outgoing_failures(void) {
@@ -529,7 +529,7 @@ static void test_outgoing_failures(void) {
     // listening).
     setup();
     CHECK_EQ(bh_coc_listen(PSM, 100), 0);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -EALREADY);
+    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -BH_EALREADY);
 }
 
 static void test_peer_closes_and_link_loss(void) {
@@ -563,7 +563,7 @@ static void test_peer_closes_and_link_loss(void) {
     // Deactivation forgets listening.
     bh_deactivate(10);
     CHECK_EQ(bh_activate(), 0);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -ENOTCONN);
+    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -BH_ENOTCONN);
 }
 
 int main(void) {

@@ -1,7 +1,7 @@
 // Unit tests of the host's GAP (advertising, scanning, connecting, links,
 // parameter updates) against the fake port. One line per test; exits
 // non-zero on the first failure.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,16 +173,16 @@ static void test_adv_commands_and_types(void) {
 
     // Ranges and lengths.
     uint8_t big[32] = { 0 };
-    CHECK_EQ(bh_adv_set_data(big, 32), -EINVAL);
+    CHECK_EQ(bh_adv_set_data(big, 32), -BH_EINVAL);
     CHECK_EQ(bh_adv_set_data(big, 31), 0);
-    CHECK_EQ(bh_adv_start(31, true), -EINVAL);
-    CHECK_EQ(bh_adv_start(0x4001, true), -EINVAL);
+    CHECK_EQ(bh_adv_start(31, true), -BH_EINVAL);
+    CHECK_EQ(bh_adv_start(0x4001, true), -BH_EINVAL);
     CHECK(bh_adv_is_enabled());
 
     // A controller failure leaves advertising off and is an error.
     fake.fail_opcode = BH_HCI_OP_LE_SET_ADV_PARAMS;
     fake.fail_status = 0x12;
-    CHECK_EQ(bh_adv_start(64, true), -EIO);
+    CHECK_EQ(bh_adv_start(64, true), -BH_EIO);
     CHECK(!bh_adv_is_enabled());
     fake.fail_opcode = 0;
 
@@ -195,7 +195,7 @@ static void test_adv_commands_and_types(void) {
     CHECK(!bh_adv_is_enabled());
     CHECK_EQ(bh_adv_stop(), 0);
     bh_deactivate(10);
-    CHECK_EQ(bh_adv_start(64, true), -ENODEV);
+    CHECK_EQ(bh_adv_start(64, true), -BH_ENODEV);
 }
 
 // ---- scanning ----
@@ -327,9 +327,9 @@ static void test_scan_duration_and_restart(void) {
     CHECK_EQ(ev.scan_done, 1);
 
     // Range checks.
-    CHECK_EQ(bh_scan_start(0, 3, 3, false), -EINVAL);
-    CHECK_EQ(bh_scan_start(0, 16, 17, false), -EINVAL);
-    CHECK_EQ(bh_scan_start(0, 0x4001, 16, false), -EINVAL);
+    CHECK_EQ(bh_scan_start(0, 3, 3, false), -BH_EINVAL);
+    CHECK_EQ(bh_scan_start(0, 16, 17, false), -BH_EINVAL);
+    CHECK_EQ(bh_scan_start(0, 0x4001, 16, false), -BH_EINVAL);
 
     // Forever until deactivation, which reports the end.
     CHECK_EQ(bh_scan_start(0, 16, 16, false), 0);
@@ -338,7 +338,7 @@ static void test_scan_duration_and_restart(void) {
     CHECK_EQ(ev.scan_done, 1);
     bh_deactivate(10);
     CHECK_EQ(ev.scan_done, 2);
-    CHECK_EQ(bh_scan_start(0, 16, 16, false), -ENODEV);
+    CHECK_EQ(bh_scan_start(0, 16, 16, false), -BH_ENODEV);
 }
 
 // ---- connecting ----
@@ -354,9 +354,9 @@ static void test_connect_params_and_timeout(void) {
     setup();
     bh_addr_t peer = { .type = BH_ADDR_TYPE_RANDOM };
     memcpy(peer.val, PEER, 6);
-    CHECK_EQ(bh_connect(&peer, 500, 5, 40), -EINVAL);
-    CHECK_EQ(bh_connect(&peer, 500, 40, 24), -EINVAL);
-    CHECK_EQ(bh_connect(&peer, 500, 24, 3201), -EINVAL);
+    CHECK_EQ(bh_connect(&peer, 500, 5, 40), -BH_EINVAL);
+    CHECK_EQ(bh_connect(&peer, 500, 40, 24), -BH_EINVAL);
+    CHECK_EQ(bh_connect(&peer, 500, 24, 3201), -BH_EINVAL);
     CHECK_EQ(bh_connect(&peer, 500, 24, 40), 0);
     CHECK(bh_connect_is_pending());
     const fake_cmd_t *c = last(BH_HCI_OP_LE_CREATE_CONN);
@@ -371,7 +371,7 @@ static void test_connect_params_and_timeout(void) {
     CHECK_EQ(u16(c->params + 17), 0);
     uint16_t timeout = u16(c->params + 19);
     CHECK(timeout * 4u > 40u && timeout <= 3200);
-    CHECK_EQ(bh_connect(&peer, 500, 24, 40), -EALREADY);
+    CHECK_EQ(bh_connect(&peer, 500, 24, 40), -BH_EALREADY);
 
     // The scan duration elapses: cancel, then the controller's completion
     // (Unknown Connection Identifier) ends the attempt.
@@ -452,7 +452,7 @@ static void test_connect_success_and_races(void) {
     // The controller refuses the attempt itself.
     fake.fail_opcode = BH_HCI_OP_LE_CREATE_CONN;
     fake.fail_status = 0x0c;
-    CHECK_EQ(bh_connect(&peer, 0, 24, 40), -EIO);
+    CHECK_EQ(bh_connect(&peer, 0, 24, 40), -BH_EIO);
     CHECK(!bh_connect_is_pending());
     fake.fail_opcode = 0;
 
@@ -461,7 +461,7 @@ static void test_connect_success_and_races(void) {
         push_conn_complete(0, h, 1, PEER, 24);
         bh_poll();
     }
-    CHECK_EQ(bh_connect(&peer, 0, 24, 40), -ENOMEM);
+    CHECK_EQ(bh_connect(&peer, 0, 24, 40), -BH_ENOMEM);
 
     // Deactivation reports every link closed.
     int before = ev.disconnected;
@@ -479,15 +479,15 @@ static void test_deactivate_ends_attempt(void) {
     bh_deactivate(10);
     CHECK_EQ(ev.failed, 1);
     CHECK(!bh_connect_is_pending());
-    CHECK_EQ(bh_connect(&peer, 0, 24, 40), -ENODEV);
-    CHECK_EQ(bh_connect_cancel(), -ENODEV);
+    CHECK_EQ(bh_connect(&peer, 0, 24, 40), -BH_ENODEV);
+    CHECK_EQ(bh_connect_cancel(), -BH_ENODEV);
 }
 
 // ---- links ----
 
 static void test_disconnect(void) {
     setup();
-    CHECK_EQ(bh_disconnect(0x40), -ENOTCONN);
+    CHECK_EQ(bh_disconnect(0x40), -BH_ENOTCONN);
     push_conn_complete(0, 0x0040, 1, PEER, 24);
     bh_poll();
     CHECK_EQ(bh_disconnect(0x40), 0);
@@ -504,14 +504,14 @@ static void test_disconnect(void) {
     CHECK_EQ(ev.disconnected, 1);
     CHECK_EQ(ev.role, BH_ROLE_PERIPHERAL);
     CHECK_EQ(ev.reason, 0x16);
-    CHECK_EQ(bh_disconnect(0x40), -ENOTCONN);
+    CHECK_EQ(bh_disconnect(0x40), -BH_ENOTCONN);
 
     // Controller refuses: the link stays, the error is reported.
     push_conn_complete(0, 0x0041, 0, PEER, 24);
     bh_poll();
     fake.fail_opcode = BH_HCI_OP_DISCONNECT;
     fake.fail_status = 0x0c;
-    CHECK_EQ(bh_disconnect(0x41), -EIO);
+    CHECK_EQ(bh_disconnect(0x41), -BH_EIO);
     CHECK(bh_conn_find(0x41) != NULL);
     CHECK(!bh_conn_find(0x41)->disconnecting);
     fake.fail_opcode = 0;

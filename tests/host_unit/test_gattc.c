@@ -1,7 +1,7 @@
 // Unit tests of the GATT client (bh_gattc.c) alone, against a fake ATT
 // bearer: the requests it sends, the events it reports, and how it treats
 // malformed, stray and missing responses.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +48,7 @@ void bh_att_mtu_exchanged(uint16_t conn_handle, uint16_t peer_mtu) {
 
 int bh_att_send(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
     if (bh_att_get_mtu(conn_handle) == 0) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (att.send_result != 0) {
         return att.send_result;
@@ -331,7 +331,7 @@ static void test_services_by_uuid(void) {
     CHECK_EQ(last_sent()[19], 0x78);
     CHECK_EQ(last_sent()[22], 0x12);
     // Bad UUID length.
-    CHECK_EQ(bh_gattc_discover_services(CONN2, u32_le, 3), -EINVAL);
+    CHECK_EQ(bh_gattc_discover_services(CONN2, u32_le, 3), -BH_EINVAL);
 }
 
 // Characteristics: each one's end handle is the next declaration - 1, the
@@ -410,8 +410,8 @@ static void test_characteristics(void) {
     CHECK_EQ(n_evs, 1); // the pending one is not reported on an error
     CHECK_EQ(evs[0].kind, EV_CHR_DONE);
     CHECK_EQ(evs[0].status, BH_GATTC_STATUS_INVALID_RESPONSE);
-    CHECK_EQ(bh_gattc_discover_characteristics(CONN, 0, 5, NULL, 0), -EINVAL);
-    CHECK_EQ(bh_gattc_discover_characteristics(CONN, 6, 5, NULL, 0), -EINVAL);
+    CHECK_EQ(bh_gattc_discover_characteristics(CONN, 0, 5, NULL, 0), -BH_EINVAL);
+    CHECK_EQ(bh_gattc_discover_characteristics(CONN, 6, 5, NULL, 0), -BH_EINVAL);
 }
 
 static void test_descriptors(void) {
@@ -550,7 +550,7 @@ static void test_read(void) {
     rx(CONN, big, sizeof(big));
     CHECK_EQ(n_evs, 1);
     CHECK_EQ(evs[0].status, BH_GATTC_STATUS_INVALID_RESPONSE);
-    CHECK_EQ(bh_gattc_read(CONN, 0), -EINVAL);
+    CHECK_EQ(bh_gattc_read(CONN, 0), -BH_EINVAL);
 }
 
 static void test_write_short(void) {
@@ -575,12 +575,12 @@ static void test_write_short(void) {
     CHECK_EQ(last_sent()[0], BH_ATT_WRITE_CMD);
     CHECK_EQ(last_len(), 23);
     static const uint8_t more[21] = { 0 };
-    CHECK_EQ(bh_gattc_write(CONN, 0x30, more, 21, false), -EMSGSIZE);
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, more, 21, false), -BH_EMSGSIZE);
     att.mtu[0] = 100;
     CHECK_EQ(bh_gattc_write(CONN, 0x30, more, 21, false), 0);
     CHECK_EQ(n_evs, 2);
-    CHECK_EQ(bh_gattc_write(0x0999, 0x30, data, 1, false), -ENOTCONN);
-    CHECK_EQ(bh_gattc_write(CONN, 0x30, more, BH_GATTC_VALUE_MAX + 1, true), -EMSGSIZE);
+    CHECK_EQ(bh_gattc_write(0x0999, 0x30, data, 1, false), -BH_ENOTCONN);
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, more, BH_GATTC_VALUE_MAX + 1, true), -BH_EMSGSIZE);
 }
 
 // Long write: Prepare Write in MTU-5 chunks, each echoed, then Execute.
@@ -700,7 +700,7 @@ static void test_write_long(void) {
 }
 
 // One request at a time per link: later procedures wait in a FIFO queue
-// (full: -EBUSY); Write Commands need no turn; another link is independent.
+// (full: -BH_EBUSY); Write Commands need no turn; another link is independent.
 static void test_queue(void) {
     static const uint8_t data[3] = { 1, 2, 3 };
     setup();
@@ -709,14 +709,14 @@ static void test_queue(void) {
     CHECK_EQ(bh_gattc_write(CONN, 0x23, data, 3, true), 0);
     CHECK_EQ(bh_gattc_discover_services(CONN, NULL, 0), 0);
     CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x30, 0x30), 0); // empty, in turn
-    CHECK_EQ(bh_gattc_read(CONN, 0x24), -EBUSY);
-    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -EBUSY);
+    CHECK_EQ(bh_gattc_read(CONN, 0x24), -BH_EBUSY);
+    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -BH_EBUSY);
     CHECK_EQ(att.n_sent, 1);
     CHECK_EQ(bh_gattc_write(CONN, 0x22, data, 3, false), 0);
     CHECK_EQ(last_sent()[0], BH_ATT_WRITE_CMD);
     CHECK_EQ(bh_gattc_read(CONN2, 0x22), 0);
     CHECK_EQ(att.sent_conn[att.n_sent - 1], CONN2);
-    CHECK_EQ(bh_gattc_read(0x0999, 0x22), -ENOTCONN);
+    CHECK_EQ(bh_gattc_read(0x0999, 0x22), -BH_ENOTCONN);
     int sent = att.n_sent;
     RX(BH_ATT_READ_RSP, 9);
     CHECK_EQ(n_evs, 2);
@@ -754,7 +754,7 @@ static void test_queue(void) {
     CHECK_EQ(bh_gattc_read(CONN, 0x21), 0);
     CHECK_EQ(bh_gattc_write(CONN, 0x30, big, 300, true), 0);
     CHECK_EQ(bh_gattc_write(CONN, 0x31, big, BH_GATTC_QUEUE_DATA - 300, true), 0);
-    CHECK_EQ(bh_gattc_write(CONN, 0x32, big, 1, true), -EBUSY);
+    CHECK_EQ(bh_gattc_write(CONN, 0x32, big, 1, true), -BH_EBUSY);
     CHECK_EQ(bh_gattc_read(CONN, 0x33), 0);
     RX(BH_ATT_READ_RSP, 1);
     CHECK_EQ(last_sent()[0], BH_ATT_PREPARE_WRITE_REQ);
@@ -778,7 +778,7 @@ static void test_queue(void) {
     setup();
     att.local_mtu = 300;
     CHECK_EQ(bh_gattc_exchange_mtu(CONN), 0);
-    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -EALREADY);
+    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -BH_EALREADY);
     CHECK_EQ(bh_gattc_write(CONN, 0x30, big, 100, true), 0);
     RX(BH_ATT_EXCHANGE_MTU_RSP, 0x00, 0x01);
     CHECK_EQ(att.mtu[0], 256);
@@ -806,8 +806,8 @@ static void test_timeout(void) {
     CHECK_EQ(evs[1].status, BH_GATTC_STATUS_TIMEOUT);
     evs[1] = evs[0];
     n_evs = 1;
-    CHECK_EQ(bh_gattc_read(CONN, 0x21), -ETIMEDOUT);
-    CHECK_EQ(bh_gattc_write(CONN, 0x21, (const uint8_t *)"x", 1, false), -ETIMEDOUT);
+    CHECK_EQ(bh_gattc_read(CONN, 0x21), -BH_ETIMEDOUT);
+    CHECK_EQ(bh_gattc_write(CONN, 0x21, (const uint8_t *)"x", 1, false), -BH_ETIMEDOUT);
     // A late response changes nothing.
     RX(BH_ATT_READ_BY_TYPE_RSP, 7, 0x13, 0x00, 0x02, 0x14, 0x00, 0x37, 0x2a);
     CHECK_EQ(n_evs, 1);
@@ -840,7 +840,7 @@ static void test_disconnect(void) {
     CHECK_EQ(evs[0].status, BH_GATTC_STATUS_DISCONNECTED);
     bh_gattc_conn_closed(CONN);
     CHECK_EQ(n_evs, 1);
-    CHECK_EQ(bh_gattc_read(CONN, 0x21), -ENOTCONN);
+    CHECK_EQ(bh_gattc_read(CONN, 0x21), -BH_ENOTCONN);
     // Link lost while a follow-up request is sent.
     RX(BH_ATT_WRITE_RSP);
     CHECK_EQ(n_evs, 1);
@@ -874,7 +874,7 @@ static void test_notify_indicate(void) {
     CHECK_EQ(n_evs, 2);
     CHECK_EQ(att.n_sent, 1);
     // Queue full: the confirmation is retried from the poll.
-    att.send_result = -ENOMEM;
+    att.send_result = -BH_ENOMEM;
     RX(BH_ATT_HANDLE_VALUE_IND, 0x14, 0x00, 1);
     CHECK_EQ(att.n_sent, 1);
     bh_gattc_poll(att.now);
@@ -903,7 +903,7 @@ static void test_mtu(void) {
     RX(BH_ATT_EXCHANGE_MTU_RSP, 0x00, 0x01);
     CHECK_EQ(att.n_mtu_exchanged, 1);
     CHECK_EQ(att.mtu_peer, 256);
-    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -EALREADY);
+    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -BH_EALREADY);
     CHECK_EQ(n_evs, 0);
     // Refused: reported as the default MTU.
     setup();
@@ -917,7 +917,7 @@ static void test_mtu(void) {
 // Queue full when a procedure starts or continues: retried from the poll.
 static void test_queue_full(void) {
     setup();
-    att.send_result = -ENOMEM;
+    att.send_result = -BH_ENOMEM;
     CHECK_EQ(bh_gattc_read(CONN, 0x21), 0);
     CHECK_EQ(att.n_sent, 0);
     RX(BH_ATT_READ_RSP, 1); // nothing was asked yet: stray
@@ -930,7 +930,7 @@ static void test_queue_full(void) {
     CHECK_EQ(att.n_sent, 1);
     CHECK_EQ(last_sent()[0], BH_ATT_READ_REQ);
     uint8_t rsp[23] = { BH_ATT_READ_RSP };
-    att.send_result = -ENOMEM;
+    att.send_result = -BH_ENOMEM;
     rx(CONN, rsp, sizeof(rsp));
     CHECK_EQ(att.n_sent, 1);
     att.send_result = 0;
@@ -945,7 +945,7 @@ static void test_queue_full(void) {
     CHECK_EQ(n_evs, 4);
     n_evs = 2;
     // Still full after 30 s: the timeout ends it.
-    att.send_result = -ENOMEM;
+    att.send_result = -BH_ENOMEM;
     CHECK_EQ(bh_gattc_read(CONN2, 0x21), 0);
     att.now += 20000;
     bh_gattc_poll(att.now);
@@ -954,8 +954,8 @@ static void test_queue_full(void) {
     CHECK_EQ(n_evs, 3);
     CHECK_EQ(evs[2].status, BH_GATTC_STATUS_TIMEOUT);
     // Another error at the start is returned.
-    att.send_result = -EMSGSIZE;
-    CHECK_EQ(bh_gattc_read(CONN, 0x21), -EMSGSIZE);
+    att.send_result = -BH_EMSGSIZE;
+    CHECK_EQ(bh_gattc_read(CONN, 0x21), -BH_EMSGSIZE);
     att.send_result = 0;
     CHECK_EQ(bh_gattc_read(CONN, 0x21), 0);
 }

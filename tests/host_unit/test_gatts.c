@@ -3,7 +3,7 @@
 // the value pool when capacities change, prepare/execute writes, CCCDs and
 // indications with their timeout, and random/truncated PDUs (under ASan and
 // UBSan nothing may read out of bounds).
-#include <errno.h>
+#include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +50,10 @@ int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn) {
 
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
     if (bh_conn_find(conn_handle) == NULL) {
-        return -ENOTCONN;
+        return -BH_ENOTCONN;
     }
     if (cid != BH_L2CAP_CID_ATT || len > sizeof(last_tx)) {
-        return -EMSGSIZE;
+        return -BH_EMSGSIZE;
     }
     memcpy(last_tx, data, len);
     last_len = len;
@@ -197,7 +197,7 @@ static void test_reads_and_mtu(void) {
     CHECK(is_error(0x0c, 3, BH_ATT_ERR_INVALID_OFFSET));
     // MTU exchange: min(local, peer), reported once.
     n_mtu = 0;
-    CHECK(bh_att_set_local_mtu(22) == -EINVAL && bh_att_set_local_mtu(518) == -EINVAL);
+    CHECK(bh_att_set_local_mtu(22) == -BH_EINVAL && bh_att_set_local_mtu(518) == -BH_EINVAL);
     CHECK(bh_att_set_local_mtu(100) == 0);
     RX(0x02, 0xf7, 0x00);
     CHECK(GOT(0x03, 100, 0));
@@ -253,9 +253,9 @@ static void test_value_pool(void) {
     CHECK(bh_gatts_get_value((uint16_t)hr, &d, &n) == 0 && n == 0);
     CHECK(bh_gatts_get_value((uint16_t)tx, &d, &n) == 0 && n == 1 && d[0] == 't');
     CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 2 && memcmp(d, "rx", 2) == 0);
-    CHECK(bh_gatts_get_value(9, &d, &n) == -EINVAL); // automatic CCCD
-    CHECK(bh_gatts_get_value(1, &d, &n) == -EINVAL);
-    CHECK(bh_gatts_set_buffer((uint16_t)rxh, 513, false) == -EMSGSIZE);
+    CHECK(bh_gatts_get_value(9, &d, &n) == -BH_EINVAL); // automatic CCCD
+    CHECK(bh_gatts_get_value(1, &d, &n) == -BH_EINVAL);
+    CHECK(bh_gatts_set_buffer((uint16_t)rxh, 513, false) == -BH_EMSGSIZE);
     // The pool runs out: ENOMEM, nothing damaged.
     int err = 0;
     for (int i = 0; i < 100 && err == 0; i++) {
@@ -265,7 +265,7 @@ static void test_value_pool(void) {
             err = bh_gatts_set_buffer((uint16_t)err, 512, false);
         }
     }
-    CHECK(err == -ENOMEM);
+    CHECK(err == -BH_ENOMEM);
     CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 2 && memcmp(d, "rx", 2) == 0);
     // Remote writes: truncated to capacity; append mode accumulates.
     CHECK(bh_gatts_reset_db() == 0);
@@ -362,20 +362,20 @@ static void test_cccd_notify_indicate(void) {
     CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && GOT(0x1b, (uint8_t)hr, 0, 'v'));
     // Notifications keep one transmit slot free for responses.
     tx_queued = 7;
-    CHECK(bh_gatts_notify(CONN, (uint16_t)hr, (const uint8_t *)"x", 1) == -ENOMEM);
+    CHECK(bh_gatts_notify(CONN, (uint16_t)hr, (const uint8_t *)"x", 1) == -BH_ENOMEM);
     n_tx = 0;
-    CHECK(bh_gatts_send_update((uint16_t)hr) == -ENOMEM && n_tx == 0);
+    CHECK(bh_gatts_send_update((uint16_t)hr) == -BH_ENOMEM && n_tx == 0);
     tx_queued = 6;
     CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 1);
     tx_queued = 0;
-    CHECK(bh_gatts_notify(0x99, (uint16_t)hr, (const uint8_t *)"x", 1) == -ENOTCONN);
-    CHECK(bh_gatts_notify(CONN, 3, (const uint8_t *)"x", 1) == -EINVAL);
+    CHECK(bh_gatts_notify(0x99, (uint16_t)hr, (const uint8_t *)"x", 1) == -BH_ENOTCONN);
+    CHECK(bh_gatts_notify(CONN, 3, (const uint8_t *)"x", 1) == -BH_EINVAL);
     // Indications: one at a time, confirmed, timed out, ended by disconnect.
     n_ind_done = 0;
     now_ms = 1000;
     CHECK(bh_gatts_indicate(CONN, (uint16_t)tx, (const uint8_t *)"i", 1) == 0);
     CHECK(GOT(0x1d, (uint8_t)tx, 0, 'i'));
-    CHECK(bh_gatts_indicate(CONN, (uint16_t)tx, (const uint8_t *)"j", 1) == -EBUSY);
+    CHECK(bh_gatts_indicate(CONN, (uint16_t)tx, (const uint8_t *)"j", 1) == -BH_EBUSY);
     RX(0x1e);
     CHECK(n_ind_done == 1 && last_outcome == BH_GATTS_IND_OK && last_len == 0);
     RX(0x1e); // unexpected: ignored

@@ -1,6 +1,6 @@
 // Unit tests of lib/blehost against the fake port. Prints one line per test
 // and exits non-zero on the first failure.
-#include <errno.h>
+#include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,13 +169,13 @@ static void test_cmd_sync_returns_params(void) {
     // Shorter than the caller requires: an error, not a short read.
     uint8_t big[16];
     r = bh_hci_cmd_sync(BH_HCI_OP_READ_BD_ADDR, NULL, 0, big, 16, sizeof(big), &ret_len, 2000);
-    CHECK_EQ(r, -EMSGSIZE);
+    CHECK_EQ(r, -BH_EMSGSIZE);
     CHECK_EQ(ret_len, 0);
     // Over-long parameters are refused before anything is sent.
     size_t sent = fake.n_cmds;
     static uint8_t params[300];
     r = bh_hci_cmd_sync(BH_HCI_OP_RESET, params, 300, NULL, 0, 0, NULL, 2000);
-    CHECK_EQ(r, -EMSGSIZE);
+    CHECK_EQ(r, -BH_EMSGSIZE);
     CHECK_EQ(fake.n_cmds, sent);
 }
 
@@ -191,7 +191,7 @@ static void test_cmd_controller_error_and_status(void) {
     // ...but cannot satisfy a caller that needs return parameters.
     uint8_t ret[1];
     CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_DISCONNECT, (const uint8_t *)"\x01\x00\x13", 3,
-        ret, 1, 1, NULL, 2000), -EMSGSIZE);
+        ret, 1, 1, NULL, 2000), -BH_EMSGSIZE);
 }
 
 static void test_cmd_timeout(void) {
@@ -200,7 +200,7 @@ static void test_cmd_timeout(void) {
     fake.silent = true;
     fake.now_ms = 0xfffff000u; // across the 32-bit wrap
     int r = bh_hci_cmd_sync(BH_HCI_OP_RESET, NULL, 0, NULL, 0, 0, NULL, 2000);
-    CHECK_EQ(r, -ETIMEDOUT);
+    CHECK_EQ(r, -BH_ETIMEDOUT);
     uint32_t spent = fake.now_ms - 0xfffff000u;
     CHECK(spent >= 2000 && spent < 2100);
     bh_hci_stats_t st;
@@ -224,7 +224,7 @@ static void test_cmd_credits(void) {
     CHECK_EQ(st.cmd_credits, 0);
     // Without credits the next command is not sent and times out.
     size_t sent = fake.n_cmds;
-    CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_READ_BD_ADDR, NULL, 0, NULL, 0, 0, NULL, 500), -ETIMEDOUT);
+    CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_READ_BD_ADDR, NULL, 0, NULL, 0, 0, NULL, 500), -BH_ETIMEDOUT);
     CHECK_EQ(fake.n_cmds, sent);
     CHECK_EQ(bh_hci_cmd_post(BH_HCI_OP_RESET, NULL, 0), 0); // timeout restored one credit
     // Credits granted by a NOP Command Complete (opcode 0) unblock sending.
@@ -242,7 +242,7 @@ static void test_cmd_credits(void) {
     // No credit: post refuses instead of overrunning the controller.
     fake.credits = 0;
     CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_RESET, NULL, 0, NULL, 0, 0, NULL, 2000), 0);
-    CHECK_EQ(bh_hci_cmd_post(BH_HCI_OP_RESET, NULL, 0), -EBUSY);
+    CHECK_EQ(bh_hci_cmd_post(BH_HCI_OP_RESET, NULL, 0), -BH_EBUSY);
 }
 
 static void answer_without_status(const fake_cmd_t *cmd) {
@@ -264,7 +264,7 @@ static void test_malformed_events(void) {
     fake_push_event(0xfe, (const uint8_t *)"\x01\x02\x03", 3);
     // A Command Complete for the waiting command with no status byte.
     fake.on_command = answer_without_status;
-    CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_RESET, NULL, 0, NULL, 0, 0, NULL, 100), -EMSGSIZE);
+    CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_RESET, NULL, 0, NULL, 0, 0, NULL, 100), -BH_EMSGSIZE);
     bh_hci_stats_t st;
     bh_hci_get_stats(&st);
     CHECK_EQ(st.malformed_events, 5);
@@ -273,8 +273,8 @@ static void test_malformed_events(void) {
 
 static void test_transport_errors(void) {
     setup();
-    fake.open_result = -ENODEV;
-    CHECK_EQ(bh_activate(), -ENODEV);
+    fake.open_result = -BH_ENODEV;
+    CHECK_EQ(bh_activate(), -BH_ENODEV);
     CHECK(!bh_is_active());
     setup();
     bh_hci_init(NULL);
@@ -364,14 +364,14 @@ static void test_activate_public_address(void) {
     CHECK_EQ(bh_get_addr(&a), 0);
     CHECK_EQ(a.type, BH_ADDR_TYPE_RANDOM);
     CHECK_EQ(a.val[5] & 0xc0, 0x40);
-    CHECK_EQ(bh_set_addr_mode(7), -EINVAL);
+    CHECK_EQ(bh_set_addr_mode(7), -BH_EINVAL);
     CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_PUBLIC), 0);
     CHECK_EQ(bh_get_addr(&a), 0);
     CHECK_EQ(a.type, BH_ADDR_TYPE_PUBLIC);
     bh_deactivate(300);
     CHECK(!bh_is_active());
     CHECK_EQ(fake.cmds[fake.n_cmds - 1].opcode, BH_HCI_OP_RESET);
-    CHECK_EQ(bh_get_addr(&a), -ENODEV);
+    CHECK_EQ(bh_get_addr(&a), -BH_ENODEV);
 }
 
 static void test_activate_random_address(void) {
@@ -393,7 +393,7 @@ static void test_activate_random_address(void) {
     CHECK_EQ(bh_conn_acl_data_len(), 251);
     CHECK_EQ(bh_conn_acl_free(), 5);
     // Without a public address PUBLIC mode is refused.
-    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_PUBLIC), -EINVAL);
+    CHECK_EQ(bh_set_addr_mode(BH_ADDR_MODE_PUBLIC), -BH_EINVAL);
     bh_deactivate(300);
 
     // Degenerate random source: still a valid static address.
@@ -415,16 +415,16 @@ static void test_activate_random_address(void) {
 static void test_activate_failures(void) {
     setup();
     fake.silent = true;
-    CHECK_EQ(bh_activate(), -ETIMEDOUT);
+    CHECK_EQ(bh_activate(), -BH_ETIMEDOUT);
     CHECK(!bh_is_active());
     setup();
     fake.silent_opcode = BH_HCI_OP_LE_SET_EVENT_MASK;
-    CHECK_EQ(bh_activate(), -ETIMEDOUT);
+    CHECK_EQ(bh_activate(), -BH_ETIMEDOUT);
     CHECK(!bh_is_active());
     setup();
     fake.fail_opcode = BH_HCI_OP_READ_BD_ADDR;
     fake.fail_status = 0x01;
-    CHECK_EQ(bh_activate(), -EIO);
+    CHECK_EQ(bh_activate(), -BH_EIO);
     CHECK(!bh_is_active());
     // Deactivating a dead controller returns within its short timeout.
     setup();
