@@ -84,6 +84,7 @@ static size_t field_size(const ble_field_t *f) {
         case BLE_FIELD_INT:
             return 1 + 4;
         case BLE_FIELD_BYTES:
+        case BLE_FIELD_HIDDEN:
             return 1 + 2 + f->len;
         default:
             return 1 + 1 + f->len;
@@ -161,8 +162,9 @@ bool ble_event_push(uint8_t event, const ble_field_t *fields, size_t n) {
                 p[3] = (uint8_t)((uint32_t)f->value >> 24);
                 p += 4;
                 break;
+            case BLE_FIELD_HIDDEN:
             case BLE_FIELD_BYTES:
-                *p++ = 'b';
+                *p++ = f->kind == BLE_FIELD_HIDDEN ? 'h' : 'b';
                 put_u16(p, f->len);
                 p += 2;
                 if (f->len > 0) {
@@ -185,8 +187,10 @@ bool ble_event_push(uint8_t event, const ble_field_t *fields, size_t n) {
 }
 
 // Fill ctx's tuple from a record's fields (rec points after the header,
-// len is the fields' length). Byte fields become views into `base`.
-static void fill_tuple(ble_event_ctx_t *ctx, uint8_t *base, const uint8_t *rec, size_t len) {
+// len is the fields' length). Byte fields become views into `base`; a
+// hidden field (the last) becomes the write snapshot of the second field's
+// handle.
+static void fill_tuple(mp_obj_bluetooth_ble_t *ble, ble_event_ctx_t *ctx, uint8_t *base, const uint8_t *rec, size_t len) {
     mp_obj_tuple_t *t = ctx->tuple;
     size_t n = 0;
     size_t views = 0;
@@ -198,6 +202,12 @@ static void fill_tuple(ble_event_ctx_t *ctx, uint8_t *base, const uint8_t *rec, 
                 | ((uint32_t)rec[2] << 16) | ((uint32_t)rec[3] << 24));
             t->items[n++] = mp_obj_new_int(v); // small ints: no allocation
             rec += 4;
+        } else if (kind == 'h') {
+            ble->snap_valid = n >= 2;
+            ble->snap_handle = n >= 2 ? (uint16_t)MP_OBJ_SMALL_INT_VALUE(t->items[1]) : 0;
+            ble->snap_len = get_u16(rec);
+            ble->snap_data = rec + 2;
+            rec += 2 + ble->snap_len;
         } else if (kind == 'b') {
             size_t blen = get_u16(rec);
             rec += 2;
@@ -239,8 +249,9 @@ void ble_event_dispatch(void) {
         uint32_t generation = ble->ring_generation;
         mp_obj_t handler = ble->irq_handler;
         if (handler != mp_const_none) {
-            fill_tuple(&ble->sched_ctx, ble->ring, ble->ring + tail + REC_HDR, len - REC_HDR);
+            fill_tuple(ble, &ble->sched_ctx, ble->ring, ble->ring + tail + REC_HDR, len - REC_HDR);
             call_handler(handler, ble->ring[tail + 2], &ble->sched_ctx);
+            ble->snap_valid = false;
         }
         // The record stays reserved until the handler returns, so events
         // queued meanwhile cannot overwrite what its views show. If the
@@ -251,6 +262,23 @@ void ble_event_dispatch(void) {
         }
     }
     ble->dispatching = false;
+}
+
+bool ble_event_write_snapshot(uint16_t handle, const uint8_t **data, size_t *len) {
+    mp_obj_bluetooth_ble_t *ble = ble_get();
+    if (ble == NULL || !ble->snap_valid || ble->snap_handle != handle) {
+        return false;
+    }
+    *data = ble->snap_data;
+    *len = ble->snap_len;
+    return true;
+}
+
+void ble_event_write_snapshot_drop(uint16_t handle) {
+    mp_obj_bluetooth_ble_t *ble = ble_get();
+    if (ble != NULL && ble->snap_handle == handle) {
+        ble->snap_valid = false;
+    }
 }
 
 static mp_obj_t dispatch_callback(mp_obj_t unused) {

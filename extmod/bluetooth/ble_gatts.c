@@ -37,6 +37,7 @@
 #define IRQ_GATTS_INDICATE_DONE (20)
 #define IRQ_MTU_EXCHANGED (21)
 
+#define BLE_ATT_READ_NOT_PERMITTED (0x02)
 #define SEND_RETRY_MS (1000)
 
 // A host error as an exception; an over-long value is the caller's mistake.
@@ -170,7 +171,9 @@ static mp_obj_t ble_gatts_register_services(mp_obj_t self_in, mp_obj_t def) {
     if (err != 0) {
         raise_host_error(err);
     }
-    return walk_services(def, true);
+    mp_obj_t handles = walk_services(def, true);
+    bh_gatts_db_changed();
+    return handles;
 }
 MP_DEFINE_CONST_FUN_OBJ_2(ble_gatts_register_services_obj, ble_gatts_register_services);
 
@@ -196,6 +199,11 @@ static mp_obj_t ble_gatts_read(mp_obj_t self_in, mp_obj_t handle_in) {
     const uint8_t *data;
     size_t len;
     uint16_t h = get_value_handle(handle_in, &data, &len);
+    if (ble_event_write_snapshot(h, &data, &len)) {
+        // Inside this attribute's _IRQ_GATTS_WRITE handler: the value that
+        // write stored, even if later writes replaced it since.
+        return mp_obj_new_bytes(data, len);
+    }
     mp_obj_t value = mp_obj_new_bytes(data, len);
     bh_gatts_consume(h);
     return value;
@@ -211,6 +219,7 @@ static mp_obj_t ble_gatts_write(size_t n_args, const mp_obj_t *args) {
         mp_raise_ValueError(MP_ERROR_TEXT("value longer than 512 bytes"));
     }
     int err = bh_gatts_set_value(h, buf.buf, buf.len);
+    ble_event_write_snapshot_drop(h);
     if (err != 0) {
         raise_host_error(err);
     }
@@ -220,6 +229,7 @@ static mp_obj_t ble_gatts_write(size_t n_args, const mp_obj_t *args) {
         while ((err = bh_gatts_send_update(h)) == -BH_ENOMEM && mp_hal_ticks_ms() - t0 < SEND_RETRY_MS) {
             mp_event_wait_ms(1);
             mp_bluetooth_hci_poll();
+            bh_transport_service();
         }
         if (err != 0) {
             raise_host_error(err);
@@ -252,9 +262,19 @@ static mp_obj_t send_common(size_t n_args, const mp_obj_t *args, bool indicate) 
     mp_int_t conn = mp_obj_get_int(args[1]);
     const uint8_t *data;
     size_t len;
-    uint16_t h = get_value_handle(args[2], &data, &len);
+    bool local = n_args < 4 || args[3] == mp_const_none;
+    uint16_t h;
     mp_buffer_info_t buf;
-    if (n_args == 4 && args[3] != mp_const_none) {
+    if (local) {
+        h = get_value_handle(args[2], &data, &len);
+    } else {
+        // With explicit data any handle may be sent: the peer's database
+        // need not match ours (as NimBLE-based ports allow).
+        mp_int_t hv = mp_obj_get_int(args[2]);
+        if (hv <= 0 || hv > 0xffff) {
+            mp_raise_ValueError(MP_ERROR_TEXT("invalid value handle"));
+        }
+        h = (uint16_t)hv;
         mp_get_buffer_raise(args[3], &buf, MP_BUFFER_READ);
         data = buf.buf;
         len = buf.len;
@@ -264,7 +284,6 @@ static mp_obj_t send_common(size_t n_args, const mp_obj_t *args, bool indicate) 
     }
     // Wait (servicing HCI) while the transmit queue is full. The local value
     // may move meanwhile (a remote write): fetch it again after each wait.
-    bool local = n_args < 4 || args[3] == mp_const_none;
     uint32_t t0 = mp_hal_ticks_ms();
     for (;;) {
         int err = indicate ? bh_gatts_indicate((uint16_t)conn, h, data, len)
@@ -277,6 +296,9 @@ static mp_obj_t send_common(size_t n_args, const mp_obj_t *args, bool indicate) 
         }
         mp_event_wait_ms(1);
         mp_bluetooth_hci_poll();
+        // Inside a handler the host's loop is busy: still take the
+        // controller's buffer credits, so the queue drains.
+        bh_transport_service();
         if (local) {
             get_value_handle(args[2], &data, &len);
         }
@@ -296,8 +318,18 @@ MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_indicate_obj, 3, 4, ble_gatts_indi
 // ---- host events ----
 
 void bh_evt_gatts_write(uint16_t conn_handle, uint16_t handle) {
-    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(handle) };
-    ble_event_push(IRQ_GATTS_WRITE, fields, MP_ARRAY_SIZE(fields));
+    // The record carries the value as this write left it (not shown in the
+    // tuple), for gatts_read() inside the handler; append-mode buffers
+    // accumulate instead, so they need none.
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    if (!bh_gatts_is_append(handle)) {
+        (void)bh_gatts_get_value(handle, &data, &len);
+    }
+    const ble_field_t fields[] = {
+        BLE_INT(conn_handle), BLE_INT(handle), BLE_HIDDEN(data, data == NULL ? 0 : len),
+    };
+    ble_event_push(IRQ_GATTS_WRITE, fields, data == NULL ? 2 : 3);
 }
 
 uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle) {
@@ -306,7 +338,16 @@ uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle) {
     if (ret == mp_const_none || ret == mp_const_false || !mp_obj_is_int(ret)) {
         return 0;
     }
-    return (uint8_t)mp_obj_get_int(ret);
+    // Any non-zero int denies: 1..255 is sent as the ATT error, anything
+    // else (a big or negative int) as Read Not Permitted.
+    if (!mp_obj_is_small_int(ret)) {
+        return BLE_ATT_READ_NOT_PERMITTED;
+    }
+    mp_int_t v = MP_OBJ_SMALL_INT_VALUE(ret);
+    if (v == 0) {
+        return 0;
+    }
+    return v > 0 && v <= 0xff ? (uint8_t)v : BLE_ATT_READ_NOT_PERMITTED;
 }
 
 void bh_evt_gatts_indicate_done(uint16_t conn_handle, uint16_t handle, uint8_t outcome) {

@@ -47,6 +47,7 @@ typedef enum {
     BLE_FIELD_INT,
     BLE_FIELD_BYTES, // becomes a read-only memoryview
     BLE_FIELD_UUID,  // becomes a UUID (data is little-endian, len 2/4/16)
+    BLE_FIELD_HIDDEN, // kept in the record, not shown in the tuple (last field)
 } ble_field_kind_t;
 
 typedef struct _ble_field_t {
@@ -59,6 +60,7 @@ typedef struct _ble_field_t {
 #define BLE_INT(v) { .kind = BLE_FIELD_INT, .value = (v) }
 #define BLE_BYTES(p, n) { .kind = BLE_FIELD_BYTES, .data = (p), .len = (n) }
 #define BLE_UUID(p, n) { .kind = BLE_FIELD_UUID, .data = (p), .len = (n) }
+#define BLE_HIDDEN(p, n) { .kind = BLE_FIELD_HIDDEN, .data = (p), .len = (n) }
 
 // ---- the BLE singleton ----
 
@@ -75,6 +77,12 @@ typedef struct _mp_obj_bluetooth_ble_t {
     uint32_t ring_generation; // bumped when the ring is replaced
     uint32_t events_dropped;
     bool dispatching;
+    // While an _IRQ_GATTS_WRITE record is being handled: the value that
+    // write stored (a view into its record), for gatts_read().
+    bool snap_valid;
+    uint16_t snap_handle;
+    uint16_t snap_len;
+    const uint8_t *snap_data;
     ble_event_ctx_t sched_ctx;
     ble_event_ctx_t sync_ctx;
 
@@ -115,6 +123,11 @@ mp_obj_t ble_event_call_sync(uint8_t event, const ble_field_t *fields, size_t n)
 // The same, but MP_OBJ_NULL when the handler raised (for events whose
 // answer on failure differs from None's).
 mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_t n);
+// Inside the handler of an _IRQ_GATTS_WRITE for handle: the value that write
+// stored (true), else false. _drop forgets it (the application wrote the
+// attribute itself).
+bool ble_event_write_snapshot(uint16_t handle, const uint8_t **data, size_t *len);
+void ble_event_write_snapshot_drop(uint16_t handle);
 // Deliver queued events now (what the scheduled callback does).
 void ble_event_dispatch(void);
 // After a host poll: retry scheduling when the scheduler queue was full.

@@ -145,17 +145,25 @@ static void tx_pump(void) {
     acl.pumping = false;
 }
 
-int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+size_t bh_acl_tx_bulk_room(void) {
+    size_t free_slots = BH_ACL_TX_QUEUE_LEN - acl.tx_count;
+    return free_slots > BH_ACL_TX_RESERVED ? free_slots - BH_ACL_TX_RESERVED : 0;
+}
+
+static int send_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len, size_t keep_free) {
     if (bh_conn_find(conn_handle) == NULL) {
         return -BH_ENOTCONN;
     }
     if (len > BH_L2CAP_TX_MAX_PAYLOAD) {
         return -BH_EMSGSIZE;
     }
-    if (acl.tx_count == BH_ACL_TX_QUEUE_LEN) {
+    if (acl.tx_count + keep_free >= BH_ACL_TX_QUEUE_LEN) {
         // Slots of closed links at the head can go now.
         tx_pump();
-        if (acl.tx_count == BH_ACL_TX_QUEUE_LEN) {
+        if (acl.tx_count + keep_free >= BH_ACL_TX_QUEUE_LEN) {
+            if (keep_free == 0) {
+                acl.stats.tx_refused++;
+            }
             return -BH_ENOMEM;
         }
     }
@@ -171,6 +179,14 @@ int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_
     acl.tx_count++;
     tx_pump();
     return 0;
+}
+
+int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    return send_pdu(conn_handle, cid, data, len, 0);
+}
+
+int bh_l2cap_send_bulk(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    return send_pdu(conn_handle, cid, data, len, BH_ACL_TX_RESERVED);
 }
 
 void bh_acl_on_completed(uint16_t conn_handle, uint16_t count) {

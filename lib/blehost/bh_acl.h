@@ -46,11 +46,14 @@ typedef struct _bh_acl_stats_t {
     uint32_t rx_unknown_cid;   // complete PDUs for a channel nobody handles
     uint32_t nocp_invalid;     // completions for unknown links or more than in flight
     uint32_t sig_rejected;     // Command Rejects we sent
+    uint32_t tx_refused;       // protocol PDUs that found no slot (reserve exhausted)
 } bh_acl_stats_t;
 
 void bh_acl_get_stats(bh_acl_stats_t *stats);
 
 // PDUs waiting (or partly sent) in the transmit queue.
 size_t bh_acl_tx_queued(void);
+// Slots bulk data may still take (bh_l2cap_send_bulk).
+size_t bh_acl_tx_bulk_room(void);
 
 #endif // BLEHOST_BH_ACL_H

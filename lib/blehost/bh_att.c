@@ -88,6 +88,10 @@ int bh_att_send(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
     return bh_l2cap_send(conn_handle, BH_L2CAP_CID_ATT, pdu, len);
 }
 
+int bh_att_send_bulk(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
+    return bh_l2cap_send_bulk(conn_handle, BH_L2CAP_CID_ATT, pdu, len);
+}
+
 // Opcodes the client handles: responses, notifications, indications.
 static bool is_for_client(uint8_t op) {
     switch (op) {

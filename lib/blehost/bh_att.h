@@ -52,6 +52,7 @@
 #define BH_ATT_ERR_REQUEST_NOT_SUPPORTED (0x06)
 #define BH_ATT_ERR_INVALID_OFFSET (0x07)
 #define BH_ATT_ERR_INSUFFICIENT_AUTHORIZATION (0x08)
+#define BH_ATT_ERR_INSUFFICIENT_ENC_KEY_SIZE (0x0c)
 #define BH_ATT_ERR_PREPARE_QUEUE_FULL (0x09)
 #define BH_ATT_ERR_ATTRIBUTE_NOT_FOUND (0x0a)
 #define BH_ATT_ERR_ATTRIBUTE_NOT_LONG (0x0b)
@@ -86,6 +87,10 @@ uint16_t bh_att_get_mtu(uint16_t conn_handle);
 void bh_att_mtu_exchanged(uint16_t conn_handle, uint16_t peer_mtu);
 
 // Send one ATT PDU on a link; returns bh_l2cap_send()'s result.
+// Requests, responses, confirmations: any free transmit slot. Bulk
+// (notifications, indications, writes without response): only slots not
+// reserved for the others (blehost.h, bh_l2cap_send_bulk).
+int bh_att_send_bulk(uint16_t conn_handle, const uint8_t *pdu, size_t len);
 int bh_att_send(uint16_t conn_handle, const uint8_t *pdu, size_t len);
 
 // A link closed, called by the data path: forget the link's ATT state

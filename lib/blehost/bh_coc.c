@@ -221,7 +221,7 @@ static void tx_pump(channel_t *ch) {
             p = ch->tx + ch->tx_sent;
             n = chunk;
         }
-        if (bh_l2cap_send(ch->conn_handle, ch->remote_cid, p, n) != 0) {
+        if (bh_l2cap_send_bulk(ch->conn_handle, ch->remote_cid, p, n) != 0) {
             return; // queue full (retried from bh_coc_poll) or link gone
         }
         ch->tx_credits--;

@@ -89,7 +89,15 @@
 // L2CAP PDUs that can wait to be sent (all links together); each slot
 // holds one PDU of up to BH_L2CAP_TX_MAX_PAYLOAD bytes.
 #ifndef BH_ACL_TX_QUEUE_LEN
-#define BH_ACL_TX_QUEUE_LEN (8)
+#define BH_ACL_TX_QUEUE_LEN (12)
+#endif
+
+// Of those, slots that bulk data (notifications, indications, writes
+// without response, channel SDUs) may never take, so protocol PDUs
+// (ATT requests, responses and confirmations, L2CAP signalling, SMP) always
+// find room: one per link the host can hold.
+#ifndef BH_ACL_TX_RESERVED
+#define BH_ACL_TX_RESERVED (BH_MAX_CONNECTIONS)
 #endif
 
 // Largest ACL fragment we send, whatever the controller's buffers allow.

@@ -503,7 +503,7 @@ int bh_gattc_write(uint16_t conn_handle, uint16_t value_handle, const uint8_t *d
         tx[0] = BH_ATT_WRITE_CMD;
         bh_put_u16(tx + 1, value_handle);
         memcpy(tx + 3, data, len);
-        return bh_att_send(conn_handle, tx, 3 + len);
+        return bh_att_send_bulk(conn_handle, tx, 3 + len);
     }
     if (len > BH_GATTC_VALUE_MAX) {
         return -BH_EMSGSIZE;

@@ -23,6 +23,7 @@ enum {
     K_EXT_PROPS, // Characteristic Extended Properties
     K_GAP_NAME,
     K_APPEARANCE,
+    K_SVC_CHANGED, // Service Changed (indicate only)
 };
 
 #define UUID16_ONLY (0xff)
@@ -33,6 +34,13 @@ enum {
 #define UUID_GAP_SERVICE (0x1800)
 #define UUID_DEVICE_NAME (0x2a00)
 #define UUID_APPEARANCE (0x2a01)
+#define UUID_GATT_SERVICE (0x1801)
+#define UUID_SERVICE_CHANGED (0x2a05)
+
+// Generic Attribute service: handles 6 (service), 7 (declaration), 8
+// (Service Changed value) and 9 (its CCCD, always CCCD slot 0).
+#define SC_VALUE_HANDLE (8)
+#define SC_CCCD_SLOT (0)
 
 #define CCCD_NOTIFY (0x0001)
 #define CCCD_INDICATE (0x0002)
@@ -49,11 +57,13 @@ typedef struct _attr_t {
     uint16_t cap;
     bool append;
     bool user;        // K_CCCD: declared by the embedding
+    bool exec_written; // stored by the Execute Write being served
 } attr_t;
 
 typedef struct _srv_link_t {
     bool used;
     bool ind_pending;
+    bool sc_pending; // a Service Changed indication waits for its turn
     uint16_t handle;
     uint16_t ind_handle;
     uint32_t ind_deadline;
@@ -77,15 +87,13 @@ static struct {
 
 static srv_link_t srv_links[BH_MAX_CONNECTIONS];
 static uint16_t cccd_vals[BH_GATTS_MAX_CCCD][BH_MAX_CONNECTIONS];
+// Responses are built in tx; notifications and indications in ntf, so an
+// application callback that notifies while a response is being built (a
+// read request handler) cannot corrupt it.
 static uint8_t tx[BH_ATT_MTU_MAX];
+static uint8_t ntf[BH_ATT_MTU_MAX];
 // Values built on the fly (declarations, CCCDs) while serving a request.
 static uint8_t vbuf[BH_ATT_VALUE_MAX];
-
-// Encryption state of a link: no link is encrypted until pairing exists.
-static bool link_encrypted(uint16_t conn_handle) {
-    (void)conn_handle;
-    return false;
-}
 
 // ---- database ----
 
@@ -195,6 +203,17 @@ static void build_base(void) {
     d->flags = BH_GATTS_F_READ;
     d->aux = 5;
     attr_new16(K_APPEARANCE, UUID_APPEARANCE);
+    bh_put_u16(u, UUID_GATT_SERVICE);
+    db.cur_service = 6;
+    attr_new(K_SERVICE, u, 2);
+    d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
+    d->flags = BH_GATTS_F_INDICATE;
+    d->aux = SC_VALUE_HANDLE;
+    attr_t *v = attr_new16(K_SVC_CHANGED, UUID_SERVICE_CHANGED);
+    v->aux = SC_VALUE_HANDLE + 1;
+    attr_t *c = attr_new16(K_CCCD, BH_GATTS_UUID_CCCD);
+    c->flags = BH_GATTS_F_READ | BH_GATTS_F_WRITE;
+    c->aux = db.n_cccd++;
     db.cur_service = 0;
     db.built = true;
 }
@@ -209,7 +228,12 @@ int bh_gatts_reset_db(void) {
     if (db.busy) {
         return -BH_EBUSY;
     }
+    // Subscriptions to Service Changed outlive the database they announce
+    // changes of.
+    uint16_t sc[BH_MAX_CONNECTIONS];
+    memcpy(sc, cccd_vals[SC_CCCD_SLOT], sizeof(sc));
     build_base();
+    memcpy(cccd_vals[SC_CCCD_SLOT], sc, sizeof(sc));
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         srv_links[i].prep_len = 0;
     }
@@ -364,6 +388,11 @@ int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len) {
     return 0;
 }
 
+bool bh_gatts_is_append(uint16_t handle) {
+    attr_t *a = user_attr(handle);
+    return a != NULL && a->append;
+}
+
 int bh_gatts_set_buffer(uint16_t handle, size_t cap, bool append) {
     attr_t *a = user_attr(handle);
     if (a == NULL) {
@@ -432,19 +461,24 @@ void bh_gatts_conn_closed(uint16_t conn_handle) {
     l->used = false;
     l->ind_pending = false;
     l->prep_len = 0;
-    if (pending) {
+    if (pending && h != SC_VALUE_HANDLE) {
         bh_evt_gatts_indicate_done(conn_handle, h, BH_GATTS_IND_DISCONNECTED);
     }
 }
+
+static void send_service_changed(void);
 
 void bh_gatts_poll(uint32_t now_ms) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         srv_link_t *l = &srv_links[i];
         if (l->used && l->ind_pending && (int32_t)(now_ms - l->ind_deadline) >= 0) {
             l->ind_pending = false;
-            bh_evt_gatts_indicate_done(l->handle, l->ind_handle, BH_GATTS_IND_TIMEOUT);
+            if (l->ind_handle != SC_VALUE_HANDLE) {
+                bh_evt_gatts_indicate_done(l->handle, l->ind_handle, BH_GATTS_IND_TIMEOUT);
+            }
         }
     }
+    send_service_changed();
 }
 
 // ---- server-initiated PDUs ----
@@ -454,20 +488,19 @@ static int send_value(uint16_t conn_handle, uint8_t op, uint16_t handle, const u
     if (mtu == 0) {
         return -BH_ENOTCONN;
     }
-    if (user_attr(handle) == NULL) {
+    // Any handle: the peer's database may be laid out differently (the
+    // embedding vouches for it when it gives the data).
+    if (handle == 0) {
         return -BH_EINVAL;
     }
     if (len > (size_t)mtu - 3) {
         len = mtu - 3;
     }
-    // Keep one transmit slot for responses to requests.
-    if (bh_acl_tx_queued() + 1 >= BH_ACL_TX_QUEUE_LEN) {
-        return -BH_ENOMEM;
-    }
-    tx[0] = op;
-    bh_put_u16(tx + 1, handle);
-    memcpy(tx + 3, data, len);
-    return bh_att_send(conn_handle, tx, 3 + len);
+    ntf[0] = op;
+    bh_put_u16(ntf + 1, handle);
+    memcpy(ntf + 3, data, len);
+    // Bulk: the slots reserved for responses stay free.
+    return bh_att_send_bulk(conn_handle, ntf, 3 + len);
 }
 
 int bh_gatts_notify(uint16_t conn_handle, uint16_t handle, const uint8_t *data, size_t len) {
@@ -507,7 +540,7 @@ int bh_gatts_send_update(uint16_t handle) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         wanted += srv_links[i].used && cccd_vals[c->aux][i] != 0;
     }
-    if (wanted > 0 && bh_acl_tx_queued() + wanted + 1 > BH_ACL_TX_QUEUE_LEN) {
+    if (wanted > bh_acl_tx_bulk_room()) {
         return -BH_ENOMEM;
     }
     int ret = 0;
@@ -540,33 +573,34 @@ static void send_error(uint16_t conn_handle, uint8_t req_op, uint16_t handle, ui
     (void)bh_att_send(conn_handle, pdu, sizeof(pdu));
 }
 
-static uint8_t read_security(uint16_t conn_handle, uint16_t flags) {
-    if (link_encrypted(conn_handle)) {
-        return 0;
-    }
-    if (flags & BH_GATTS_F_READ_ENCRYPTED) {
-        return BH_ATT_ERR_INSUFFICIENT_ENCRYPTION;
-    }
-    if (flags & BH_GATTS_F_READ_AUTHENTICATED) {
-        return BH_ATT_ERR_INSUFFICIENT_AUTHENTICATION;
-    }
-    if (flags & BH_GATTS_F_READ_AUTHORIZED) {
-        return BH_ATT_ERR_INSUFFICIENT_AUTHORIZATION;
-    }
-    return 0;
+// The link's security as the permission rules see it (no link: none).
+static uint8_t check_perm(uint16_t conn_handle, uint16_t flags, bool write) {
+    static const bh_conn_sec_t none;
+    bh_conn_t *c = bh_conn_find(conn_handle);
+    return bh_gatts_check_perm(flags, write, c != NULL ? &c->sec : &none);
 }
 
-static uint8_t write_security(uint16_t conn_handle, uint16_t flags) {
-    if (link_encrypted(conn_handle)) {
-        return 0;
+uint8_t bh_gatts_check_perm(uint16_t flags, bool write, const bh_conn_sec_t *sec) {
+    uint16_t f_auth = write ? BH_GATTS_F_WRITE_AUTHENTICATED : BH_GATTS_F_READ_AUTHENTICATED;
+    uint16_t f_enc = write ? BH_GATTS_F_WRITE_ENCRYPTED : BH_GATTS_F_READ_ENCRYPTED;
+    bool needs_auth = (flags & f_auth) != 0;
+    // Authentication is a property of the encryption key: it needs an
+    // encrypted link too.
+    bool needs_enc = needs_auth || (flags & f_enc) != 0;
+    if (needs_enc && !sec->encrypted) {
+        // With a key the client can encrypt (Insufficient Encryption);
+        // without one it must pair first (Insufficient Authentication).
+        return sec->bonded ? BH_ATT_ERR_INSUFFICIENT_ENCRYPTION : BH_ATT_ERR_INSUFFICIENT_AUTHENTICATION;
     }
-    if (flags & BH_GATTS_F_WRITE_ENCRYPTED) {
-        return BH_ATT_ERR_INSUFFICIENT_ENCRYPTION;
+    if (needs_enc && sec->key_size < BH_GATTS_MIN_KEY_SIZE) {
+        return BH_ATT_ERR_INSUFFICIENT_ENC_KEY_SIZE;
     }
-    if (flags & BH_GATTS_F_WRITE_AUTHENTICATED) {
+    if (needs_auth && !sec->authenticated) {
         return BH_ATT_ERR_INSUFFICIENT_AUTHENTICATION;
     }
-    if (flags & BH_GATTS_F_WRITE_AUTHORIZED) {
+    // Read authorization is the application's answer to the read request;
+    // writes have no such question in the API, so the flag refuses them.
+    if (write && (flags & BH_GATTS_F_WRITE_AUTHORIZED)) {
         return BH_ATT_ERR_INSUFFICIENT_AUTHORIZATION;
     }
     return 0;
@@ -620,13 +654,16 @@ static size_t raw_value(uint16_t conn_handle, uint16_t handle, const uint8_t **o
 // the read-request callback for the embedding's values and descriptors.
 static uint8_t read_check(uint16_t conn_handle, uint16_t handle) {
     attr_t *a = attr_at(handle);
+    if (a->kind == K_SVC_CHANGED) {
+        return BH_ATT_ERR_READ_NOT_PERMITTED; // indicate only
+    }
     if (a->kind != K_VALUE && a->kind != K_DESC) {
         return 0;
     }
     if (!(a->flags & BH_GATTS_F_READ)) {
         return BH_ATT_ERR_READ_NOT_PERMITTED;
     }
-    uint8_t err = read_security(conn_handle, a->flags);
+    uint8_t err = check_perm(conn_handle, a->flags, false);
     if (err != 0) {
         return err;
     }
@@ -644,7 +681,7 @@ static uint8_t write_check(uint16_t conn_handle, uint16_t handle) {
             if (!(a->flags & (BH_GATTS_F_WRITE | BH_GATTS_F_WRITE_NO_RESPONSE | BH_GATTS_F_AUX_WRITE))) {
                 return BH_ATT_ERR_WRITE_NOT_PERMITTED;
             }
-            return write_security(conn_handle, a->flags);
+            return check_perm(conn_handle, a->flags, true);
         case K_CCCD:
             return 0;
         default:
@@ -1084,8 +1121,6 @@ static void handle_execute_write(uint16_t conn_handle, const uint8_t *p, size_t 
     if (l == NULL) {
         return;
     }
-    uint16_t written[8];
-    size_t n_written = 0;
     if (p[1] == 1) {
         // Validate every queued write before applying any: offsets must
         // fall within the value as the earlier queued writes leave it.
@@ -1134,23 +1169,20 @@ static void handle_execute_write(uint16_t conn_handle, const uint8_t *p, size_t 
             }
             bool app = false;
             (void)write_store(conn_handle, h, off, l->prep + i + 6, n, &app);
-            if (app) {
-                bool seen = false;
-                for (size_t k = 0; k < n_written; k++) {
-                    seen |= written[k] == h;
-                }
-                if (!seen && n_written < ARRAY_SIZE(written)) {
-                    written[n_written++] = h;
-                }
-            }
+            a->exec_written |= app;
             i += 6 + n;
         }
     }
     l->prep_len = 0;
     uint8_t rsp = BH_ATT_EXECUTE_WRITE_RSP;
     (void)bh_att_send(conn_handle, &rsp, 1);
-    for (size_t k = 0; k < n_written; k++) {
-        bh_evt_gatts_write(conn_handle, written[k]);
+    // One event per attribute written, however many there were.
+    for (uint16_t h = 1; h <= db.n_attrs; h++) {
+        attr_t *a = attr_at(h);
+        if (a->exec_written) {
+            a->exec_written = false;
+            bh_evt_gatts_write(conn_handle, h);
+        }
     }
 }
 
@@ -1160,7 +1192,38 @@ static void handle_confirmation(uint16_t conn_handle) {
         return;
     }
     l->ind_pending = false;
-    bh_evt_gatts_indicate_done(conn_handle, l->ind_handle, BH_GATTS_IND_OK);
+    // Our own Service Changed indication is no business of the application.
+    if (l->ind_handle != SC_VALUE_HANDLE) {
+        bh_evt_gatts_indicate_done(conn_handle, l->ind_handle, BH_GATTS_IND_OK);
+    }
+}
+
+// Indicate Service Changed (the range after the fixed services) to every
+// subscribed link whose turn it is; the others get it from bh_gatts_poll().
+static void send_service_changed(void) {
+    uint8_t range[4];
+    bh_put_u16(range, BH_GATTS_FIRST_USER_HANDLE);
+    bh_put_u16(range + 2, 0xffff);
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        srv_link_t *l = &srv_links[i];
+        if (!l->used || !l->sc_pending || l->ind_pending) {
+            continue;
+        }
+        if (!(cccd_vals[SC_CCCD_SLOT][i] & CCCD_INDICATE)) {
+            l->sc_pending = false;
+            continue;
+        }
+        if (bh_gatts_indicate(l->handle, SC_VALUE_HANDLE, range, sizeof(range)) == 0) {
+            l->sc_pending = false;
+        }
+    }
+}
+
+void bh_gatts_db_changed(void) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        srv_links[i].sc_pending = srv_links[i].used;
+    }
+    send_service_changed();
 }
 
 void bh_gatts_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {

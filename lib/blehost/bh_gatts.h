@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "bh_conn.h"
 
 // Characteristic/descriptor flags, as in the `bluetooth` module's table.
 #define BH_GATTS_F_BROADCAST (0x0001)
@@ -30,9 +31,18 @@
 #define BH_GATTS_F_WRITE_AUTHORIZED (0x4000)
 #define BH_GATTS_F_ALL (0x7f7f)
 
+// Least encryption key size (octets) for attributes that need encryption.
+#ifndef BH_GATTS_MIN_KEY_SIZE
+#define BH_GATTS_MIN_KEY_SIZE (16)
+#endif
+
 #define BH_GATTS_DEFAULT_CAP (20)
 
 #define BH_GATTS_UUID_CCCD (0x2902)
+
+// Generic Access (handles 1-5) and Generic Attribute with Service Changed
+// (6-9) come first; the embedding's services start here.
+#define BH_GATTS_FIRST_USER_HANDLE (10)
 
 // Indication outcomes (bh_evt_gatts_indicate_done).
 #define BH_GATTS_IND_OK (0)
@@ -42,6 +52,12 @@
 // ---- building the database ----
 // Forget the embedding's services (keep Generic Access). -BH_EBUSY while a
 // request is being served (from inside a read-request callback).
+// Whether a client may read (write false) or write an attribute with these
+// flags over a link with this security: 0 or the ATT error, by the Core's
+// rules (Vol 3 Part C 10.3.1): encryption, key size and authentication
+// each checked; read authorization is left to the read request callback.
+uint8_t bh_gatts_check_perm(uint16_t flags, bool write, const bh_conn_sec_t *sec);
+
 int bh_gatts_reset_db(void);
 // Add a primary service / a characteristic / a descriptor of the last
 // characteristic. uuid is little-endian, 2, 4 or 16 bytes (32-bit UUIDs
@@ -66,6 +82,11 @@ void bh_gatts_consume(uint16_t handle);
 // the pool has no room, -BH_EMSGSIZE above 512 bytes.
 int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len);
 // Set the capacity (the value is truncated) and the append mode.
+// Whether the attribute accumulates writes (set_buffer with append).
+bool bh_gatts_is_append(uint16_t handle);
+// The embedding rebuilt its services while links may be up: indicate
+// Service Changed (handles 10-0xffff) to every client subscribed to it.
+void bh_gatts_db_changed(void);
 int bh_gatts_set_buffer(uint16_t handle, size_t cap, bool append);
 
 // ---- server-initiated PDUs ----

@@ -528,6 +528,10 @@ static void dispatch(uint8_t type, const uint8_t *pkt, size_t len) {
     }
 }
 
+void bh_hci_service(void) {
+    read_input(true);
+}
+
 void bh_hci_process(void) {
     for (unsigned n = 0; n < DISPATCH_MAX; n++) {
         read_input(false);

@@ -95,6 +95,10 @@ void bh_hci_drain(void);
 // number per call). Only the host's top-level poll may call this.
 void bh_hci_process(void);
 
+// Read the transport into the receive queue, consuming completions and
+// credits only (what a command wait does). Safe from anywhere.
+void bh_hci_service(void);
+
 // True while received packets wait to be dispatched.
 bool bh_hci_rx_pending(void);
 

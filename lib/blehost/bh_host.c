@@ -243,6 +243,12 @@ void bh_poll(void) {
     host.busy--;
 }
 
+void bh_transport_service(void) {
+    if (host.active) {
+        bh_hci_service();
+    }
+}
+
 bool bh_poll_pending(void) {
     return host.active && bh_hci_rx_pending();
 }

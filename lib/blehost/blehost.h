@@ -46,6 +46,11 @@ bool bh_is_active(void);
 // bh_evt_l2cap_accept) run only from here.
 void bh_poll(void);
 
+// Read what the controller sent, taking only command completions and ACL
+// buffer credits (everything else waits for bh_poll()): lets a caller that
+// waits for transmit room from inside an upcall make progress. Safe anywhere.
+void bh_transport_service(void);
+
 // True when received packets still wait for bh_poll() (it dispatches a
 // bounded number per call): call it again soon.
 bool bh_poll_pending(void);
@@ -185,6 +190,10 @@ int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn);
 // -BH_ENOMEM (transmit queue full: retry after the controller completes
 // packets).
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
+// The same for bulk data (notifications, writes without response, channel
+// SDUs): -BH_ENOMEM already while only the slots reserved for protocol PDUs
+// (BH_ACL_TX_RESERVED) are free, so responses never lack room.
+int bh_l2cap_send_bulk(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 
 // Events, implemented by the embedding. Called from inside bh_poll() or a
 // synchronous host call; they must not block and must not call back into
