@@ -18,9 +18,22 @@ void fake_reset(void) {
     fake.acl_len = 251;
     fake.acl_num = 5;
     fake.random_byte = 0x5a;
+    fake.enc_key_size = 16;
 }
 
-void fake_push(const uint8_t *data, size_t len) {
+// Input the host has read is forgotten, so long tests do not run out.
+static void compact_input(void) {
+    if (fake.in_pos > 0) {
+        memmove(fake.in, fake.in + fake.in_pos, fake.in_len - fake.in_pos);
+        fake.in_len -= fake.in_pos;
+        fake.in_pos = 0;
+    }
+}
+
+static void push_now(const uint8_t *data, size_t len) {
+    if (fake.in_len + len > FAKE_IN_MAX) {
+        compact_input();
+    }
     if (fake.in_len + len > FAKE_IN_MAX) {
         fprintf(stderr, "fake input overflow\n");
         abort();
@@ -29,6 +42,62 @@ void fake_push(const uint8_t *data, size_t len) {
         memcpy(fake.in + fake.in_len, data, len);
     }
     fake.in_len += len;
+}
+
+void fake_push_at(uint32_t at_ms, const uint8_t *data, size_t len) {
+    if (fake.sched_len + len > FAKE_SCHED_MAX) {
+        fprintf(stderr, "fake scheduled input overflow\n");
+        abort();
+    }
+    if (fake.n_sched == 0 || fake.sched[fake.n_sched - 1].at_ms != at_ms) {
+        if (fake.n_sched == FAKE_SCHED_CHUNKS) {
+            fprintf(stderr, "fake scheduled input: too many chunks\n");
+            abort();
+        }
+        fake.sched[fake.n_sched].at_ms = at_ms;
+        fake.sched[fake.n_sched].len = 0;
+        fake.n_sched++;
+    }
+    if (len > 0) {
+        memcpy(fake.sched_data + fake.sched_len, data, len);
+    }
+    fake.sched_len += len;
+    fake.sched[fake.n_sched - 1].len += len;
+}
+
+void fake_at(uint32_t at_ms) {
+    fake.pushing_at = true;
+    fake.push_at_ms = at_ms;
+}
+
+void fake_at_end(void) {
+    fake.pushing_at = false;
+}
+
+void fake_push(const uint8_t *data, size_t len) {
+    if (fake.pushing_at) {
+        fake_push_at(fake.push_at_ms, data, len);
+    } else {
+        push_now(data, len);
+    }
+}
+
+// Scheduled chunks whose time has come arrive, oldest first (a chunk never
+// overtakes one scheduled before it).
+static void release_due(void) {
+    size_t n = 0;
+    size_t bytes = 0;
+    while (n < fake.n_sched && (int32_t)(fake.now_ms - fake.sched[n].at_ms) >= 0) {
+        push_now(fake.sched_data + bytes, fake.sched[n].len);
+        bytes += fake.sched[n].len;
+        n++;
+    }
+    if (n > 0) {
+        memmove(fake.sched_data, fake.sched_data + bytes, fake.sched_len - bytes);
+        fake.sched_len -= bytes;
+        memmove(fake.sched, fake.sched + n, sizeof(fake.sched[0]) * (fake.n_sched - n));
+        fake.n_sched -= n;
+    }
 }
 
 void fake_push_event(uint8_t code, const uint8_t *params, size_t n) {
@@ -100,6 +169,19 @@ void fake_answer(const fake_cmd_t *cmd) {
             ret[1] = 0x01; // LE Encryption
             n = 9;
             break;
+        case BH_HCI_OP_LE_RAND:
+            for (size_t i = 0; i < 8; i++) {
+                ret[1 + i] = fake.rand_seq++;
+            }
+            fake.le_rand_cmds++;
+            n = 9;
+            break;
+        case BH_HCI_OP_READ_ENC_KEY_SIZE:
+            // handle, key size
+            memcpy(ret + 1, cmd->params, 2);
+            ret[3] = fake.enc_key_size;
+            n = 4;
+            break;
         case BH_HCI_OP_DISCONNECT:
             fake_push_cmd_status(0, fake.credits, cmd->opcode);
             return;
@@ -158,6 +240,7 @@ int bh_port_hci_write(const uint8_t *buf, size_t len) {
 }
 
 size_t bh_port_hci_read(uint8_t *buf, size_t max) {
+    release_due();
     size_t n = fake.in_len - fake.in_pos;
     if (n > max) {
         n = max;
@@ -171,9 +254,20 @@ size_t bh_port_hci_read(uint8_t *buf, size_t max) {
 }
 
 void bh_port_hci_wait(uint32_t timeout_ms) {
-    // Simulated sleep: time passes, nothing else happens.
+    // Simulated sleep: time passes until the timeout, or until scheduled
+    // input arrives (then the wait ends early, as a real one would).
     fake.waits++;
-    fake.now_ms += timeout_ms > 0 ? timeout_ms : 1;
+    uint32_t step = timeout_ms > 0 ? timeout_ms : 1;
+    if (fake.n_sched > 0) {
+        int32_t due = (int32_t)(fake.sched[0].at_ms - fake.now_ms);
+        if (due <= 0) {
+            step = 0;
+        } else if ((uint32_t)due < step) {
+            step = (uint32_t)due;
+        }
+    }
+    fake.now_ms += step;
+    release_due();
 }
 
 uint32_t bh_port_ticks_ms(void) {

@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FAKE_IN_MAX (8192)
+#define FAKE_IN_MAX (32768)
 #define FAKE_LOG_MAX (64)
+// Bytes scheduled to arrive later (fake_push_at), and how many chunks.
+#define FAKE_SCHED_MAX (4096)
+#define FAKE_SCHED_CHUNKS (32)
 
 typedef struct _fake_cmd_t {
     uint16_t opcode;
@@ -53,6 +56,19 @@ typedef struct _fake_port_t {
     uint8_t random_byte;    // bh_port_random fills with this
     uint8_t random_step;    // ... then adds this to it (0: constant)
     int random_result;      // nonzero: bh_port_random fails with it
+    uint8_t rand_seq;       // first byte of the next LE_Rand answer (then +1 each)
+    uint32_t le_rand_cmds;  // LE_Rand commands answered
+    uint8_t enc_key_size;   // Read_Encryption_Key_Size answer (default 16)
+    // bytes that arrive at a simulated time (fake_push_at), in order
+    struct {
+        uint32_t at_ms;
+        size_t len;
+    } sched[FAKE_SCHED_CHUNKS];
+    size_t n_sched;
+    uint8_t sched_data[FAKE_SCHED_MAX];
+    size_t sched_len;
+    bool pushing_at;        // fake_at(): fake_push schedules at push_at_ms
+    uint32_t push_at_ms;
     // ACL packets the host sent (oldest dropped when full)
     fake_acl_t acl_out[FAKE_ACL_LOG_MAX];
     size_t n_acl_out;
@@ -68,6 +84,13 @@ void fake_push(const uint8_t *data, size_t len);
 void fake_push_event(uint8_t code, const uint8_t *params, size_t n);
 void fake_push_cmd_complete(uint8_t credits, uint16_t opcode, const uint8_t *ret, size_t n);
 void fake_push_cmd_status(uint8_t status, uint8_t credits, uint16_t opcode);
+// Bytes that arrive when the simulated clock reaches at_ms (chunks arrive in
+// the order they were scheduled; a wait wakes up when the first is due).
+void fake_push_at(uint32_t at_ms, const uint8_t *data, size_t len);
+// Everything pushed from here on (fake_push*) arrives at at_ms: the same
+// helpers build scheduled input. fake_at_end() goes back to pushing now.
+void fake_at(uint32_t at_ms);
+void fake_at_end(void);
 // Default model answer to a command (used by on_command hooks too).
 void fake_answer(const fake_cmd_t *cmd);
 // Index of the last command with this opcode, or -1.

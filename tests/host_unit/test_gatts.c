@@ -69,6 +69,28 @@ uint32_t bh_port_ticks_ms(void) {
     return now_ms;
 }
 
+// The GATT client's hooks (bh_att.c routes responses, notifications and
+// indications to it): a fake that counts what reached it.
+static int n_client_pdus;
+
+void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
+    (void)conn_handle;
+    (void)pdu;
+    (void)len;
+    n_client_pdus++;
+}
+
+void bh_gattc_conn_closed(uint16_t conn_handle) {
+    (void)conn_handle;
+}
+
+void bh_gattc_poll(uint32_t now) {
+    (void)now;
+}
+
+void bh_gattc_reset(void) {
+}
+
 // ---- events ----
 
 static int n_writes;
@@ -402,6 +424,10 @@ static void test_errors_and_fuzz(void) {
     CHECK(is_error(0x20, 0, BH_ATT_ERR_REQUEST_NOT_SUPPORTED));
     RX(0x7f, 1, 0);
     CHECK(last_len == 0);
+    // A response is the client's: routed there, never answered by the server.
+    n_client_pdus = 0;
+    RX(0x0b, 1, 2);
+    CHECK(n_client_pdus == 1 && last_len == 0);
     RX(0xd2, 15, 0, 1, 2, 3);
     CHECK(last_len == 0);
     RX(0x0a, 0, 0);
@@ -414,33 +440,48 @@ static void test_errors_and_fuzz(void) {
     CHECK(is_error(0x10, 1, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND));
     RX(0x06, 1, 0, 0xff, 0xff, 0x00, 0x28, 0x0d, 0x18);
     CHECK(GOT(0x07, 6, 0, 9, 0));
-    // Every request opcode truncated at every length: Invalid PDU (or a
-    // normal answer), never a read past the PDU.
-    static const uint8_t full[][24] = {
-        { 0x02, 0x17, 0x00 },
-        { 0x04, 0x01, 0x00, 0xff, 0xff },
-        { 0x06, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28, 0x0d, 0x18 },
-        { 0x08, 0x01, 0x00, 0xff, 0xff, 0x03, 0x28 },
-        { 0x0a, 0x08, 0x00 },
-        { 0x0c, 0x08, 0x00, 0x00, 0x00 },
-        { 0x0e, 0x08, 0x00, 0x0c, 0x00 },
-        { 0x10, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28 },
-        { 0x12, 0x0f, 0x00, 0x41 },
-        { 0x16, 0x0f, 0x00, 0x00, 0x00, 0x41 },
-        { 0x18, 0x01 },
+    // Every request opcode truncated at every length: Invalid PDU below the
+    // opcode's least valid length, a normal answer from it on (an empty
+    // value is valid for Find By Type Value, Write and Prepare Write), never
+    // a read past the PDU.
+    static const struct {
+        uint8_t len; // the whole request
+        uint8_t min; // least valid length
+        uint8_t pdu[9];
+    } full[] = {
+        { 3, 3, { 0x02, 0x17, 0x00 } },
+        { 5, 5, { 0x04, 0x01, 0x00, 0xff, 0xff } },
+        { 9, 7, { 0x06, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28, 0x0d, 0x18 } },
+        { 7, 7, { 0x08, 0x01, 0x00, 0xff, 0xff, 0x03, 0x28 } },
+        { 3, 3, { 0x0a, 0x08, 0x00 } },
+        { 5, 5, { 0x0c, 0x08, 0x00, 0x00, 0x00 } },
+        { 5, 5, { 0x0e, 0x08, 0x00, 0x0c, 0x00 } },
+        { 7, 7, { 0x10, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28 } },
+        { 4, 3, { 0x12, 0x0f, 0x00, 0x41 } },
+        { 6, 5, { 0x16, 0x0f, 0x00, 0x00, 0x00, 0x41 } },
+        { 2, 2, { 0x18, 0x01 } },
     };
+    int truncated = 0;
     for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++) {
-        uint8_t op = full[i][0];
-        for (size_t len = 1; len < 3; len++) {
+        uint8_t op = full[i].pdu[0];
+        for (size_t len = 1; len <= full[i].len; len++) {
+            // Exactly len bytes on the heap: ASan catches any read past them.
             uint8_t *p = malloc(len);
-            memcpy(p, full[i], len);
+            memcpy(p, full[i].pdu, len);
             rx(p, len);
             free(p);
-            if (op != 0x18 || len < 2) {
+            if (len < full[i].min) {
+                truncated++;
                 CHECK(is_error(op, 0, BH_ATT_ERR_INVALID_PDU));
+            } else {
+                bool invalid_pdu = last_len == 5 && last_tx[0] == BH_ATT_ERROR_RSP
+                    && last_tx[4] == BH_ATT_ERR_INVALID_PDU;
+                CHECK(last_len > 0 && !invalid_pdu);
             }
         }
     }
+    // 2 + 4 + 6 + 6 + 2 + 4 + 4 + 6 + 2 + 4 + 1 truncated requests.
+    CHECK(truncated == 41);
     RX(0x18, 0x00);
     // Random PDUs: anything may come back, nothing may break.
     srand(1234);
