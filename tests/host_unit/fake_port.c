@@ -255,8 +255,14 @@ size_t bh_port_hci_read(uint8_t *buf, size_t max) {
 
 void bh_port_hci_wait(uint32_t timeout_ms) {
     // Simulated sleep: time passes until the timeout, or until scheduled
-    // input arrives (then the wait ends early, as a real one would).
+    // input arrives (then the wait ends early, as a real one would). With
+    // input already waiting it returns at once (1 ms passes, so a host that
+    // cannot take the input still reaches its timeouts).
     fake.waits++;
+    if (fake.in_pos < fake.in_len) {
+        fake.now_ms += 1;
+        return;
+    }
     uint32_t step = timeout_ms > 0 ? timeout_ms : 1;
     if (fake.n_sched > 0) {
         int32_t due = (int32_t)(fake.sched[0].at_ms - fake.now_ms);
