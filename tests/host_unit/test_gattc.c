@@ -24,6 +24,7 @@ static struct {
     uint32_t now;
     int n_sent;
     uint16_t sent_conn[SENT_MAX];
+    bool sent_bulk[SENT_MAX]; // through bh_att_send_bulk
     size_t sent_len[SENT_MAX];
     uint8_t sent[SENT_MAX][BH_ATT_MTU_MAX];
     int n_mtu_exchanged;
@@ -58,8 +59,18 @@ int bh_att_send(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
     att.sent_conn[att.n_sent] = conn_handle;
     att.sent_len[att.n_sent] = len;
     memcpy(att.sent[att.n_sent], pdu, len);
+    att.sent_bulk[att.n_sent] = false;
     att.n_sent++;
     return 0;
+}
+
+// Bulk data (writes without response): the same, marked.
+int bh_att_send_bulk(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
+    int err = bh_att_send(conn_handle, pdu, len);
+    if (err == 0) {
+        att.sent_bulk[att.n_sent - 1] = true;
+    }
+    return err;
 }
 
 uint32_t bh_port_ticks_ms(void) {
@@ -559,6 +570,7 @@ static void test_write_short(void) {
     CHECK_EQ(bh_gattc_write(CONN, 0x30, data, 20, true), 0);
     CHECK_EQ(last_len(), 23);
     CHECK_EQ(last_sent()[0], BH_ATT_WRITE_REQ);
+    CHECK(!att.sent_bulk[att.n_sent - 1]); // a request may use the reserved slots
     CHECK_EQ(u16(last_sent() + 1), 0x30);
     CHECK(memcmp(last_sent() + 3, data, 20) == 0);
     RX(BH_ATT_WRITE_RSP);
@@ -570,9 +582,11 @@ static void test_write_short(void) {
     error_rsp(CONN, BH_ATT_WRITE_REQ, 0x30, BH_ATT_ERR_WRITE_NOT_PERMITTED);
     CHECK_EQ(evs[1].status, BH_ATT_ERR_WRITE_NOT_PERMITTED);
 
-    // Write Command: no event, no transaction, at most MTU-3 bytes.
+    // Write Command: no event, no transaction, at most MTU-3 bytes; bulk
+    // data (never in the slots reserved for protocol PDUs).
     CHECK_EQ(bh_gattc_write(CONN, 0x30, data, 20, false), 0);
     CHECK_EQ(last_sent()[0], BH_ATT_WRITE_CMD);
+    CHECK(att.sent_bulk[att.n_sent - 1]);
     CHECK_EQ(last_len(), 23);
     static const uint8_t more[21] = { 0 };
     CHECK_EQ(bh_gattc_write(CONN, 0x30, more, 21, false), -BH_EMSGSIZE);

@@ -65,6 +65,24 @@ size_t bh_acl_tx_queued(void) {
     return tx_queued;
 }
 
+// Bulk data (notifications, indications) never takes the transmit slots
+// reserved for protocol PDUs, as bh_acl.c admits it.
+size_t bh_acl_tx_bulk_room(void) {
+    size_t free_slots = BH_ACL_TX_QUEUE_LEN - tx_queued;
+    return free_slots > BH_ACL_TX_RESERVED ? free_slots - BH_ACL_TX_RESERVED : 0;
+}
+
+static int n_bulk;
+
+int bh_l2cap_send_bulk(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    if (bh_conn_find(conn_handle) != NULL && bh_acl_tx_bulk_room() == 0) {
+        return -BH_ENOMEM;
+    }
+    int err = bh_l2cap_send(conn_handle, cid, data, len);
+    n_bulk += err == 0;
+    return err;
+}
+
 uint32_t bh_port_ticks_ms(void) {
     return now_ms;
 }
@@ -170,14 +188,17 @@ static const uint8_t uart[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0
 static const uint8_t uart_tx[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0, 0x93, 0xf3, 0xa3, 0xb5, 0x03, 0x00, 0x40, 0x6e };
 static const uint8_t uart_rx[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0, 0x93, 0xf3, 0xa3, 0xb5, 0x02, 0x00, 0x40, 0x6e };
 
+// Handles 1-5 are Generic Access, 6-9 Generic Attribute (Service Changed,
+// its CCCD at 9); the embedding's services start at 10: heart rate 10-13
+// (value 12, CCCD 13), UART 14-19 (tx value 16, CCCD 17, rx value 19).
 static void setup_hr_uart(int *hr, int *tx, int *rxh) {
     conn_up = true;
     tx_queued = 0;
     bh_att_init();
     CHECK(bh_gatts_reset_db() == 0);
-    CHECK(bh_gatts_add_service(u180d, 2) == 6);
+    CHECK(bh_gatts_add_service(u180d, 2) == BH_GATTS_FIRST_USER_HANDLE);
     *hr = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false);
-    CHECK(bh_gatts_add_service(uart, 16) == 10);
+    CHECK(bh_gatts_add_service(uart, 16) == 14);
     *tx = bh_gatts_add_characteristic(uart_tx, 16, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false);
     *rxh = bh_gatts_add_characteristic(uart_rx, 16, BH_GATTS_F_WRITE, false);
 }
@@ -187,21 +208,26 @@ static void setup_hr_uart(int *hr, int *tx, int *rxh) {
 static void test_layout_and_discovery(void) {
     int hr, tx, rxh;
     setup_hr_uart(&hr, &tx, &rxh);
-    CHECK(hr == 8 && tx == 12 && rxh == 15);
-    CHECK(bh_gatts_attr_count() == 15);
-    // Read By Group Type over everything: 16-bit services, then the 128-bit one.
+    CHECK(hr == 12 && tx == 16 && rxh == 19);
+    CHECK(bh_gatts_attr_count() == 19);
+    // Read By Group Type over everything: 16-bit services (GAP, GATT, HR),
+    // then the 128-bit one.
     RX(0x10, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28);
-    CHECK(GOT(0x11, 6, 1, 0, 5, 0, 0x00, 0x18, 6, 0, 9, 0, 0x0d, 0x18));
-    RX(0x10, 0x0a, 0x00, 0xff, 0xff, 0x00, 0x28);
-    CHECK(last_len == 2 + 20 && last_tx[1] == 20 && memcmp(last_tx + 6, uart, 16) == 0);
-    RX(0x10, 0x10, 0x00, 0xff, 0xff, 0x00, 0x28);
-    CHECK(is_error(0x10, 0x10, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND));
+    CHECK(GOT(0x11, 6, 1, 0, 5, 0, 0x00, 0x18, 6, 0, 9, 0, 0x01, 0x18, 10, 0, 13, 0, 0x0d, 0x18));
+    RX(0x10, 0x0e, 0x00, 0xff, 0xff, 0x00, 0x28);
+    CHECK(last_len == 2 + 20 && last_tx[1] == 20 && last_tx[2] == 14 && last_tx[4] == 19
+        && memcmp(last_tx + 6, uart, 16) == 0);
+    RX(0x10, 0x14, 0x00, 0xff, 0xff, 0x00, 0x28);
+    CHECK(is_error(0x10, 0x14, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND));
     // Characteristic declarations of the HR service and the CCCD.
+    RX(0x08, 0x0a, 0x00, 0x0d, 0x00, 0x03, 0x28);
+    CHECK(GOT(0x09, 7, 11, 0, 0x12, 12, 0, 0x37, 0x2a));
+    RX(0x04, 0x0c, 0x00, 0x0d, 0x00);
+    CHECK(GOT(0x05, 1, 12, 0, 0x37, 0x2a, 13, 0, 0x02, 0x29));
+    // Service Changed: indicate only.
     RX(0x08, 0x06, 0x00, 0x09, 0x00, 0x03, 0x28);
-    CHECK(GOT(0x09, 7, 7, 0, 0x12, 8, 0, 0x37, 0x2a));
-    RX(0x04, 0x08, 0x00, 0x09, 0x00);
-    CHECK(GOT(0x05, 1, 8, 0, 0x37, 0x2a, 9, 0, 0x02, 0x29));
-    RX(0x04, 0x0f, 0x00, 0x0f, 0x00);
+    CHECK(GOT(0x09, 7, 7, 0, 0x20, 8, 0, 0x05, 0x2a));
+    RX(0x04, 0x13, 0x00, 0x13, 0x00);
     CHECK(last_len == 2 + 18 && last_tx[1] == 2 && memcmp(last_tx + 4, uart_rx, 16) == 0);
 }
 
@@ -275,7 +301,7 @@ static void test_value_pool(void) {
     CHECK(bh_gatts_get_value((uint16_t)hr, &d, &n) == 0 && n == 0);
     CHECK(bh_gatts_get_value((uint16_t)tx, &d, &n) == 0 && n == 1 && d[0] == 't');
     CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 2 && memcmp(d, "rx", 2) == 0);
-    CHECK(bh_gatts_get_value(9, &d, &n) == -BH_EINVAL); // automatic CCCD
+    CHECK(bh_gatts_get_value(13, &d, &n) == -BH_EINVAL); // automatic CCCD
     CHECK(bh_gatts_get_value(1, &d, &n) == -BH_EINVAL);
     CHECK(bh_gatts_set_buffer((uint16_t)rxh, 513, false) == -BH_EMSGSIZE);
     // The pool runs out: ENOMEM, nothing damaged.
@@ -319,12 +345,12 @@ static void test_prepare_execute(void) {
     // writable characteristic, nor on an automatic CCCD.
     RX(0x16, (uint8_t)plain, 0, 0, 0, 'x');
     CHECK(is_error(0x16, (uint16_t)plain, BH_ATT_ERR_REQUEST_NOT_SUPPORTED));
-    RX(0x16, 9, 0, 0, 0, 1, 0);
-    CHECK(is_error(0x16, 9, BH_ATT_ERR_REQUEST_NOT_SUPPORTED));
+    RX(0x16, 13, 0, 0, 0, 1, 0);
+    CHECK(is_error(0x16, 13, BH_ATT_ERR_REQUEST_NOT_SUPPORTED));
     RX(0x18, 0x01);
     CHECK(GOT(0x19) && n_writes == 0); // nothing was queued
     int rxh = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_WRITE | BH_GATTS_F_AUX_WRITE, false);
-    CHECK(rxh == 17);
+    CHECK(rxh == 21);
     CHECK(bh_gatts_set_buffer((uint16_t)rxh, 100, false) == 0);
     n_writes = 0;
     for (uint8_t i = 0; i < 5; i++) {
@@ -375,23 +401,27 @@ static void test_cccd_notify_indicate(void) {
     CHECK(bh_gatts_set_value((uint16_t)hr, (const uint8_t *)"v", 1) == 0);
     n_tx = 0;
     CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 0);
-    RX(0x12, 9, 0, 0x01, 0x00);
+    RX(0x12, 13, 0, 0x01, 0x00);
     CHECK(GOT(0x13) && n_writes == 0); // automatic CCCD: no event
-    RX(0x0a, 9, 0);
+    RX(0x0a, 13, 0);
     CHECK(GOT(0x0b, 0x01, 0x00));
-    RX(0x12, 9, 0, 0x01);
-    CHECK(is_error(0x12, 9, BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH));
+    RX(0x12, 13, 0, 0x01);
+    CHECK(is_error(0x12, 13, BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH));
     CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && GOT(0x1b, (uint8_t)hr, 0, 'v'));
-    // Notifications keep one transmit slot free for responses.
-    tx_queued = 7;
-    CHECK(bh_gatts_notify(CONN, (uint16_t)hr, (const uint8_t *)"x", 1) == -BH_ENOMEM);
+    // Notifications are bulk data: they keep the transmit slots reserved
+    // for responses free.
+    tx_queued = BH_ACL_TX_QUEUE_LEN - BH_ACL_TX_RESERVED;
     n_tx = 0;
+    CHECK(bh_gatts_notify(CONN, (uint16_t)hr, (const uint8_t *)"x", 1) == -BH_ENOMEM);
     CHECK(bh_gatts_send_update((uint16_t)hr) == -BH_ENOMEM && n_tx == 0);
-    tx_queued = 6;
-    CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 1);
+    tx_queued = BH_ACL_TX_QUEUE_LEN - BH_ACL_TX_RESERVED - 1;
+    n_bulk = 0;
+    CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 1 && n_bulk == 1);
     tx_queued = 0;
     CHECK(bh_gatts_notify(0x99, (uint16_t)hr, (const uint8_t *)"x", 1) == -BH_ENOTCONN);
-    CHECK(bh_gatts_notify(CONN, 3, (const uint8_t *)"x", 1) == -BH_EINVAL);
+    CHECK(bh_gatts_notify(CONN, 0, (const uint8_t *)"x", 1) == -BH_EINVAL);
+    // Any other handle with explicit data: the embedding vouches for it.
+    CHECK(bh_gatts_notify(CONN, 3, (const uint8_t *)"x", 1) == 0 && GOT(0x1b, 3, 0, 'x'));
     // Indications: one at a time, confirmed, timed out, ended by disconnect.
     n_ind_done = 0;
     now_ms = 1000;
@@ -439,7 +469,7 @@ static void test_errors_and_fuzz(void) {
     RX(0x10, 1, 0, 0xff, 0xff, 0x01, 0x28);
     CHECK(is_error(0x10, 1, BH_ATT_ERR_ATTRIBUTE_NOT_FOUND));
     RX(0x06, 1, 0, 0xff, 0xff, 0x00, 0x28, 0x0d, 0x18);
-    CHECK(GOT(0x07, 6, 0, 9, 0));
+    CHECK(GOT(0x07, 10, 0, 13, 0));
     // Every request opcode truncated at every length: Invalid PDU below the
     // opcode's least valid length, a normal answer from it on (an empty
     // value is valid for Find By Type Value, Write and Prepare Write), never
@@ -453,12 +483,12 @@ static void test_errors_and_fuzz(void) {
         { 5, 5, { 0x04, 0x01, 0x00, 0xff, 0xff } },
         { 9, 7, { 0x06, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28, 0x0d, 0x18 } },
         { 7, 7, { 0x08, 0x01, 0x00, 0xff, 0xff, 0x03, 0x28 } },
-        { 3, 3, { 0x0a, 0x08, 0x00 } },
-        { 5, 5, { 0x0c, 0x08, 0x00, 0x00, 0x00 } },
-        { 5, 5, { 0x0e, 0x08, 0x00, 0x0c, 0x00 } },
+        { 3, 3, { 0x0a, 0x0c, 0x00 } },
+        { 5, 5, { 0x0c, 0x0c, 0x00, 0x00, 0x00 } },
+        { 5, 5, { 0x0e, 0x0c, 0x00, 0x10, 0x00 } },
         { 7, 7, { 0x10, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28 } },
-        { 4, 3, { 0x12, 0x0f, 0x00, 0x41 } },
-        { 6, 5, { 0x16, 0x0f, 0x00, 0x00, 0x00, 0x41 } },
+        { 4, 3, { 0x12, 0x13, 0x00, 0x41 } },
+        { 6, 5, { 0x16, 0x13, 0x00, 0x00, 0x00, 0x41 } },
         { 2, 2, { 0x18, 0x01 } },
     };
     int truncated = 0;
@@ -505,7 +535,7 @@ static void test_errors_and_fuzz(void) {
     const uint8_t *d;
     size_t n;
     CHECK(bh_gatts_get_value((uint16_t)hr, &d, &n) == 0);
-    CHECK(bh_gatts_attr_count() == 15);
+    CHECK(bh_gatts_attr_count() == 19);
 }
 
 int main(void) {
