@@ -518,6 +518,137 @@ static void test_signalling(void) {
     CHECK_EQ(stats().sig_rejected, 3);
 }
 
+// ---- layer hooks and the dynamic-CID handler ----
+
+// What the layers' hooks saw, in call order: layer id and hook letter
+// (r reset, c connected, d disconnected, s security changed, p poll).
+static struct {
+    char calls[32][3];
+    int n;
+    bool found_in_disconnect; // the link was still in the table
+    uint32_t poll_now;
+} hooks;
+
+static void hook(char layer, char what) {
+    CHECK(hooks.n < 32);
+    hooks.calls[hooks.n][0] = layer;
+    hooks.calls[hooks.n][1] = what;
+    hooks.calls[hooks.n][2] = 0;
+    hooks.n++;
+}
+
+static void a_reset(void) {
+    hook('a', 'r');
+}
+
+static void a_connected(bh_conn_t *conn) {
+    CHECK_EQ(conn->handle, H1);
+    hook('a', 'c');
+}
+
+static void a_disconnected(bh_conn_t *conn) {
+    hooks.found_in_disconnect = bh_conn_find(H1) == conn && conn->handle == H1;
+    hook('a', 'd');
+}
+
+static void a_security(bh_conn_t *conn) {
+    CHECK_EQ(conn->handle, H1);
+    hook('a', 's');
+}
+
+static void a_poll(uint32_t now_ms) {
+    hooks.poll_now = now_ms;
+    hook('a', 'p');
+}
+
+static void b_reset(void) {
+    hook('b', 'r');
+}
+
+static void b_disconnected(bh_conn_t *conn) {
+    (void)conn;
+    hook('b', 'd');
+}
+
+static const bh_layer_t layer_a = {
+    .reset = a_reset, .connected = a_connected, .disconnected = a_disconnected,
+    .security_changed = a_security, .poll = a_poll,
+};
+static const bh_layer_t layer_b = { .reset = b_reset, .disconnected = b_disconnected };
+
+static struct {
+    int n;
+    uint16_t handle;
+    uint16_t cid;
+    size_t len;
+} dyn;
+
+static void dyn_rx(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    CHECK(len == 0 || data[0] == 0x77);
+    dyn.n++;
+    dyn.handle = conn_handle;
+    dyn.cid = cid;
+    dyn.len = len;
+}
+
+static bool hooks_are(const char *expect) {
+    char got[64] = "";
+    for (int i = 0; i < hooks.n; i++) {
+        strcat(got, hooks.calls[i]);
+    }
+    if (strcmp(got, expect) != 0) {
+        fprintf(stderr, "hooks: %s, expected %s\n", got, expect);
+        return false;
+    }
+    return true;
+}
+
+static void test_layers_and_dynamic_cids(void) {
+    setup(27, 4);
+    static const bh_layer_t *const layers[] = { &layer_a, &layer_b };
+    memset(&hooks, 0, sizeof(hooks));
+    bh_conn_set_layers(layers, 2);
+    // Reset: every layer, in order; connections forgotten without hooks.
+    bh_conn_reset();
+    CHECK(hooks_are("arbr"));
+    CHECK_EQ(bh_conn_count(), 0);
+    bh_addr_t peer = { 0 };
+    bh_conn_t *c = bh_conn_add(H1, BH_ROLE_PERIPHERAL, &peer);
+    CHECK(c != NULL);
+    CHECK(hooks_are("arbrac"));
+    bh_conn_security_changed(c);
+    bh_conn_poll(1234);
+    CHECK(hooks_are("arbracasap"));
+    CHECK_EQ(hooks.poll_now, 1234);
+    // Disconnected hooks run while the link is still in the table.
+    bh_conn_remove(c);
+    CHECK(hooks_are("arbracasapadbd"));
+    CHECK(hooks.found_in_disconnect);
+    CHECK(bh_conn_find(H1) == NULL);
+    // Dynamic CIDs go to the one dynamic handler; without it they are
+    // counted as unknown.
+    CHECK(bh_conn_add(H1, BH_ROLE_PERIPHERAL, &peer) != NULL);
+    uint8_t payload[8] = { 0x77, 1, 2, 3, 4, 5, 6, 7 }, pdu[12];
+    make_pdu(pdu, 0x0041, payload, 8);
+    bh_l2cap_set_dynamic_handler(dyn_rx);
+    memset(&dyn, 0, sizeof(dyn));
+    uint32_t unknown = stats().rx_unknown_cid;
+    push_acl(H1, 2, pdu, 12);
+    process_all();
+    CHECK_EQ(dyn.n, 1);
+    CHECK_EQ(dyn.handle, H1);
+    CHECK_EQ(dyn.cid, 0x0041);
+    CHECK_EQ(dyn.len, 8);
+    CHECK_EQ(stats().rx_unknown_cid, unknown);
+    CHECK_EQ(seen.n, 0);
+    bh_l2cap_set_dynamic_handler(NULL);
+    push_acl(H1, 2, pdu, 12);
+    process_all();
+    CHECK_EQ(dyn.n, 1);
+    CHECK_EQ(stats().rx_unknown_cid, unknown + 1);
+    bh_conn_set_layers(NULL, 0);
+}
+
 int main(void) {
     static const unit_test_t tests[] = {
         T(test_tx_fragmentation_and_credits),
@@ -529,6 +660,7 @@ int main(void) {
         T(test_rx_reassembly),
         T(test_rx_malformed),
         T(test_signalling),
+        T(test_layers_and_dynamic_cids),
     };
     return run_tests(NULL, tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -544,7 +544,8 @@ static void test_connection_updates(void) {
     CHECK_EQ(ev.status, 0x3b);
     CHECK_EQ(bh_conn_find(0x40)->interval, 0x50);
 
-    // Remote Connection Parameter Request: replied from the poll.
+    // Remote Connection Parameter Request: replied from the event's dispatch
+    // (an asynchronous command), accepted or refused.
     // handle, min, max, latency, timeout
     uint8_t req[10] = { 0x40, 0x00, 0x18, 0x00, 0x28, 0x00, 0x00, 0x00, 0x90, 0x01 };
     le_meta(0x06, req, 9); // truncated: ignored
