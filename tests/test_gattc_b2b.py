@@ -51,10 +51,11 @@ def test_heart_rate_and_uart_example_end_to_end(central: Board, peripheral: Boar
     central.exec(f'ble.gattc_discover_services({conn})')
     services = results(central, '_IRQ_GATTC_SERVICE_RESULT', '_IRQ_GATTC_SERVICE_DONE')
     uuids = [s[3] for s in services]
-    # Generic Access, always served, then the three registered.
-    assert uuids == [RemoteUUID(b'\x00\x18'), RemoteUUID(b'\x0d\x18'), RemoteUUID(UART_UUID),
-                     RemoteUUID(b'\xaa\xaa')]
-    (_, hr_start, hr_end, _), (_, uart_start, uart_end, _) = services[1:3]
+    # Generic Access and Generic Attribute, always served, then the three
+    # registered.
+    assert uuids == [RemoteUUID(b'\x00\x18'), RemoteUUID(b'\x01\x18'), RemoteUUID(b'\x0d\x18'),
+                     RemoteUUID(UART_UUID), RemoteUUID(b'\xaa\xaa')]
+    (_, hr_start, hr_end, _), (_, uart_start, uart_end, _) = services[2:4]
     assert hr_start < hr < hr_end < uart_start < tx < rx <= uart_end
 
     # Characteristics: value handles as gatts_register_services returned them.

@@ -59,13 +59,15 @@ def test_heart_rate_and_uart_example_discovered(peripheral: Board, gatt_peer: Ga
     handles, _ = serve(peripheral, gatt_peer, '(HR_SERVICE, UART_SERVICE)')
     assert isinstance(handles, list) and len(handles) == 2
     ((hr,), (tx, rx)) = handles
-    # Generic Access takes handles 1..5; then HR: service, decl, value, CCCD.
-    assert (hr, tx, rx) == (8, 12, 15)
+    # Generic Access takes handles 1..5, Generic Attribute (Service Changed)
+    # 6..9; then HR: service, decl, value, CCCD.
+    assert (hr, tx, rx) == (12, 16, 19)
     peer = gatt_peer.peer
     services = gatt_peer.run(peer.discover_services())
     found = [(s.uuid, s.handle, s.end_group_handle) for s in services]
-    assert found == [(UUID.from_16_bits(0x1800), 1, 5), (UUID.from_16_bits(0x180D), 6, 9),
-                     (UUID('6E400001-B5A3-F393-E0A9-E50E24DCCA9E'), 10, 15)]
+    assert found == [(UUID.from_16_bits(0x1800), 1, 5), (UUID.from_16_bits(0x1801), 6, 9),
+                     (UUID.from_16_bits(0x180D), 10, 13),
+                     (UUID('6E400001-B5A3-F393-E0A9-E50E24DCCA9E'), 14, 19)]
     chars = {}
     for service in services:
         for c in gatt_peer.run(service.discover_characteristics()):
@@ -73,6 +75,7 @@ def test_heart_rate_and_uart_example_discovered(peripheral: Board, gatt_peer: Ga
             gatt_peer.run(c.discover_descriptors())
     assert {h: (c.uuid, int(c.properties)) for h, c in chars.items()} == {
         3: (UUID.from_16_bits(0x2A00), F_READ), 5: (UUID.from_16_bits(0x2A01), F_READ),
+        8: (UUID.from_16_bits(0x2A05), F_INDICATE),
         hr: (UUID.from_16_bits(0x2A37), F_READ | F_NOTIFY),
         tx: (UUID('6E400003-B5A3-F393-E0A9-E50E24DCCA9E'), F_READ | F_NOTIFY),
         rx: (UUID('6E400002-B5A3-F393-E0A9-E50E24DCCA9E'), F_WRITE)}
@@ -117,8 +120,8 @@ def test_uuid_widths_descriptors_and_flags(peripheral: Board, gatt_peer: GattPee
     assert (value, user_desc, custom_desc) == (value, value + 3, value + 4)
     assert second == custom_desc + 2
     services = gatt_peer.run(gatt_peer.peer.discover_services())
-    assert services[1].uuid == UUID.from_16_bits(0x1234)
-    chars = gatt_peer.run(services[1].discover_characteristics())
+    assert services[2].uuid == UUID.from_16_bits(0x1234)
+    chars = gatt_peer.run(services[2].discover_characteristics())
     # A 32-bit UUID goes over the air as 128 bits.
     assert chars[0].uuid == UUID('12345678-0000-1000-8000-00805F9B34FB')
     assert int(chars[0].properties) == F_READ | F_WRITE | F_INDICATE | 0x80
@@ -142,7 +145,7 @@ def test_register_errors_and_replacement(peripheral: Board) -> None:
     peripheral.exec(HR_UART)
     first = peripheral.eval('ble.gatts_register_services((HR_SERVICE, UART_SERVICE))')
     # Replacing restarts the handles.
-    assert peripheral.eval('ble.gatts_register_services((UART_SERVICE,))') == [(8, 11)]
+    assert peripheral.eval('ble.gatts_register_services((UART_SERVICE,))') == [(12, 15)]
     assert peripheral.eval('ble.gatts_register_services((HR_SERVICE, UART_SERVICE))') == first
     assert peripheral.eval('ble.gatts_register_services([])') == []
     for bad, kind in [
@@ -159,7 +162,7 @@ def test_register_errors_and_replacement(peripheral: Board) -> None:
     # A malformed definition leaves the previous services alone.
     peripheral.exec('ble.gatts_register_services((HR_SERVICE,))')
     peripheral.raises('ble.gatts_register_services(((bluetooth.UUID(1), 5),))')
-    assert peripheral.eval('ble.gatts_read(8)') == b''
+    assert peripheral.eval('ble.gatts_read(12)') == b''
     # Pools are bounded: ENOMEM, not a crash.
     peripheral.exec('big = [(bluetooth.UUID(0x1000 + i), ((bluetooth.UUID(0x2000 + i), 2),)) for i in range(100)]')
     peripheral.exec('try:\n ble.gatts_register_services(big)\n r = None\nexcept OSError as e:\n r = e.errno')
@@ -169,14 +172,14 @@ def test_register_errors_and_replacement(peripheral: Board) -> None:
     peripheral.exec('try:\n ble.gatts_register_services((HR_SERVICE,))\n r = None\nexcept OSError as e:\n r = e.errno')
     assert peripheral.eval('r') == 16
     peripheral.exec('ble.gap_advertise(None)')
-    assert peripheral.eval('ble.gatts_register_services((HR_SERVICE,))') == [(8,)]
+    assert peripheral.eval('ble.gatts_register_services((HR_SERVICE,))') == [(12,)]
     # Value handles are checked.
-    for call in ('ble.gatts_read(1)', 'ble.gatts_read(9)', 'ble.gatts_write(0, b"")',
+    for call in ('ble.gatts_read(1)', 'ble.gatts_read(8)', 'ble.gatts_read(13)', 'ble.gatts_write(0, b"")',
                  'ble.gatts_set_buffer(500, 10)', 'ble.gatts_notify(0, 3)'):
         assert peripheral.raises(call) == 'ValueError', call
-    assert peripheral.raises('ble.gatts_set_buffer(8, 513)') == 'ValueError'
-    assert peripheral.raises('ble.gatts_write(8, bytes(513))') == 'ValueError'
-    peripheral.exec('try:\n ble.gatts_notify(5, 8)\n r = None\nexcept OSError as e:\n r = e.errno')
+    assert peripheral.raises('ble.gatts_set_buffer(12, 513)') == 'ValueError'
+    assert peripheral.raises('ble.gatts_write(12, bytes(513))') == 'ValueError'
+    peripheral.exec('try:\n ble.gatts_notify(5, 12)\n r = None\nexcept OSError as e:\n r = e.errno')
     assert peripheral.eval('r') == peripheral.eval('__import__("errno").ENOTCONN')
 
 
@@ -278,13 +281,21 @@ def test_security_flags_refused_on_unencrypted_link(peripheral: Board,
     peer = gatt_peer.peer
     read = lambda h: att_error(gatt_peer, peer.read_value(h))  # noqa: E731
     write = lambda h: att_error(gatt_peer, peer.write_value(h, b'x', with_response=True))  # noqa: E731
-    assert [read(h) for h in hs[:3]] == [0x0F, 0x05, 0x08]
-    assert [write(h) for h in hs[3:6]] == [0x0F, 0x05, 0x08]
+    # No keys on this link: encryption and authentication both need pairing
+    # first (Insufficient Authentication, Core Vol 3 Part C 10.3.1).
+    assert [read(h) for h in hs[:2]] == [0x05, 0x05]
+    assert [write(h) for h in hs[3:6]] == [0x05, 0x05, 0x08]
     assert read(hs[6]) == 0x02 and write(hs[7]) == 0x03
+    # Read authorization is the application's answer to the read request.
+    assert gatt_peer.run(peer.read_value(hs[2])) == b''
+    assert peripheral.wait_for_event('_IRQ_GATTS_READ_REQUEST').data[1] == hs[2]
+    peripheral.reply('_IRQ_GATTS_READ_REQUEST', 0x08)
+    assert read(hs[2]) == 0x08
+    peripheral.reply('_IRQ_GATTS_READ_REQUEST', None)
     # The other direction of each is allowed.
     gatt_peer.run(peer.write_value(hs[0], b'ok', with_response=True))
     assert gatt_peer.run(peer.read_value(hs[3])) == b''
-    assert not [e for e in peripheral.take_events() if e.code == 4 and e.data[1] in hs[:3]]
+    assert not [e for e in peripheral.take_events() if e.code == 4 and e.data[1] in hs[:2]]
 
 
 SMP_PAIRING_NOT_SUPPORTED = 0x05
@@ -300,7 +311,7 @@ def test_pairing_refused_at_once_and_link_kept(peripheral: Board, gatt_peer: Gat
     started = time.monotonic()
     assert gatt_peer.pair() == SMP_PAIRING_NOT_SUPPORTED
     assert time.monotonic() - started < 3
-    assert att_error(gatt_peer, gatt_peer.peer.read_value(h)) == 0x0F
+    assert att_error(gatt_peer, gatt_peer.peer.read_value(h)) == 0x05
     assert peripheral.eval('ble.gap_disconnect(%d)' % conn) is True
     peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
     assert not [e for e in peripheral.take_events() if e.name == '_IRQ_ENCRYPTION_UPDATE']
@@ -423,15 +434,16 @@ def test_att_server_raw_requests(peripheral: Board, gatt_peer: GattPeer) -> None
     assert raw(b'\x04' + u16(200) + u16(0xffff)) == err(0x04, 200, 0x0a)
     assert raw(b'\x04' + u16(5) + u16(4)) == err(0x04, 5, 0x01)
     # Find By Type Value: the Heart Rate service by UUID.
-    assert raw(b'\x06' + u16(1) + u16(0xffff) + u16(0x2800) + u16(0x180D)) == b'\x07' + u16(6) + u16(9)
+    assert raw(b'\x06' + u16(1) + u16(0xffff) + u16(0x2800) + u16(0x180D)) == b'\x07' + u16(10) + u16(13)
     assert raw(b'\x06' + u16(1) + u16(0xffff) + u16(0x2800) + u16(0x1234)) == err(0x06, 1, 0x0a)
     # Read By Group Type: 0x2803 is not a grouping type.
     assert raw(b'\x10' + u16(1) + u16(0xffff) + u16(0x2803)) == err(0x10, 1, 0x10)
     rsp = raw(b'\x10' + u16(1) + u16(0xffff) + u16(0x2800))
-    assert rsp == b'\x11\x06' + u16(1) + u16(5) + u16(0x1800) + u16(6) + u16(9) + u16(0x180D)
+    assert rsp == (b'\x11\x06' + u16(1) + u16(5) + u16(0x1800) + u16(6) + u16(9) + u16(0x1801)
+                   + u16(10) + u16(13) + u16(0x180D))
     # Read By Type: characteristic declarations.
-    rsp = raw(b'\x08' + u16(6) + u16(9) + u16(0x2803))
-    assert rsp == b'\x09\x07' + u16(7) + bytes([F_READ | F_NOTIFY]) + u16(hr) + u16(0x2A37)
+    rsp = raw(b'\x08' + u16(10) + u16(13) + u16(0x2803))
+    assert rsp == b'\x09\x07' + u16(11) + bytes([F_READ | F_NOTIFY]) + u16(hr) + u16(0x2A37)
     rsp = raw(b'\x08' + u16(1) + u16(0xffff) + u16(0x2A37))
     assert rsp == b'\x09\x0a' + u16(hr) + b'hr-value'
     # Read Multiple.

@@ -91,6 +91,7 @@ class Rig:
         unix_binary: Path | None = None,
         spare: int = 0,
         boot_timeout: float = BOOT_TIMEOUT_S,
+        air_pacing: bool = True,
     ) -> None:
         for kind in kinds:
             if kind not in KINDS:
@@ -103,6 +104,7 @@ class Rig:
             self.build / 'qemu' / 'firmware.elf'
         self.spare = spare
         self.boot_timeout = boot_timeout
+        self.air_pacing = air_pacing
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
         self.radio: Radio | None = None
         self.boards: list[BoardProcess] = []
@@ -116,7 +118,7 @@ class Rig:
             self._check_binaries()
             transports = [self._transport_for(i, kind) for i, kind in enumerate(self.kinds)]
             transports += ['tcp-server:_:0'] * self.spare
-            self.radio = Radio(transports).start()
+            self.radio = Radio(transports, air_pacing=self.air_pacing).start()
             controllers = self.radio.controllers
             self.spares = controllers[len(self.kinds):]
             for index, kind in enumerate(self.kinds):

@@ -150,8 +150,8 @@ class KindRun:
     def ensure_rig(self) -> Rig:
         if self.rig is None:
             kinds = list(KINDS) if self.kind == MIXED else [self.kind, self.kind]
-            self.rig = Rig(kinds, build=self.args.build,
-                           unix_binary=self.args.unix_binary).start()
+            self.rig = Rig(kinds, build=self.args.build, unix_binary=self.args.unix_binary,
+                           air_pacing=not self.args.no_air_pacing).start()
         return self.rig
 
     def run(self, entry: Entry) -> Result:
@@ -280,6 +280,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='keep btsnoop captures of passing tests too')
     parser.add_argument('--diff', action='store_true',
                         help='print the diff of pending tests that fail, too')
+    parser.add_argument('--no-air-pacing', action='store_true',
+                        help='the radio delivers data at once instead of at LE 1M air speed '
+                             '(faster than any real link: shakes out ordering assumptions)')
+    parser.add_argument('--repeat', type=int, default=1, metavar='N',
+                        help='run each selected test N times in a row (each run must pass)')
     parser.add_argument('tests', nargs='*', help='run only these tests (names without .py)')
     args = parser.parse_args(argv)
     args.build = args.build.resolve()
@@ -320,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in kinds:
             run = KindRun(kind, args)
             try:
-                for entry in selected:
+                for entry in [e for e in selected for _ in range(args.repeat)]:
                     result = run.run(entry)
                     results.append(result)
                     if result.expect in RUN_EXPECTATIONS:

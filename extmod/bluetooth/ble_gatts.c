@@ -38,6 +38,7 @@
 #define IRQ_MTU_EXCHANGED (21)
 
 #define BLE_ATT_READ_NOT_PERMITTED (0x02)
+#define BLE_ATT_UNLIKELY_ERROR (0x0e)
 #define SEND_RETRY_MS (1000)
 
 // A host error as an exception; an over-long value is the caller's mistake.
@@ -334,7 +335,12 @@ void bh_evt_gatts_write(uint16_t conn_handle, uint16_t handle) {
 
 uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle) {
     const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(handle) };
-    mp_obj_t ret = ble_event_call_sync(IRQ_GATTS_READ_REQUEST, fields, MP_ARRAY_SIZE(fields));
+    mp_obj_t ret = ble_event_call_sync_raw(IRQ_GATTS_READ_REQUEST, fields, MP_ARRAY_SIZE(fields));
+    if (ret == MP_OBJ_NULL) {
+        // The handler raised: an authorization check that failed must not
+        // grant the read.
+        return BLE_ATT_UNLIKELY_ERROR;
+    }
     if (ret == mp_const_none || ret == mp_const_false || !mp_obj_is_int(ret)) {
         return 0;
     }

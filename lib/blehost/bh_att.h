@@ -114,8 +114,7 @@ void bh_gatts_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len);
 // Responses, Error Responses, notifications and indications go to the client:
 void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len);
 
-// Server and client hooks called by bh_att.c (bh_att.c links weak no-op
-// defaults for the client's, so either side builds alone): a link closed
+// Server and client hooks called by bh_att.c: a link closed
 // (procedures pending on it end with their DONE events), the timers, and
 // a full reset at activation/deactivation.
 void bh_gatts_conn_closed(uint16_t conn_handle);

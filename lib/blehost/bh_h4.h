@@ -48,5 +48,7 @@ size_t bh_h4_feed(bh_h4_t *h4, const uint8_t *data, size_t len);
 // bh_h4_port.c (BH_PORT_H4): the noise bytes and skipped packets of the
 // port's H4 stream so far.
 void bh_h4_port_counters(uint32_t *bad_type_bytes, uint32_t *skipped_packets);
+// Forget a partly received packet and buffered bytes (after a drain).
+void bh_h4_port_reset(void);
 
 #endif // BLEHOST_BH_H4_H

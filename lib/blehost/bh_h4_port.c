@@ -16,6 +16,7 @@ static struct {
     size_t rx_pos;
     size_t rx_len;
     uint32_t progress_ms; // last time a started packet received bytes
+    bool lost;            // noise seen: report it at the next call
     // type byte, then the largest ACL packet or command we send
     uint8_t tx[1 + (4 + BH_ACL_TX_MAX_DATA > 3 + BH_HCI_CMD_MAX_PARAMS
         ? 4 + BH_ACL_TX_MAX_DATA : 3 + BH_HCI_CMD_MAX_PARAMS)];
@@ -34,7 +35,17 @@ static bool in_packet(void) {
     return h4p.h4.state != 0; // 0: waiting for a type byte (bh_h4.c)
 }
 
+void bh_h4_port_reset(void) {
+    bh_h4_reset(&h4p.h4);
+    h4p.rx_pos = h4p.rx_len = 0;
+    h4p.lost = false;
+}
+
 int bh_port_hci_recv(uint8_t *type, uint8_t *buf, size_t max) {
+    if (h4p.lost) {
+        h4p.lost = false;
+        return -BH_EPROTO;
+    }
     for (;;) {
         if (h4p.rx_pos >= h4p.rx_len) {
             size_t n = bh_port_hci_read(h4p.rx, sizeof(h4p.rx));
@@ -47,10 +58,15 @@ int bh_port_hci_recv(uint8_t *type, uint8_t *buf, size_t max) {
         }
         uint32_t bad = h4p.h4.bad_type_bytes;
         h4p.rx_pos += bh_h4_feed(&h4p.h4, h4p.rx + h4p.rx_pos, h4p.rx_len - h4p.rx_pos);
+        // A byte where a packet type belongs: whatever came before was not
+        // what its header said. The parser resynchronises; the host must
+        // assume packets were lost (told after the packet that completed
+        // meanwhile, if any).
         if (h4p.h4.bad_type_bytes != bad) {
-            // A byte where a packet type belongs: whatever came before was
-            // not what its header said. The parser resynchronises; the host
-            // must assume packets were lost.
+            h4p.lost = true;
+        }
+        if (!h4p.h4.ready && h4p.lost) {
+            h4p.lost = false;
             return -BH_EPROTO;
         }
         if (h4p.h4.ready) {

@@ -31,6 +31,7 @@
 typedef struct _inflight_t {
     uint16_t opcode; // 0: free
     bool sync;
+    uint32_t seq;    // send order: completions of one opcode come in this order
     uint32_t sent_ms;
     bh_hci_done_fn_t done;
     void *ctx;
@@ -72,6 +73,7 @@ static struct {
     // commands
     uint8_t tx[3 + BH_HCI_CMD_MAX_PARAMS];
     uint8_t credits;
+    uint32_t next_seq;
     uint32_t no_credit_since;
     inflight_t inflight[BH_HCI_INFLIGHT_MAX];
     queued_cmd_t cmdq[BH_HCI_CMD_QUEUE_LEN];
@@ -82,6 +84,10 @@ static struct {
 } hci;
 
 static const bh_hci_handlers_t no_handlers;
+
+// Framing losses since boot: the recovery they cause re-initialises the
+// layer, and the count must outlive it.
+static uint32_t framing_errors;
 
 void bh_hci_init(const bh_hci_handlers_t *handlers) {
     memset(&hci, 0, sizeof(hci));
@@ -108,7 +114,14 @@ void bh_hci_drain(void) {
             break;
         }
     }
+    #if BH_PORT_H4
+    bh_h4_port_reset();
+    #endif
     rxq_clear();
+    hci.framing_lost = false;
+}
+
+void bh_hci_framing_ok(void) {
     hci.framing_lost = false;
 }
 
@@ -201,7 +214,7 @@ static inflight_t *inflight_find(uint16_t opcode) {
     inflight_t *best = NULL;
     for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
         inflight_t *f = &hci.inflight[i];
-        if (f->opcode == opcode && (best == NULL || (int32_t)(f->sent_ms - best->sent_ms) < 0)) {
+        if (f->opcode == opcode && (best == NULL || (int32_t)(f->seq - best->seq) < 0)) {
             best = f;
         }
     }
@@ -209,7 +222,12 @@ static inflight_t *inflight_find(uint16_t opcode) {
 }
 
 static inflight_t *inflight_free_slot(void) {
-    return inflight_find(0);
+    for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
+        if (hci.inflight[i].opcode == 0) {
+            return &hci.inflight[i];
+        }
+    }
+    return NULL;
 }
 
 static void set_credits(uint8_t n) {
@@ -342,7 +360,8 @@ static void cmdq_pump(void) {
             }
             continue;
         }
-        *f = (inflight_t) { .opcode = c.opcode, .sent_ms = bh_port_ticks_ms(), .done = c.done, .ctx = c.ctx };
+        *f = (inflight_t) { .opcode = c.opcode, .seq = hci.next_seq++, .sent_ms = bh_port_ticks_ms(),
+                            .done = c.done, .ctx = c.ctx };
     }
 }
 
@@ -419,9 +438,11 @@ static bool consume_now(uint8_t type, const uint8_t *pkt, size_t len) {
 }
 
 static bool is_adv_report(const uint8_t *rec) {
+    if (rec[0] != BH_HCI_PKT_EVT || bh_get_u16(rec + 1) < 3 || rec[RXQ_HDR] != BH_HCI_EVT_LE_META) {
+        return false;
+    }
     uint8_t sub = rec[RXQ_HDR + 2];
-    return rec[0] == BH_HCI_PKT_EVT && bh_get_u16(rec + 1) >= 3 && rec[RXQ_HDR] == BH_HCI_EVT_LE_META
-           && (sub == LE_SUBEVT_ADV_REPORT || sub == LE_SUBEVT_DIRECT_ADV_REPORT || sub == LE_SUBEVT_EXT_ADV_REPORT);
+    return sub == LE_SUBEVT_ADV_REPORT || sub == LE_SUBEVT_DIRECT_ADV_REPORT || sub == LE_SUBEVT_EXT_ADV_REPORT;
 }
 
 static void dispatch(uint8_t type, const uint8_t *pkt, size_t len);
@@ -429,7 +450,9 @@ static void dispatch(uint8_t type, const uint8_t *pkt, size_t len);
 // Read packets from the port into the queue, consuming completions. With
 // may_dispatch_adv (a command wait), advertising reports at the head of a
 // full queue are dispatched to make room: a flood of them must not starve
-// the wait of its completion. Returns false when the queue is full.
+// the wait of its completion. Returns true when the transport had nothing
+// more (worth sleeping), false when reading stopped early (a full queue, or
+// the bound on reads per call).
 static bool read_input(bool may_dispatch_adv) {
     for (unsigned reads = 0; reads < READ_MAX; reads++) {
         if (!hci.held) {
@@ -440,7 +463,7 @@ static bool read_input(bool may_dispatch_adv) {
             }
             if (n < 0) {
                 if (n == -BH_EPROTO) {
-                    hci.stats.framing_errors++;
+                    framing_errors++;
                     hci.framing_lost = true;
                 }
                 continue;
@@ -461,7 +484,7 @@ static bool read_input(bool may_dispatch_adv) {
         size_t at = rxq_peek();
         if (!may_dispatch_adv || at == SIZE_MAX || !is_adv_report(hci.rxq + at)) {
             hci.stats.rx_stalls++;
-            return false;
+            return true; // nothing to do until the queue drains
         }
         // Dispatch the head in place (it runs no code that reads input).
         size_t len = bh_get_u16(hci.rxq + at + 1);
@@ -469,7 +492,7 @@ static bool read_input(bool may_dispatch_adv) {
         hci.rx_used -= RXQ_HDR + len;
         dispatch(BH_HCI_PKT_EVT, hci.rxq + at + RXQ_HDR, len);
     }
-    return true;
+    return false;
 }
 
 // ---- dispatch ----
@@ -529,7 +552,7 @@ static void dispatch(uint8_t type, const uint8_t *pkt, size_t len) {
 }
 
 void bh_hci_service(void) {
-    read_input(true);
+    read_input(false);
 }
 
 void bh_hci_process(void) {
@@ -574,7 +597,7 @@ int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
     // Wait for a command credit and an in-flight slot (bounded by the
     // credit silence rule and the async timeouts, not by this command's
     // timeout, which runs from when it is sent).
-    read_input(true);
+    bool idle = read_input(true);
     inflight_t *f;
     for (;;) {
         uint32_t now = bh_port_ticks_ms();
@@ -583,8 +606,10 @@ int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
         if (hci.credits > 0 && (f = inflight_free_slot()) != NULL) {
             break;
         }
-        bh_port_hci_wait(10);
-        read_input(true);
+        if (idle) {
+            bh_port_hci_wait(10);
+        }
+        idle = read_input(true);
     }
     int err = write_command(opcode, params, plen);
     if (err != 0) {
@@ -592,9 +617,9 @@ int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
         return err;
     }
     uint32_t start = bh_port_ticks_ms();
-    *f = (inflight_t) { .opcode = opcode, .sync = true, .sent_ms = start };
+    *f = (inflight_t) { .opcode = opcode, .sync = true, .seq = hci.next_seq++, .sent_ms = start };
     for (;;) {
-        read_input(true);
+        idle = read_input(true);
         if (hci.sync.done) {
             break;
         }
@@ -612,7 +637,9 @@ int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
             }
             return -BH_ETIMEDOUT;
         }
-        bh_port_hci_wait(left);
+        if (idle) {
+            bh_port_hci_wait(left);
+        }
     }
     hci.sync.active = false;
     if (ret_len) {
@@ -642,14 +669,15 @@ int bh_random(uint8_t *buf, size_t len) {
 
 void bh_hci_get_stats(bh_hci_stats_t *stats) {
     *stats = hci.stats;
+    stats->framing_errors = framing_errors;
     stats->cmd_credits = hci.credits;
     stats->pending_opcode = 0;
     uint32_t oldest = 0;
     for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
         const inflight_t *f = &hci.inflight[i];
-        if (f->opcode != 0 && (stats->pending_opcode == 0 || (int32_t)(f->sent_ms - oldest) < 0)) {
+        if (f->opcode != 0 && (stats->pending_opcode == 0 || (int32_t)(f->seq - oldest) < 0)) {
             stats->pending_opcode = f->opcode;
-            oldest = f->sent_ms;
+            oldest = f->seq;
         }
     }
     #if BH_PORT_H4

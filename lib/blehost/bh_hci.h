@@ -91,6 +91,9 @@ void bh_hci_init(const bh_hci_handlers_t *handlers);
 // Discard whatever the transport has buffered and the receive queue holds.
 void bh_hci_drain(void);
 
+// The controller was just reset: a framing loss seen before that is moot.
+void bh_hci_framing_ok(void);
+
 // Read what the transport has, then dispatch queued packets (a bounded
 // number per call). Only the host's top-level poll may call this.
 void bh_hci_process(void);
@@ -141,7 +144,7 @@ typedef struct _bh_hci_stats_t {
     uint8_t hardware_error;     // last Hardware Error code, 0 if none
     uint32_t rx_stalls;         // times reading stopped on a full receive queue
     uint16_t rx_queue_peak;     // most bytes the receive queue held
-    uint32_t framing_errors;    // transport framing losses reported
+    uint32_t framing_errors;    // transport framing losses reported (since boot)
     uint32_t async_timeouts;    // asynchronous commands never completed
     uint32_t credit_timeouts;   // credits assumed back after a long silence
 } bh_hci_stats_t;

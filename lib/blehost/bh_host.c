@@ -128,6 +128,7 @@ static int activate_sequence(void) {
     if (err != 0) {
         return err;
     }
+    bh_hci_framing_ok();
     // Read_Local_Version_Information: HCI version is the first byte.
     uint8_t version[8];
     err = cmd(BH_HCI_OP_READ_LOCAL_VERSION, NULL, 0, version, sizeof(version));

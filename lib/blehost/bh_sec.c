@@ -29,6 +29,9 @@ static void report(bh_conn_t *c) {
 
 static void key_size_read(void *ctx, int status, const uint8_t *ret, size_t len) {
     uint16_t handle = (uint16_t)(uintptr_t)ctx;
+    if (status == BH_HCI_SUCCESS && len >= 3 && (bh_get_u16(ret) & 0x0fff) != handle) {
+        return; // an answer about another link: not ours
+    }
     bh_conn_t *c = bh_conn_find(handle);
     if (c == NULL || !c->sec.encrypted) {
         return;
