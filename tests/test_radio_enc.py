@@ -6,17 +6,27 @@ Part E 7.8.23-7.8.26 and 7.5.7 and read the events of 7.7.5, 7.7.8, 7.7.8.1,
 7.7.39 and 7.7.65.5 byte by byte. Opcodes, event codes, parameter layouts and
 mask bits are written here from the spec, not taken from bumble, so a wrong
 value on either side fails. See fixes (o)-(u) in tools/radio/controller.py.
+
+The last tests pair two bumble Devices (bumble's own host and SMP) over the
+radio: LE Secure Connections and legacy Just Works, and a bonded pair that
+re-encrypts with its stored LTK after reconnecting.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from bumble import hci
+from bumble.device import Connection, Device
+from bumble.pairing import PairingConfig, PairingDelegate
+from bumble.transport import open_transport
+from bumble.transport.common import Transport
 
-from tools.radio import Radio, public_address_for
+from tools.radio import ControllerInfo, Radio, public_address_for
 from tools.radio.hci_client import ALL_EVENTS_MASK, ALL_LE_EVENTS_MASK, HciClient
 
 # Commands (OGF << 10 | OCF)
@@ -55,6 +65,7 @@ LTK = bytes(range(16))
 OTHER_LTK = bytes(range(16, 32))
 RAND = bytes.fromhex('0102030405060708')
 EDIV = 0x1234
+T = TypeVar('T')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,7 +254,7 @@ def l2cap(payload: bytes) -> bytes:
 def acl_payloads(host: HciClient, handle: int, duration: float = QUIET_S) -> list[bytes]:
     packets = host.collect(lambda p: isinstance(p, hci.HCI_AclDataPacket)
                            and p.connection_handle == handle, duration)
-    return [bytes(p.data) for p in packets]  # type: ignore[attr-defined]
+    return [bytes(p.data) for p in packets if isinstance(p, hci.HCI_AclDataPacket)]
 
 
 def acl_flows(link: Link) -> None:
@@ -504,3 +515,161 @@ def test_supported_commands_and_features_list_encryption(hosts: list[HciClient])
     assert bitmap[28] & 0b111 == 0b111, 'LE Enable Encryption, LTK Reply and Negative Reply'
     features = command_complete(hosts[0], 0x2003)[1:]  # LE_Read_Local_Supported_Features
     assert features[0] & 1, 'LE Encryption (bit 0)'
+
+
+# bumble's own host and SMP over the radio -------------------------------------------
+@dataclasses.dataclass
+class BumblePeers:
+    radio: Radio
+    central: Device
+    peripheral: Device
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        """Run a coroutine on the radio's loop, where the Devices live."""
+        return self.radio.run(coroutine, timeout)
+
+
+class PeerDevice(Device):
+    """bumble's Device with one host bug of 0.0.236 fixed, so that a bonded
+    legacy pair can re-encrypt at all, on our radio or any controller.
+
+    After legacy pairing bumble stores the LTK the peripheral distributed as
+    `ltk_central` on both sides (named for the role that encrypts with it);
+    Device.encrypt() on the central uses it, but get_long_term_key() in the
+    peripheral role answers with `ltk_peripheral`, the key the central
+    distributed: the two sides then start encryption with different keys and
+    the link drops with MIC Failure. The peripheral must give the key it
+    distributed itself, the one whose EDIV and Rand the central sent.
+    """
+
+    async def get_long_term_key(self, connection_handle: int, rand: bytes,
+                                ediv: int) -> bytes | None:
+        connection = self.lookup_connection(connection_handle)
+        if (connection is not None and connection.role == hci.Role.PERIPHERAL
+                and self.keystore is not None):
+            keys = await self.keystore.get(str(connection.peer_address))
+            own = keys.ltk_central if keys is not None and keys.ltk is None else None
+            if own is not None and own.ediv == ediv and own.rand == rand:
+                return own.value
+        return await super().get_long_term_key(connection_handle, rand, ediv)
+
+
+async def open_device(info: ControllerInfo, name: str) -> tuple[Device, Transport]:
+    transport = await open_transport(info.client_spec)
+    device = PeerDevice.with_hci(name, hci.Address(f'F0:00:00:00:00:{info.index + 1:02X}'),
+                                 transport.source, transport.sink)
+    await device.power_on()
+    return device, transport
+
+
+@pytest.fixture
+def bumble_peers(radio: Radio) -> Iterator[BumblePeers]:
+    """Two bumble Devices on the radio's loop, one per controller."""
+    opened = [radio.run(open_device(info, f'bumble{info.index}'))
+              for info in radio.controllers]
+    try:
+        yield BumblePeers(radio, opened[0][0], opened[1][0])
+    finally:
+        for _, transport in opened:
+            radio.run(transport.close())
+
+
+def just_works(sc: bool) -> Callable[[Connection], PairingConfig]:
+    delegate = PairingDelegate(io_capability=PairingDelegate.IoCapability.NO_OUTPUT_NO_INPUT)
+    return lambda _connection: PairingConfig(sc=sc, mitm=False, bonding=True, delegate=delegate)
+
+
+async def connect(peers: BumblePeers) -> tuple[Connection, Connection]:
+    """The central connects to the advertising peripheral: both ends' Connections."""
+    incoming: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
+    peers.peripheral.once('connection', incoming.set_result)
+    await peers.peripheral.start_advertising(own_address_type=hci.OwnAddressType.PUBLIC,
+                                             auto_restart=False)
+    central = await peers.central.connect(
+        hci.Address(public_address_for(1), hci.Address.PUBLIC_DEVICE_ADDRESS),
+        own_address_type=hci.OwnAddressType.PUBLIC, timeout=10)
+    return central, await asyncio.wait_for(incoming, 5)
+
+
+async def encrypted(connection: Connection) -> None:
+    """Wait until bumble saw an Encryption Change (or Key Refresh) on the link."""
+    for _ in range(200):
+        if connection.is_encrypted:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f'{connection} never encrypted')
+
+
+async def security_requested(central: Connection, peripheral: Connection) -> None:
+    """The peripheral's host asks for security (SMP Security Request); the
+    central's host hears it."""
+    asked: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    central.once(central.EVENT_SECURITY_REQUEST, asked.set_result)
+    peripheral.request_pairing()
+    await asyncio.wait_for(asked, 5)
+
+
+async def pair_and_check(peers: BumblePeers, sc: bool,
+                         initiator: str = 'central') -> tuple[Connection, Connection]:
+    for device in (peers.central, peers.peripheral):
+        device.pairing_config_factory = just_works(sc)
+    central, peripheral = await connect(peers)
+    if initiator == 'peripheral':
+        await security_requested(central, peripheral)
+    await central.pair()
+    await encrypted(peripheral)
+    return central, peripheral
+
+
+INITIATORS = ['central', 'peripheral']  # who asks: the central pairs, or the peripheral
+SC_IDS = {True: 'secure_connections', False: 'legacy'}
+
+
+@pytest.mark.parametrize('initiator', INITIATORS)
+@pytest.mark.parametrize('sc', [True, False], ids=SC_IDS.get)
+def test_bumble_pairs_just_works_over_the_radio(
+        bumble_peers: BumblePeers, sc: bool, initiator: str) -> None:
+    central, peripheral = bumble_peers.run(
+        pair_and_check(bumble_peers, sc, initiator))
+    for connection in (central, peripheral):
+        assert connection.is_encrypted
+        # bumble's host unmasks Encryption Change v2: the key size came in it.
+        assert connection.encryption_key_size == 16
+    assert central.sc == sc and peripheral.sc == sc
+    # Both controllers hold the link as encrypted.
+    for index in range(2):
+        assert list(encrypted_links(bumble_peers.radio, index).values()) == [16]
+
+
+def encrypted_links(radio: Radio, index: int) -> dict[int, int]:
+    """Controller `index`'s encrypted links: handle -> key size."""
+    controller = radio.controller(index)
+    return radio.call(lambda: dict(controller.encryption_key_sizes))
+
+
+async def reconnect_and_encrypt(peers: BumblePeers, sc: bool,
+                                initiator: str) -> tuple[Connection, Connection]:
+    central, peripheral = await pair_and_check(peers, sc)
+    # Both hosts bonded: the keys are in their key stores.
+    for device, peer in ((peers.central, central.peer_address),
+                         (peers.peripheral, peripheral.peer_address)):
+        assert device.keystore is not None and await device.keystore.get(str(peer)) is not None
+    await central.disconnect()
+    await asyncio.sleep(0.1)
+    central, peripheral = await connect(peers)
+    assert not central.is_encrypted and not peripheral.is_encrypted
+    if initiator == 'peripheral':
+        await security_requested(central, peripheral)
+    await central.encrypt()  # the stored LTK (with its EDIV and Rand for legacy)
+    await encrypted(peripheral)
+    return central, peripheral
+
+
+@pytest.mark.parametrize('initiator', INITIATORS)
+@pytest.mark.parametrize('sc', [True, False], ids=SC_IDS.get)
+def test_bonded_bumble_peers_reencrypt_after_reconnecting(
+        bumble_peers: BumblePeers, sc: bool, initiator: str) -> None:
+    central, peripheral = bumble_peers.run(
+        reconnect_and_encrypt(bumble_peers, sc, initiator))
+    assert central.is_encrypted and peripheral.is_encrypted
+    assert central.encryption_key_size == peripheral.encryption_key_size == 16
