@@ -498,11 +498,26 @@ def test_data_waits_while_the_ltk_request_is_pending(link: Link) -> None:
     assert acl_payloads(link.peripheral, link.peripheral_handle) == [sent_by_central]
     assert acl_payloads(link.central, link.central_handle) == [sent_by_peripheral]
     # Each host had its Encryption Change before the data.
-    for host in (link.central, link.peripheral):
-        kinds = [('data' if isinstance(p, hci.HCI_AclDataPacket) else 'change')
-                 for p in host.log
-                 if isinstance(p, hci.HCI_AclDataPacket) or code_of(p) == ENCRYPTION_CHANGE]
-        assert kinds == ['change', 'data']
+    assert data_order(link.central) == data_order(link.peripheral) == ['change', 'data']
+
+
+def data_order(host: HciClient) -> list[str]:
+    """Encryption Changes and ACL packets in the order the host got them."""
+    return [('data' if isinstance(p, hci.HCI_AclDataPacket) else 'change')
+            for p in host.log
+            if isinstance(p, hci.HCI_AclDataPacket) or code_of(p) == ENCRYPTION_CHANGE]
+
+
+def test_data_sent_right_behind_the_ltk_reply_waits_for_encryption(link: Link) -> None:
+    assert enable_encryption(link.central, link.central_handle) == SUCCESS
+    ltk_request(link.peripheral)
+    # The reply and a data packet in one write: the controller takes both at once.
+    data = l2cap(b'right behind the reply')
+    link.peripheral.send(
+        bytes(command(LE_LTK_REPLY, struct.pack('<H16s', link.peripheral_handle, LTK)))
+        + bytes(hci.HCI_AclDataPacket(link.peripheral_handle, 0b00, 0, len(data), data)))
+    assert acl_payloads(link.central, link.central_handle) == [data]
+    assert data_order(link.central) == ['change', 'data']
 
 
 # Read Local Supported Commands / Features --------------------------------------------

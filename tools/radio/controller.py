@@ -312,6 +312,8 @@ class FaithfulController(Controller):
         self.encrypting: set[int] = set()
         # (t) L2CAP PDUs (with their host packet counts) held while encrypting
         self.held_acl: dict[int, list[tuple[bytes, int]]] = {}
+        # (t) peripheral handles whose LTK reply is taken but not yet acted on
+        self.ltk_replying: set[int] = set()
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -898,11 +900,33 @@ class FaithfulController(Controller):
             return hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR
         return hci.HCI_ErrorCode.SUCCESS
 
+    def on_hci_le_long_term_key_request_reply_command(
+        self, command: hci.HCI_LE_Long_Term_Key_Request_Reply_Command
+    ) -> hci.HCI_StatusAndConnectionHandleReturnParameters:
+        return self._ltk_answer_taken(
+            super().on_hci_le_long_term_key_request_reply_command(command))
+
+    def on_hci_le_long_term_key_request_negative_reply_command(
+        self, command: hci.HCI_LE_Long_Term_Key_Request_Negative_Reply_Command
+    ) -> hci.HCI_StatusAndConnectionHandleReturnParameters:
+        return self._ltk_answer_taken(
+            super().on_hci_le_long_term_key_request_negative_reply_command(command))
+
+    def _ltk_answer_taken(
+        self, result: hci.HCI_StatusAndConnectionHandleReturnParameters
+    ) -> hci.HCI_StatusAndConnectionHandleReturnParameters:
+        """(t) bumble acts on the answer a loop turn later: data the host sends
+        in between stays held."""
+        if result.status == hci.HCI_ErrorCode.SUCCESS:
+            self.ltk_replying.add(result.connection_handle)
+        return result
+
     def on_le_long_term_key_reply(
         self, connection: Connection, request: ll.EncReq, long_term_key: bytes | None
     ) -> None:
         """The peripheral's host answered its LTK request (after the Command
         Complete): start encryption, refuse it, or fail on the MIC."""
+        self.ltk_replying.discard(connection.handle)
         if self.le_connections.get(connection.peer_address) is not connection:
             return  # the link dropped meanwhile
         if long_term_key is None:
@@ -977,6 +1001,7 @@ class FaithfulController(Controller):
     def _acl_paused(self, connection: Connection) -> bool:
         """(t) no data between LL_ENC_REQ and the end of the procedure."""
         return (connection.handle in self.encrypting
+                or connection.handle in self.ltk_replying
                 or connection.encryption_request is not None)
 
     def _resume_acl(self, connection: Connection) -> None:
@@ -1102,4 +1127,5 @@ class FaithfulController(Controller):
         self.held_acl.pop(connection.handle, None)
         self.encryption_key_sizes.pop(connection.handle, None)
         self.encrypting.discard(connection.handle)
+        self.ltk_replying.discard(connection.handle)
         super().on_le_disconnected(connection, reason)
