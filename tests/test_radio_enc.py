@@ -252,9 +252,19 @@ def l2cap(payload: bytes) -> bytes:
 
 
 def acl_payloads(host: HciClient, handle: int, duration: float = QUIET_S) -> list[bytes]:
+    """The ACL packets of `handle` received within `duration` (to see none come)."""
     packets = host.collect(lambda p: isinstance(p, hci.HCI_AclDataPacket)
                            and p.connection_handle == handle, duration)
     return [bytes(p.data) for p in packets if isinstance(p, hci.HCI_AclDataPacket)]
+
+
+def received_acl(host: HciClient, handle: int) -> list[bytes]:
+    """The next ACL packet of `handle` (waiting for it), and any other that
+    follows within a short while."""
+    first = host.wait_for(lambda p: isinstance(p, hci.HCI_AclDataPacket)
+                          and p.connection_handle == handle, 2.0)
+    assert isinstance(first, hci.HCI_AclDataPacket)
+    return [bytes(first.data), *acl_payloads(host, handle, 0.05)]
 
 
 def acl_flows(link: Link) -> None:
@@ -262,8 +272,8 @@ def acl_flows(link: Link) -> None:
     to_peripheral, to_central = l2cap(b'central->peripheral'), l2cap(b'peripheral->central')
     link.central.send_acl(link.central_handle, to_peripheral, 0b00)
     link.peripheral.send_acl(link.peripheral_handle, to_central, 0b00)
-    assert acl_payloads(link.peripheral, link.peripheral_handle) == [to_peripheral]
-    assert acl_payloads(link.central, link.central_handle) == [to_central]
+    assert received_acl(link.peripheral, link.peripheral_handle) == [to_peripheral]
+    assert received_acl(link.central, link.central_handle) == [to_central]
 
 
 # 1-3: the start procedure with equal keys -----------------------------------------
@@ -495,8 +505,8 @@ def test_data_waits_while_the_ltk_request_is_pending(link: Link) -> None:
     assert acl_payloads(link.peripheral, link.peripheral_handle) == []
     assert acl_payloads(link.central, link.central_handle) == []
     ltk_reply(link.peripheral, link.peripheral_handle)
-    assert acl_payloads(link.peripheral, link.peripheral_handle) == [sent_by_central]
-    assert acl_payloads(link.central, link.central_handle) == [sent_by_peripheral]
+    assert received_acl(link.peripheral, link.peripheral_handle) == [sent_by_central]
+    assert received_acl(link.central, link.central_handle) == [sent_by_peripheral]
     # Each host had its Encryption Change before the data.
     assert data_order(link.central) == data_order(link.peripheral) == ['change', 'data']
 
@@ -516,7 +526,7 @@ def test_data_sent_right_behind_the_ltk_reply_waits_for_encryption(link: Link) -
     link.peripheral.send(
         bytes(command(LE_LTK_REPLY, struct.pack('<H16s', link.peripheral_handle, LTK)))
         + bytes(hci.HCI_AclDataPacket(link.peripheral_handle, 0b00, 0, len(data), data)))
-    assert acl_payloads(link.central, link.central_handle) == [data]
+    assert received_acl(link.central, link.central_handle) == [data]
     assert data_order(link.central) == ['change', 'data']
 
 
