@@ -57,8 +57,7 @@ controllers (see tests/test_radio.py for the proof of each):
   (s) a different LTK on each side drops the link with MIC Failure (0x3D) on
       both, with no Encryption Change; a negative LTK reply reaches the
       central as Encryption Change, PIN or Key Missing (0x06), encryption off,
-      and the link stays up; an LTK reply that comes after the link dropped
-      changes nothing;
+      and the link stays up (after a pause too: the link goes on unencrypted);
   (t) while an encryption procedure runs, the link layer holds ACL data
       (Core Vol 6 Part B 5.1.3.1: no data between LL_ENC_REQ and the end of
       the procedure) and sends it once encryption is on;
@@ -939,7 +938,8 @@ class FaithfulController(Controller):
             return
         if long_term_key != request.ltk:
             # (s) each side fails the MIC check of the other's first encrypted
-            # PDU: both leave the connection, reason MIC Failure.
+            # PDU: both leave the connection, reason MIC Failure (the virtual
+            # air tells the central with an LL_TERMINATE_IND).
             reason = hci.HCI_ErrorCode.CONNECTION_TERMINATED_DUE_TO_MIC_FAILURE_ERROR
             connection.send_ll_control_pdu(ll.TerminateInd(reason))
             self.on_le_disconnected(connection, reason)
