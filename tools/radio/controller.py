@@ -39,7 +39,32 @@ controllers (see tests/test_radio.py for the proof of each):
       Disconnect meanwhile is Command Disallowed;
   (n) a command the controller does not know is answered with a Command
       Complete, status Unknown HCI Command (Core Vol 4 Part E 4.5); bumble
-      stayed silent when the command was not a synchronous one.
+      stayed silent when the command was not a synchronous one;
+  (o) LE_Enable_Encryption is checked as Core Vol 4 Part E 7.8.24 says: an
+      unknown handle is Unknown Connection Identifier (bumble said Invalid
+      Parameters), the peripheral role or a procedure already running is
+      Command Disallowed (bumble sent LL_ENC_REQ from either role);
+  (p) the link remembers that it is encrypted and with what key size (16):
+      HCI_Read_Encryption_Key_Size answers it (Insufficient Security 0x2F on a
+      link that is not encrypted; bumble had no such command);
+  (q) Encryption Change v2 (event 0x59, with the key size) is sent instead of
+      v1 when the host unmasked it (event mask page 2 bit 25), v1 otherwise
+      (page 1 bit 7); bumble sent v1 only and ignored page 2;
+  (r) encrypting a link that is already encrypted pauses and restarts
+      encryption (Core Vol 6 Part B 5.1.3.2): the peripheral's host gets a new
+      LTK request and both hosts get Encryption Key Refresh Complete (event
+      0x30, page 1 bit 47), not an Encryption Change;
+  (s) a different LTK on each side drops the link with MIC Failure (0x3D) on
+      both, with no Encryption Change; a negative LTK reply reaches the
+      central as Encryption Change, PIN or Key Missing (0x06), encryption off,
+      and the link stays up (after a pause too: the link goes on unencrypted);
+  (t) while an encryption procedure runs, the link layer holds ACL data
+      (Core Vol 6 Part B 5.1.3.1: no data between LL_ENC_REQ and the end of
+      the procedure) and sends it once encryption is on;
+  (u) LE_Rand draws its 8 octets from the operating system's CSPRNG (bumble
+      used Python's `random`, which is not meant for keys).
+      (o)-(u) are proven in tests/test_radio_enc.py, with bumble's own SMP
+      pairing and re-encrypting over the radio there too.
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -51,6 +76,7 @@ import dataclasses
 import functools
 import logging
 import random
+import secrets
 import struct
 
 from bumble import core, hci, ll
@@ -81,6 +107,11 @@ UNMASKABLE_EVENTS = {
     hci.HCI_NUMBER_OF_COMPLETED_PACKETS_EVENT,
 }
 AUTHENTICATED_PAYLOAD_TIMEOUT_EVENT = 0x57
+AUTHENTICATED_PAYLOAD_TIMEOUT_BIT = 57
+# Page 2 of the event mask (Set_Event_Mask_Page_2): the only page-2 event the
+# radio sends is Encryption Change v2 (event 0x59, bit 25).
+ENCRYPTION_CHANGE_V2_EVENT = 0x59
+ENCRYPTION_CHANGE_V2_PAGE_2_BIT = 25
 
 # A real advertiser never goes below 20 ms; it also keeps the virtual air
 # from flooding slow (sanitized, emulated) hosts.
@@ -108,6 +139,11 @@ P256_PRIME = 2**256 - 2**224 + 2**192 + 2**96 - 1
 # Real controllers take tens of ms per ECDH; a few ms keep tests fast while a
 # second P-256 command can still find the first one running.
 P256_COMPUTE_S = 0.005
+
+# (o)-(t) link-layer encryption. The LTK is 128 bits; SMP shortens keys by
+# masking the LTK itself, so the controller always reports 16 octets.
+ENCRYPTION_KEY_SIZE = 16
+ENCRYPTION_ON_AES_CCM = 0x01  # Encryption_Enabled of Encryption Change, LE
 
 # HCI ACL Packet_Boundary flags.
 PB_FIRST_NON_FLUSHABLE = 0b00
@@ -226,6 +262,8 @@ class FaithfulController(Controller):
     supported_commands = Controller.supported_commands | {
         hci.HCI_LE_READ_LOCAL_P_256_PUBLIC_KEY_COMMAND,
         hci.HCI_LE_GENERATE_DHKEY_COMMAND,
+        # (p) octet 20 bit 4
+        hci.HCI_READ_ENCRYPTION_KEY_SIZE_COMMAND,
     }
 
     # Instance attributes that HCI_Reset must keep (the rest fall back to the
@@ -267,6 +305,14 @@ class FaithfulController(Controller):
         self.p256_private_key: ec.EllipticCurvePrivateKey | None = None
         self.p256_pending: asyncio.TimerHandle | None = None
         self.terminating: dict[int, asyncio.TimerHandle] = {}
+        # (p) handle -> key size, for each encrypted link (both roles)
+        self.encryption_key_sizes: dict[int, int] = {}
+        # (o) handles of links whose encryption procedure this central started
+        self.encrypting: set[int] = set()
+        # (t) L2CAP PDUs (with their host packet counts) held while encrypting
+        self.held_acl: dict[int, list[tuple[bytes, int]]] = {}
+        # (t) peripheral handles whose LTK reply is taken but not yet acted on
+        self.ltk_replying: set[int] = set()
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -348,7 +394,9 @@ class FaithfulController(Controller):
             subevent = getattr(event, 'subevent_code', 0)
             return bool(self.le_event_mask & (1 << (subevent - 1)))
         if code == AUTHENTICATED_PAYLOAD_TIMEOUT_EVENT:
-            return bool(self.event_mask & (1 << 57))
+            return bool(self.event_mask & (1 << AUTHENTICATED_PAYLOAD_TIMEOUT_BIT))
+        if code == ENCRYPTION_CHANGE_V2_EVENT:
+            return bool(self.event_mask_page_2 & (1 << ENCRYPTION_CHANGE_V2_PAGE_2_BIT))
         if 1 <= code <= 0x3D:
             return bool(self.event_mask & (1 << (code - 1)))
         return True  # page 2 events: not modelled
@@ -815,6 +863,152 @@ class FaithfulController(Controller):
         self.send_hci_packet(event)
 
     # ------------------------------------------------------------------
+    # (o)-(u) link-layer encryption
+    def on_hci_le_rand_command(
+        self, _command: hci.HCI_LE_Rand_Command
+    ) -> hci.HCI_LE_Rand_ReturnParameters:
+        # (u) random numbers for keys come from a CSPRNG.
+        return hci.HCI_LE_Rand_ReturnParameters(
+            status=hci.HCI_ErrorCode.SUCCESS, random_number=secrets.token_bytes(8))
+
+    def on_hci_le_enable_encryption_command(
+        self, command: hci.HCI_LE_Enable_Encryption_Command
+    ) -> None:
+        connection = self.find_le_connection_by_handle(command.connection_handle)
+        status = self._enable_encryption_status(connection)
+        self._send_hci_command_status(status, command.op_code)
+        if status != hci.HCI_ErrorCode.SUCCESS:
+            return
+        assert connection is not None
+        # (r) on an encrypted link this is the pause then restart procedure:
+        # the peer tells the two apart by the link's state, as the LL does.
+        self.encrypting.add(connection.handle)
+        connection.send_ll_control_pdu(ll.EncReq(
+            rand=command.random_number,
+            ediv=command.encrypted_diversifier,
+            ltk=command.long_term_key,
+        ))
+
+    def _enable_encryption_status(self, connection: Connection | None) -> int:
+        """(o) Core Vol 4 Part E 7.8.24 and 4.5: who may start encryption."""
+        if connection is None:
+            return hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR
+        if connection.role != hci.Role.CENTRAL:
+            return hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR
+        if connection.handle in self.encrypting or connection.handle in self.terminating:
+            return hci.HCI_ErrorCode.COMMAND_DISALLOWED_ERROR
+        return hci.HCI_ErrorCode.SUCCESS
+
+    def on_hci_le_long_term_key_request_reply_command(
+        self, command: hci.HCI_LE_Long_Term_Key_Request_Reply_Command
+    ) -> hci.HCI_StatusAndConnectionHandleReturnParameters:
+        return self._ltk_answer_taken(
+            super().on_hci_le_long_term_key_request_reply_command(command))
+
+    def on_hci_le_long_term_key_request_negative_reply_command(
+        self, command: hci.HCI_LE_Long_Term_Key_Request_Negative_Reply_Command
+    ) -> hci.HCI_StatusAndConnectionHandleReturnParameters:
+        return self._ltk_answer_taken(
+            super().on_hci_le_long_term_key_request_negative_reply_command(command))
+
+    def _ltk_answer_taken(
+        self, result: hci.HCI_StatusAndConnectionHandleReturnParameters
+    ) -> hci.HCI_StatusAndConnectionHandleReturnParameters:
+        """(t) bumble acts on the answer a loop turn later: data the host sends
+        in between stays held."""
+        if result.status == hci.HCI_ErrorCode.SUCCESS:
+            self.ltk_replying.add(result.connection_handle)
+        return result
+
+    def on_le_long_term_key_reply(
+        self, connection: Connection, request: ll.EncReq, long_term_key: bytes | None
+    ) -> None:
+        """The peripheral's host answered its LTK request (after the Command
+        Complete): start encryption, refuse it, or fail on the MIC."""
+        self.ltk_replying.discard(connection.handle)
+        if self.le_connections.get(connection.peer_address) is not connection:
+            return  # the link dropped meanwhile
+        if long_term_key is None:
+            # (s) LL_REJECT_EXT_IND; the peripheral's host hears nothing more.
+            self.encryption_key_sizes.pop(connection.handle, None)
+            connection.send_ll_control_pdu(ll.RejectExtInd(
+                reject_opcode=ll.ControlPdu.Opcode.LL_ENC_REQ,
+                error_code=hci.HCI_ErrorCode.PIN_OR_KEY_MISSING_ERROR))
+            self._resume_acl(connection)
+            return
+        if long_term_key != request.ltk:
+            # (s) each side fails the MIC check of the other's first encrypted
+            # PDU: both leave the connection, reason MIC Failure (the virtual
+            # air tells the central with an LL_TERMINATE_IND).
+            reason = hci.HCI_ErrorCode.CONNECTION_TERMINATED_DUE_TO_MIC_FAILURE_ERROR
+            connection.send_ll_control_pdu(ll.TerminateInd(reason))
+            self.on_le_disconnected(connection, reason)
+            return
+        self._encryption_started(connection)
+        connection.send_ll_control_pdu(ll.StartEncRsp())
+        self._resume_acl(connection)
+
+    def on_le_encryption_change(self, connection: Connection, status: int) -> None:
+        """The central's side: LL_START_ENC_RSP (status 0) or LL_REJECT_EXT_IND."""
+        if connection.handle not in self.encrypting:
+            logger.warning('[%s] encryption PDU with no procedure running', self.name)
+            return
+        self.encrypting.discard(connection.handle)
+        if status == hci.HCI_ErrorCode.SUCCESS:
+            self._encryption_started(connection)
+        else:
+            self.encryption_key_sizes.pop(connection.handle, None)
+            self._send_encryption_change(connection.handle, status)
+        self._resume_acl(connection)
+
+    def _encryption_started(self, connection: Connection) -> None:
+        """(p), (r) record the key size and tell the host: a refresh if the link
+        was encrypted already, an Encryption Change if not."""
+        handle = connection.handle
+        refresh = handle in self.encryption_key_sizes
+        self.encryption_key_sizes[handle] = ENCRYPTION_KEY_SIZE
+        if refresh:
+            self.send_hci_packet(hci.HCI_Encryption_Key_Refresh_Complete_Event(
+                status=hci.HCI_ErrorCode.SUCCESS, connection_handle=handle))
+        else:
+            self._send_encryption_change(handle, hci.HCI_ErrorCode.SUCCESS)
+
+    def _send_encryption_change(self, handle: int, status: int) -> None:
+        """(q) v2 (with the key size) if the host unmasked it, else v1."""
+        enabled = ENCRYPTION_ON_AES_CCM if status == hci.HCI_ErrorCode.SUCCESS else 0
+        if self.event_mask_page_2 & (1 << ENCRYPTION_CHANGE_V2_PAGE_2_BIT):
+            self.send_hci_packet(hci.HCI_Encryption_Change_V2_Event(
+                status=status, connection_handle=handle, encryption_enabled=enabled,
+                encryption_key_size=self.encryption_key_sizes.get(handle, 0)))
+        else:
+            self.send_hci_packet(hci.HCI_Encryption_Change_Event(
+                status=status, connection_handle=handle, encryption_enabled=enabled))
+
+    def on_hci_read_encryption_key_size_command(
+        self, command: hci.HCI_Read_Encryption_Key_Size_Command
+    ) -> hci.HCI_Read_Encryption_Key_Size_ReturnParameters:
+        handle = command.connection_handle
+        if self.find_le_connection_by_handle(handle) is None:
+            status = hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR
+        elif handle not in self.encryption_key_sizes:
+            status = hci.HCI_ErrorCode.INSUFFICIENT_SECURITY_ERROR
+        else:
+            status = hci.HCI_ErrorCode.SUCCESS
+        return hci.HCI_Read_Encryption_Key_Size_ReturnParameters(
+            status=status, connection_handle=handle,
+            key_size=self.encryption_key_sizes.get(handle, 0) if status == 0 else 0)
+
+    def _acl_paused(self, connection: Connection) -> bool:
+        """(t) no data between LL_ENC_REQ and the end of the procedure."""
+        return (connection.handle in self.encrypting
+                or connection.handle in self.ltk_replying
+                or connection.encryption_request is not None)
+
+    def _resume_acl(self, connection: Connection) -> None:
+        for pdu, packets in self.held_acl.pop(connection.handle, []):
+            self._send_pdu(connection, pdu, packets)
+
+    # ------------------------------------------------------------------
     # (d) ACL fragmentation, both ways
     def on_link_acl_data(
         self, sender_address: hci.Address, transport: PhysicalTransport, data: bytes
@@ -909,12 +1103,19 @@ class FaithfulController(Controller):
             logger.warning('[%s] ACL data longer than its L2CAP PDU: dropped', self.name)
             self._complete(connection, packets)
             return
+        if self._acl_paused(connection):
+            self.held_acl.setdefault(handle, []).append((bytes(buffer), packets))
+            return
+        self._send_pdu(connection, bytes(buffer), packets)
+
+    def _send_pdu(self, connection: Connection, pdu: bytes, packets: int) -> None:
+        """Put one L2CAP PDU (made of `packets` host packets) on the air."""
         link = self.link
         if isinstance(link, FaithfulLink):
-            link.send_acl_data(self, connection.peer_address, connection.transport, bytes(buffer),
+            link.send_acl_data(self, connection.peer_address, connection.transport, pdu,
                                on_delivered=functools.partial(self._complete, connection, packets))
         else:
-            connection.on_acl_pdu(bytes(buffer))
+            connection.on_acl_pdu(pdu)
             self._complete(connection, packets)
 
     def on_le_disconnected(self, connection: Connection, reason: int) -> None:
@@ -923,4 +1124,8 @@ class FaithfulController(Controller):
         self.acl_outstanding.pop(connection.handle, None)
         self.acl_reassembly.pop(connection.handle, None)
         self.acl_reassembly_packets.pop(connection.handle, None)
+        self.held_acl.pop(connection.handle, None)
+        self.encryption_key_sizes.pop(connection.handle, None)
+        self.encrypting.discard(connection.handle)
+        self.ltk_replying.discard(connection.handle)
         super().on_le_disconnected(connection, reason)
