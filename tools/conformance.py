@@ -139,6 +139,7 @@ class KindRun:
         self.args = args
         self.rig: Rig | None = None
         self.out_dir: Path = args.out / kind
+        self.runs: dict[str, int] = {}  # runs per test so far (--repeat)
         shutil.rmtree(self.out_dir, ignore_errors=True)
         self.out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -159,7 +160,9 @@ class KindRun:
         if expect not in RUN_EXPECTATIONS:
             return Result(self.kind, entry.name, expect, 'not run', 0.0, entry.reason)
         started = time.monotonic()
-        log_path = self.out_dir / f'{entry.name}.log'
+        self.runs[entry.name] = self.runs.get(entry.name, 0) + 1
+        run_tag = f'.{self.runs[entry.name]}' if self.runs[entry.name] > 1 else ''
+        log_path = self.out_dir / f'{entry.name}{run_tag}.log'
         try:
             rig = self.ensure_rig()
         except BoardStartError as error:
@@ -169,7 +172,7 @@ class KindRun:
             log_path.write_text(result.detail + '\n')
             return result
         assert rig.radio is not None
-        captures = self.out_dir / f'{entry.name}.captures'
+        captures = self.out_dir / f'{entry.name}{run_tag}.captures'
         rig.radio.start_captures(captures)
         try:
             outcome, output, detail = self._run_runner(rig, entry.name)

@@ -264,6 +264,15 @@ void ble_event_dispatch(void) {
     ble->dispatching = false;
 }
 
+bool ble_event_flush(void) {
+    mp_obj_bluetooth_ble_t *ble = ble_get();
+    if (ble == NULL || ble->dispatching) {
+        return false;
+    }
+    ble_event_dispatch();
+    return !ble->dispatching;
+}
+
 bool ble_event_write_snapshot(uint16_t handle, const uint8_t **data, size_t *len) {
     mp_obj_bluetooth_ble_t *ble = ble_get();
     if (ble == NULL || !ble->snap_valid || ble->snap_handle != handle) {

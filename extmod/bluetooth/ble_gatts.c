@@ -319,18 +319,26 @@ MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_indicate_obj, 3, 4, ble_gatts_indi
 // ---- host events ----
 
 void bh_evt_gatts_write(uint16_t conn_handle, uint16_t handle) {
-    // The record carries the value as this write left it (not shown in the
-    // tuple), for gatts_read() inside the handler; append-mode buffers
-    // accumulate instead, so they need none.
+    const ble_field_t fields[] = { BLE_INT(conn_handle), BLE_INT(handle) };
+    // From the host's top-level loop, as the reference implementation does:
+    // the handler runs now, so gatts_read() in it sees what this write
+    // stored. Events queued before it are delivered first, keeping order.
+    if (ble_event_flush()) {
+        (void)ble_event_call_sync(IRQ_GATTS_WRITE, fields, MP_ARRAY_SIZE(fields));
+        return;
+    }
+    // Inside another handler (the host ran from a VM hook while Python was
+    // handling an event): queue it with the value this write left, for
+    // gatts_read() in its handler; append-mode buffers accumulate instead.
     const uint8_t *data = NULL;
     size_t len = 0;
     if (!bh_gatts_is_append(handle)) {
         (void)bh_gatts_get_value(handle, &data, &len);
     }
-    const ble_field_t fields[] = {
+    const ble_field_t queued[] = {
         BLE_INT(conn_handle), BLE_INT(handle), BLE_HIDDEN(data, data == NULL ? 0 : len),
     };
-    ble_event_push(IRQ_GATTS_WRITE, fields, data == NULL ? 2 : 3);
+    ble_event_push(IRQ_GATTS_WRITE, queued, data == NULL ? 2 : 3);
 }
 
 uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle) {

@@ -123,6 +123,9 @@ mp_obj_t ble_event_call_sync(uint8_t event, const ble_field_t *fields, size_t n)
 // The same, but MP_OBJ_NULL when the handler raised (for events whose
 // answer on failure differs from None's).
 mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_t n);
+// Deliver every queued event now, unless a handler is running already
+// (then false): for an event that must be delivered synchronously, in order.
+bool ble_event_flush(void);
 // Inside the handler of an _IRQ_GATTS_WRITE for handle: the value that write
 // stored (true), else false. _drop forgets it (the application wrote the
 // attribute itself).
