@@ -60,11 +60,16 @@ def test_unknown_config_keys_raise_value_error(central: Board) -> None:
 def test_soft_reset_leaves_bluetooth_inactive_and_usable(central: Board) -> None:
     activate(central)
     assert central.eval('ble.active()') is True
+    before = central.eval('ble.config("mac")')
+    central.exec('ble.config(gap_name="before reset")')
     central.soft_reset()
     central.exec('import bluetooth\nble = bluetooth.BLE()')
     assert central.eval('ble.active()') is False
     assert central.eval('ble.active(True)', timeout=15) is True
-    assert central.eval('ble.config("mac")[1]') == central.eval('ble.config("mac")[1]')
+    # The same controller, the same public address; the configuration is
+    # back to its defaults.
+    assert central.eval('ble.config("mac")') == before
+    assert central.eval('ble.config("gap_name")') != b'before reset'
 
 
 @pytest.mark.api(methods=['config'])
