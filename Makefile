@@ -22,7 +22,7 @@ endif
 
 PORT_MAKE = mp=$$($(MICROPY_DIR_CMD)) && $(MAKE) --no-print-directory -j$(JOBS) MICROPY_DIR="$$mp"
 
-.PHONY: all deps micropython unix unix-san qemu boards demo repl test conformance bench clean
+.PHONY: all deps micropython unix unix-san qemu boards demo repl test conformance conformance-unpaced bench clean
 
 all: boards
 
@@ -53,6 +53,15 @@ repl: unix
 test: unix-san qemu
 	MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython $(PYTHON) -m pytest tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory conformance
+	@$(MAKE) --no-print-directory conformance-unpaced
+
+# perf_gatt_char_write 20 times in a row on each kind with the radio's air
+# pacing off: writes arrive faster than any real link delivers them, so a
+# handler that reads the value late would see a later write's value.
+conformance-unpaced: unix-san qemu
+	mp=$$($(MICROPY_DIR_CMD)) && MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython \
+	    $(PYTHON) -m tools.conformance --build $(BUILD_ABS) --micropython "$$mp" \
+	    --out $(BUILD_ABS)/conformance-unpaced --no-air-pacing --repeat 20 perf_gatt_char_write
 
 # CONFORMANCE_ARGS: e.g. --kind unix, --must-pass-only, --diff, test names.
 conformance: unix-san qemu
