@@ -165,7 +165,10 @@ def boards(board_kind: str, rig_pool: RigPool,
         radio.stop_captures()
     failed = any(getattr(getattr(request.node, f'mpbt_report_{when}', None), 'failed', False)
                  for when in ('setup', 'call'))
-    if failed:
+    # A test that passed must not have lost IRQ events in the recorder
+    # unknowingly; a test that floods it installs its own handler instead.
+    lost = [] if failed else recorder_drops(pair)
+    if failed or lost:
         artifacts.mkdir(parents=True, exist_ok=True)
         text = '\n\n'.join(board.report() for board in pair)
         (artifacts / 'boards.log').write_text(text)
@@ -175,6 +178,20 @@ def boards(board_kind: str, rig_pool: RigPool,
         print(f'\nartifacts (btsnoop captures, logs): {artifacts}')
     elif not request.config.getoption('--keep-captures'):
         shutil.rmtree(artifacts, ignore_errors=True)
+    if lost:
+        pytest.fail('; '.join(lost), pytrace=False)
+
+
+def recorder_drops(boards: tuple[Board, Board]) -> list[str]:
+    """What each board's IRQ recorder dropped (its queue was full), as messages."""
+    lost: list[str] = []
+    for board in boards:
+        dropped = board.eval('_mpbt_rec.dropped')
+        if dropped:
+            lost.append(f'{board.name}: the IRQ recorder dropped {dropped} events (its queue '
+                        f'holds {board.eval("_mpbt_rec.LIMIT")}); take events more often, or '
+                        f'install a handler of its own for a flood')
+    return lost
 
 
 @pytest.fixture
