@@ -9,7 +9,7 @@ import pytest
 from harness.board import Board
 from harness.gap import (
     ADV_IND, ADV_NONCONN_IND, ADV_SCAN_IND, FULL_SCAN, PUBLIC, SCAN_RSP,
-    advertise, listen_only_to, mac, scan_results, up,
+    advertise, connect_marker, listen_only_to, mac, scan_marker, scan_results, up,
 )
 from tools.radio import Radio
 
@@ -84,6 +84,9 @@ def test_non_connectable_advertiser_cannot_be_connected(
     failed = central.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT', timeout=10)
     assert failed.data[1:] == (addr_type, addr)
     assert not [e for e in central.events if e.code == 7]
+    # A scan's SCAN_DONE comes after any connect event the peripheral's host
+    # had queued or taken from its controller (one ring, in order).
+    scan_marker(peripheral)
     assert not [e for e in peripheral.take_events() if e.code == 1]
 
 
@@ -168,7 +171,9 @@ def test_scan_duration_ends_with_exactly_one_scan_done(
     central.wait_for_event('_IRQ_SCAN_DONE', timeout=10)
     elapsed = time.monotonic() - started
     assert 0.35 <= elapsed <= 5.0, f'SCAN_DONE after {elapsed:.2f} s for a 400 ms scan'
-    time.sleep(0.6)
+    # A failed connect's PERIPHERAL_DISCONNECT comes after any result the host
+    # still raised after SCAN_DONE (one ring, in order); it raises no results.
+    connect_marker(central)
     central.take_events()
     assert_scan_ended_once(central.events)
     assert len([e for e in central.events if e.code == 5]) >= 3
@@ -192,7 +197,9 @@ def test_scan_zero_runs_until_stopped(central: Board, peripheral: Board) -> None
     assert [e for e in central.take_events() if e.code == 5], 'no results 2.5 s into scan(0)'
     central.exec('ble.gap_scan(None)')
     central.wait_for_event('_IRQ_SCAN_DONE', timeout=5)
-    time.sleep(0.5)
+    # A failed connect's PERIPHERAL_DISCONNECT comes after any result the host
+    # still raised after SCAN_DONE (one ring, in order); it raises no results.
+    connect_marker(central)
     central.take_events()
     assert_scan_ended_once(central.events)
     # A new scan after the stop works and ends with its own SCAN_DONE.

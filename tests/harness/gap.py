@@ -4,6 +4,7 @@ from __future__ import annotations
 from .board import Board, Event
 
 PUBLIC, RANDOM = 0, 1
+ABSENT = bytes.fromhex('02b1e00000ee')  # a public address nobody on the radio has
 ADV_IND, ADV_DIRECT_IND, ADV_SCAN_IND, ADV_NONCONN_IND, SCAN_RSP = range(5)
 # A scan that listens all the time (window == interval), so results come fast.
 FULL_SCAN = '30000, 30000'
@@ -68,3 +69,26 @@ def disconnect(central: Board, peripheral: Board, central_handle: int,
 def top_bits(addr: bytes) -> int:
     """The two most significant bits of an address (MSB-first bytes)."""
     return addr[0] >> 6
+
+
+# -- markers: events a board must raise after everything queued before them ------
+# The module delivers every IRQ event from one ring, in the order the host
+# raised them, and the host handles what its controller sent in order. An
+# event caused after some action therefore comes after any event that action
+# caused; waiting for it proves an absence instead of hoping a sleep was long
+# enough.
+def scan_marker(board: Board) -> None:
+    """A 10 ms scan, waited for to its _IRQ_SCAN_DONE: the host raises it after
+    every event it had queued, or took from its controller, before the scan."""
+    board.exec(f'ble.gap_scan(10, {FULL_SCAN})')
+    board.wait_for_event('_IRQ_SCAN_DONE')
+
+
+def connect_marker(board: Board) -> None:
+    """A 100 ms gap_connect to an address nobody has, waited for to its
+    _IRQ_PERIPHERAL_DISCONNECT: raised after every event the host had queued,
+    or took from its controller, before it; for checks about scan events
+    (it raises no scan events itself)."""
+    board.exec(f'ble.gap_connect({PUBLIC}, {ABSENT!r}, 100)')
+    board.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT',
+                         predicate=lambda e: e.data[1:] == (PUBLIC, ABSENT))
