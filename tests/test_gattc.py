@@ -288,8 +288,9 @@ def test_write_modes_and_long_writes(central: Board, server: BumbleGattServer) -
     # Refused: the server's ATT error as status, short and long.
     assert write(b'nope', 1, no_write.handle) == ATT_WRITE_NOT_PERMITTED
     assert write(LONG_VALUE[:60], 1, no_write.handle) == ATT_WRITE_NOT_PERMITTED
-    # Mode 0 raises no event.
-    time.sleep(0.5)
+    # Mode 0 raises no event: the refused writes above went out after the two
+    # mode-0 ones on the same bearer, so their WRITE_DONEs (waited for, each of
+    # its own handle) come after anything those raised (one ring, in order).
     assert [e for e in central.take_events() if e.name == '_IRQ_GATTC_WRITE_DONE'] == []
 
     def seen() -> list[tuple[str, bytes]]:
@@ -330,8 +331,12 @@ def test_notifications_and_indications(central: Board, server: BumbleGattServer)
 
 
 # -- one request at a time, disconnects, timeouts ------------------------------------------
-def slow_services(delay_s: float) -> list[Service]:
+def slow_services(delay_s: float, started: list[float] | None = None) -> list[Service]:
+    """The first characteristic answers reads after delay_s; each read it
+    starts to answer is noted in `started` (on the radio's loop)."""
     async def slow_read(_connection: object) -> bytes:
+        if started is not None:
+            started.append(time.monotonic())
         await asyncio.sleep(delay_s)
         return b'slow'
     return [Service(u128(0x600), [
@@ -386,11 +391,16 @@ def test_requests_queued_one_at_a_time(central: Board, server: BumbleGattServer)
                  events=['_IRQ_GATTC_READ_DONE', '_IRQ_GATTC_WRITE_DONE',
                          '_IRQ_PERIPHERAL_DISCONNECT'])
 def test_disconnect_ends_procedure(central: Board, server: BumbleGattServer) -> None:
-    services = slow_services(3.0)
+    started: list[float] = []
+    services = slow_services(3.0, started)
     conn = connect(central, server, services)
     slow, fast = services[0].characteristics
     central.exec(f'ble.gattc_read({conn}, {slow.handle})\nble.gattc_write({conn}, {fast.handle}, b"q", 1)')
-    time.sleep(0.3)
+    # The link goes while the read is under way: the server is answering it.
+    deadline = time.monotonic() + 10
+    while not server.radio.call(lambda: list(started)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.radio.call(lambda: list(started)), 'the read never reached the server'
     server.disconnect()
     done = central.wait_for_event('_IRQ_GATTC_READ_DONE')
     assert done.data == (conn, slow.handle, STATUS_DISCONNECTED)

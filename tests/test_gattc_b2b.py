@@ -2,8 +2,6 @@
 example registered on the peripheral and used end to end by the central."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from harness.board import Board, RemoteUUID
@@ -160,10 +158,13 @@ def test_mtu_exchange_initiated_by_peripheral(central: Board, peripheral: Board)
 
 @pytest.mark.api(methods=['gattc_read'], events=['_IRQ_GATTC_READ_DONE'])
 def test_read_denied_by_server_with_each_code(central: Board, peripheral: Board) -> None:
-    conn, _, (hr, _, _, _) = setup_pair(central, peripheral)
+    conn, _, (hr, _, rx, _) = setup_pair(central, peripheral)
     for code in (0x02, 0x05, 0x08, 0x0F, 0x80):
         peripheral.reply('_IRQ_GATTS_READ_REQUEST', code)
         central.exec(f'ble.gattc_read({conn}, {hr})')
         assert central.wait_for_event('_IRQ_GATTC_READ_DONE').data == (conn, hr, code)
-    time.sleep(0.2)
+    # A write with response after the reads on the same bearer: its WRITE_DONE
+    # comes after any event the client raised for them (one ring, in order).
+    central.exec(f'ble.gattc_write({conn}, {rx}, b"marker", 1)')
+    central.wait_for_event('_IRQ_GATTC_WRITE_DONE')
     assert not [e for e in central.take_events() if e.name == '_IRQ_GATTC_READ_RESULT']
