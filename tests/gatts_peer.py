@@ -20,6 +20,10 @@ from tools.radio import ControllerInfo
 
 T = TypeVar('T')
 ATT_CID = 4
+# A Read Request for handle 1 (the server's GAP service declaration: always
+# readable, and a board raises no event for it), and its response's opcode.
+MARKER_READ = bytes([0x0a, 0x01, 0x00])
+READ_RSP = 0x0b
 
 
 class GattPeer:
@@ -100,11 +104,22 @@ class GattPeer:
             await self.connection.disconnect()
         self.run(go())
 
+    def round_trip(self) -> None:
+        """Read the server's handle 1 and wait for the answer. ATT goes in order
+        both ways on the link: when it is here, the server has handled every PDU
+        this peer sent before, and whatever the server sent before answering
+        (notifications, indications, responses) has arrived and been queued."""
+        assert self.peer is not None
+        self.run(self.peer.read_value(1))
+
     def _send_raw(self, pdu: bytes) -> None:
         """Forget what the server sent so far, then send one ATT PDU."""
         while not self.raw_rx.empty():
             self.raw_rx.get_nowait()
+        self.send_raw(pdu)
 
+    def send_raw(self, pdu: bytes) -> None:
+        """Send one ATT PDU and return at once."""
         async def send() -> None:
             self.device.send_l2cap_pdu(self.connection.handle, ATT_CID, pdu)  # type: ignore[union-attr]
         self.run(send())
@@ -118,14 +133,18 @@ class GattPeer:
             if rsp[0] not in (0x1b, 0x1d):  # notification, indication
                 return rsp
 
-    def raw_silence(self, pdu: bytes, wait: float = 1.0) -> bool:
-        """Send a PDU that needs no answer; True if nothing came back."""
+    def raw_silence(self, pdu: bytes, timeout: float = 5.0) -> bool:
+        """Send a PDU that needs no answer; True if nothing came back. A Read
+        Request follows it: the server handles PDUs in order and answers in
+        order on the link, so anything it sent for `pdu` comes before the
+        read's response; silence is that response coming first."""
         self._send_raw(pdu)
+        self.send_raw(MARKER_READ)
         try:
-            self.raw_rx.get(timeout=wait)
+            first = self.raw_rx.get(timeout=timeout)
         except queue.Empty:
-            return True
-        return False
+            return False  # not even the read was answered: nothing is proven
+        return first[0] == READ_RSP
 
     def close(self) -> None:
         async def go() -> None:

@@ -208,7 +208,9 @@ def test_remote_writes_truncated_and_local_write_raises_max(peripheral: Board,
     # dropped; with a response: Write Not Permitted.
     assert att_error(gatt_peer, peer.write_value(tx, b'no', with_response=True)) == 0x03
     gatt_peer.run(peer.write_value(tx, b'no', with_response=False))
-    time.sleep(0.3)
+    # The board handles the peer's read after that command (one bearer, in
+    # order): any value change or event it caused is there before the answer.
+    gatt_peer.round_trip()
     assert peripheral.eval(f'ble.gatts_read({tx})') == b''
     assert not [e for e in peripheral.take_events() if e.code == 3]
 
@@ -248,7 +250,9 @@ def test_512_byte_value_read_and_written_after_mtu_exchange(peripheral: Board,
     gatt_peer.run(gatt_peer.peer.write_value(h, other, with_response=True))
     assert peripheral.wait_for_event('_IRQ_GATTS_WRITE').data == (conn, h)
     assert peripheral.eval(f'ble.gatts_read({h})') == other
-    time.sleep(0.2)
+    # The board handles the peer's read after the Execute Write (one bearer,
+    # in order): any further event that write raised is queued before the answer.
+    gatt_peer.round_trip()
     assert not [e for e in peripheral.take_events() if e.code == 3]
 
 
@@ -351,7 +355,10 @@ def test_notify_indicate_and_send_update(peripheral: Board, gatt_peer: GattPeer)
     assert peripheral.wait_for_event('_IRQ_GATTS_INDICATE_DONE').data == (conn, h, 0)
     gp.run(gp.peer.write_value(cccd, b'\x00\x00', with_response=True))
     peripheral.exec(f'ble.gatts_write({h}, b"v4", True)')
-    time.sleep(0.3)
+    # The board's answer to the peer's read goes out after anything that
+    # gatts_write queued for the link (one transmit queue, in order), and after
+    # any event the CCCD write raised.
+    gp.round_trip()
     assert gp.notified.empty() and gp.indicated.empty()
     assert not [e for e in peripheral.take_events() if e.code == 3]
     # A user-declared CCCD: writes raise _IRQ_GATTS_WRITE and subscribe.
@@ -374,7 +381,9 @@ def test_notifications_in_order_none_lost(peripheral: Board, gatt_peer: GattPeer
                     timeout=60)
     got = [gatt_peer.notified.get(timeout=10) for _ in range(count)]
     assert [int.from_bytes(v[:2], 'little') for _, v in got] == list(range(count))
-    time.sleep(0.3)
+    # The board's answer to the peer's read goes out after every notification
+    # it had queued for the link (one transmit queue, in order).
+    gatt_peer.round_trip()
     assert gatt_peer.notified.empty()
 
 
