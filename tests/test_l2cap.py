@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.board import Board
-from harness.gap import advertise, connect, mac, up
+from harness.gap import advertise, connect, mac, scan_marker, up
 from harness.peer import HciPeer
 from l2cap_peer import L2capPeer
 from tools.radio import ControllerInfo
@@ -85,6 +85,17 @@ def err(board: Board, code: str) -> str | int:
 def names(board: Board) -> list[str]:
     """Names of the events recorded so far and not yet waited for."""
     return [e.name for e in board.take_events()]
+
+
+def gatt_round_trip(board: Board, conn: int) -> None:
+    """The board reads handle 1 of its peer (the GAP service declaration) on
+    link `conn` and waits for READ_DONE. ACL goes in order both ways on a link,
+    so READ_DONE comes after every event the board raised for what the peer
+    sent before answering, including anything the peer had queued for the link
+    before the read reached it (one ring, in order)."""
+    board.exec(f'ble.gattc_read({conn}, 1)')
+    done = board.wait_for_event('_IRQ_GATTC_READ_DONE', predicate=lambda e: e.data[:2] == (conn, 1))
+    assert done.data[2] == 0, f'the marker read failed: {done}'  # it must have been answered
 
 
 def activate(*boards: Board) -> None:
@@ -182,7 +193,9 @@ def test_channel_sdus_both_ways_and_disconnect(central: Board, peripheral: Board
     # The central closes: both sides see status 0, nothing else happened.
     assert central.eval(f'ble.l2cap_disconnect({ch.c_conn}, {ch.c_cid})') is None
     closed_both(central, peripheral, ch)
-    time.sleep(0.3)
+    # Round trips both ways: each board has then handled all the other sent.
+    gatt_round_trip(central, ch.c_conn)
+    gatt_round_trip(peripheral, ch.p_conn)
     assert not [n for n in names(central) + names(peripheral) if 'L2CAP' in n]
 
 
@@ -201,15 +214,21 @@ def test_flow_control_stalls_until_everything_read(central: Board, peripheral: B
         assert peripheral.wait_for_event('_IRQ_L2CAP_RECV').data == (p, pc)
         if stalls == 1:
             assert err(central, f'ble.l2cap_send({c}, {cc}, b"x")') == 'EAGAIN'
-            time.sleep(0.5)
+            # The peripheral's read is answered after any K-frame the central
+            # had sent; the central's after any credits the peripheral had sent.
+            gatt_round_trip(peripheral, p)
+            gatt_round_trip(central, c)
             assert peripheral.eval(f'ble.l2cap_recvinto({p}, {pc}, None)') == size
             assert '_IRQ_L2CAP_SEND_READY' not in names(central)
             assert peripheral.eval(f'_take({p}, {pc}, 50)') == 50  # part of it
             received += 50
-            time.sleep(0.5)
+            # Answered after any credits that partial read made the peripheral send.
+            gatt_round_trip(central, c)
             assert '_IRQ_L2CAP_SEND_READY' not in names(central)
             assert peripheral.eval(f'ble.l2cap_recvinto({p}, {pc}, None)') == size - 50
         else:
+            # Answered after any credits the peripheral had sent.
+            gatt_round_trip(central, c)
             assert '_IRQ_L2CAP_SEND_READY' not in names(central)
         read = peripheral.eval(f'_drain({p}, {pc})')
         assert 0 < read <= size
@@ -247,7 +266,9 @@ def test_refused_by_accept_handler_and_unknown_psm(central: Board, peripheral: B
         assert accept.data[0] == p_conn and accept.data[2:] == (PSM, 450, 300)
         failed = central.wait_for_event('_IRQ_L2CAP_DISCONNECT')
         assert failed.data[0] == c_conn and failed.data[2:] == (PSM, status), failed
-        time.sleep(0.3)
+        # Round trips both ways: each board has then handled all the other sent.
+        gatt_round_trip(central, c_conn)
+        gatt_round_trip(peripheral, p_conn)
         assert not [n for n in names(central) if 'L2CAP' in n]
         assert not [n for n in names(peripheral) if 'L2CAP' in n]
     # Accepting again (None) opens the channel: the refusals left nothing behind.
@@ -262,7 +283,9 @@ def test_refused_by_accept_handler_and_unknown_psm(central: Board, peripheral: B
     central.exec(f'ble.l2cap_connect({c_conn}, {OTHER_PSM}, 300)')
     failed = central.wait_for_event('_IRQ_L2CAP_DISCONNECT')
     assert failed.data[0] == c_conn and failed.data[2:] == (OTHER_PSM, SPSM_NOT_SUPPORTED), failed
-    time.sleep(0.3)
+    # Round trips both ways: each board has then handled all the other sent.
+    gatt_round_trip(central, c_conn)
+    gatt_round_trip(peripheral, p_conn)
     assert not [n for n in names(central) + names(peripheral) if 'L2CAP' in n]
 
 
@@ -366,7 +389,9 @@ def test_link_closed_while_connecting(peripheral: Board, hci_peers: list[HciPeer
     conn = peripheral.wait_for_event('_IRQ_CENTRAL_CONNECT').data[0]
     peripheral.exec(f'ble.l2cap_connect({conn}, {PSM}, 100)')
     assert err(peripheral, f'ble.l2cap_connect({conn}, {PSM}, 100)') == 'EALREADY'
-    time.sleep(0.3)
+    # The peer answers nothing above HCI: a local scan's SCAN_DONE comes after
+    # any L2CAP event the board raised for the pending request (one ring, in order).
+    scan_marker(peripheral)
     assert not [n for n in names(peripheral) if 'L2CAP' in n]
     peer.disconnect(handle)
     failed = peripheral.wait_for_event('_IRQ_L2CAP_DISCONNECT')
@@ -423,7 +448,8 @@ def test_bumble_connects_to_listening_board(peripheral: Board, l2cap_peer: L2cap
     peer.write(first)
     peer.write(second)
     assert board.wait_for_event('_IRQ_L2CAP_RECV').data == (conn, cid)
-    time.sleep(0.5)
+    # bumble answers the board's read after any K-frame its credits let it send.
+    gatt_round_trip(board, conn)
     assert board.eval(f'ble.l2cap_recvinto({conn}, {cid}, None)') == 1000
     assert board.eval(f'_recv({conn}, {cid}, 1024)') == first
     assert board.wait_for_event('_IRQ_L2CAP_RECV').data == (conn, cid)
