@@ -166,5 +166,5 @@ def test_read_denied_by_server_with_each_code(central: Board, peripheral: Board)
     # A write with response after the reads on the same bearer: its WRITE_DONE
     # comes after any event the client raised for them (one ring, in order).
     central.exec(f'ble.gattc_write({conn}, {rx}, b"marker", 1)')
-    central.wait_for_event('_IRQ_GATTC_WRITE_DONE')
+    assert central.wait_for_event('_IRQ_GATTC_WRITE_DONE').data == (conn, rx, 0)  # answered
     assert not [e for e in central.take_events() if e.name == '_IRQ_GATTC_READ_RESULT']
