@@ -10,6 +10,7 @@ for path in (TESTS_DIR.parent, TESTS_DIR):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from gatts_peer import gatt_peer  # noqa: E402,F401 - fixture
 from harness.plugin import (  # noqa: E402,F401 - hooks and fixtures for pytest
     boards,
     central,

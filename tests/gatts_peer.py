@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any, TypeVar
+
+import pytest
 
 from bumble import hci
 from bumble.core import ProtocolError
@@ -156,3 +158,13 @@ class GattPeer:
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def gatt_peer(spare_controller: ControllerInfo) -> Iterator[GattPeer]:
+    """A bumble GATT client on a spare controller, closed after the test."""
+    peer = GattPeer(spare_controller)
+    try:
+        yield peer
+    finally:
+        peer.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterator
 
 import pytest
 from bumble import hci
@@ -17,7 +16,7 @@ from gatts_peer import GattPeer
 from harness.board import Board
 from harness.gap import FULL_SCAN, advertise, connect, mac, up
 from harness.peer import ADV_NONCONN_IND, HciPeer
-from tools.radio import ControllerInfo, Radio
+from tools.radio import Radio
 
 F_READ, F_WNR, F_WRITE, F_NOTIFY, F_INDICATE = 0x02, 0x04, 0x08, 0x10, 0x20
 F_AUX_WRITE = 0x0100
@@ -27,15 +26,6 @@ WRITE_REQ, WRITE_CMD = 0x12, 0x52
 PREPARE_WRITE_REQ, EXECUTE_WRITE_REQ, EXECUTE_WRITE_RSP = 0x16, 0x18, 0x19
 READ_NOT_PERMITTED, UNLIKELY_ERROR = 0x02, 0x0e
 SERVICE_CHANGED_HANDLE, SERVICE_CHANGED_CCCD = 8, 9
-
-
-@pytest.fixture
-def gatt_peer(spare_controller: ControllerInfo) -> Iterator[GattPeer]:
-    peer = GattPeer(spare_controller)
-    try:
-        yield peer
-    finally:
-        peer.close()
 
 
 def serve(board: Board, peer: GattPeer, services: str) -> tuple[object, int]:

@@ -7,7 +7,6 @@ raw PDUs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from bumble import att
@@ -17,21 +16,11 @@ from gatts_peer import GattPeer
 from harness.board import Board
 from harness.gap import advertise, mac, up
 from harness.spec_example import HR_UART
-from tools.radio import ControllerInfo
 
 F_READ, F_WNR, F_WRITE, F_NOTIFY, F_INDICATE = 0x02, 0x04, 0x08, 0x10, 0x20
 F_AUX_WRITE = 0x0100
 F_READ_ENC, F_READ_AUTHN, F_READ_AUTHZ = 0x0200, 0x0400, 0x0800
 F_WRITE_ENC, F_WRITE_AUTHN, F_WRITE_AUTHZ = 0x1000, 0x2000, 0x4000
-
-
-@pytest.fixture
-def gatt_peer(spare_controller: ControllerInfo) -> Iterator[GattPeer]:
-    peer = GattPeer(spare_controller)
-    try:
-        yield peer
-    finally:
-        peer.close()
 
 
 def serve(board: Board, peer: GattPeer, services: str) -> object:
