@@ -538,6 +538,64 @@ static void test_errors_and_fuzz(void) {
     CHECK(bh_gatts_attr_count() == 19);
 }
 
+// The permission matrix (Core Vol 3 Part C 10.3.1, Part F 4): every link
+// state the radio can produce against each security flag and the
+// combinations whose precedence matters; the expected codes are written out.
+static void test_permission_matrix(void) {
+    enum { R_ENC = BH_GATTS_F_READ_ENCRYPTED, R_AUTHN = BH_GATTS_F_READ_AUTHENTICATED,
+           R_AUTHZ = BH_GATTS_F_READ_AUTHORIZED, W_ENC = BH_GATTS_F_WRITE_ENCRYPTED,
+           W_AUTHN = BH_GATTS_F_WRITE_AUTHENTICATED, W_AUTHZ = BH_GATTS_F_WRITE_AUTHORIZED };
+    static const bh_conn_sec_t states[] = {
+        { .encrypted = false, .authenticated = false, .bonded = false, .key_size = 0 },  // fresh link
+        { .encrypted = false, .authenticated = false, .bonded = true, .key_size = 0 },   // bonded, not yet encrypted
+        { .encrypted = true, .authenticated = false, .bonded = false, .key_size = 16 },  // Just Works
+        { .encrypted = true, .authenticated = true, .bonded = true, .key_size = 16 },    // MITM, bonded
+        { .encrypted = true, .authenticated = false, .bonded = true, .key_size = 7 },    // short key
+        { .encrypted = true, .authenticated = true, .bonded = false, .key_size = 15 },   // short key, MITM
+    };
+    static const struct {
+        uint16_t flags;
+        bool write;
+        uint8_t expect[6]; // per state above
+    } rows[] = {
+        { 0, false, { 0, 0, 0, 0, 0, 0 } },
+        { R_ENC, false, { 0x05, 0x0f, 0, 0, 0x0c, 0x0c } },
+        { R_AUTHN, false, { 0x05, 0x0f, 0x05, 0, 0x0c, 0x0c } },
+        { R_AUTHZ, false, { 0, 0, 0, 0, 0, 0 } }, // the read request handler decides
+        { R_ENC | R_AUTHN, false, { 0x05, 0x0f, 0x05, 0, 0x0c, 0x0c } },
+        { R_ENC | R_AUTHZ, false, { 0x05, 0x0f, 0, 0, 0x0c, 0x0c } },
+        { 0, true, { 0, 0, 0, 0, 0, 0 } },
+        { W_ENC, true, { 0x05, 0x0f, 0, 0, 0x0c, 0x0c } },
+        { W_AUTHN, true, { 0x05, 0x0f, 0x05, 0, 0x0c, 0x0c } },
+        { W_AUTHZ, true, { 0x08, 0x08, 0x08, 0x08, 0x08, 0x08 } },
+        { W_ENC | W_AUTHZ, true, { 0x05, 0x0f, 0x08, 0x08, 0x0c, 0x0c } },
+        { W_AUTHN | W_AUTHZ, true, { 0x05, 0x0f, 0x05, 0x08, 0x0c, 0x0c } },
+    };
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+        for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+            uint8_t got = bh_gatts_check_perm(rows[r].flags, rows[r].write, &states[k]);
+            if (got != rows[r].expect[k]) {
+                printf("perm row %u state %u: 0x%02x, expected 0x%02x\n", (unsigned)r, (unsigned)k,
+                    got, rows[r].expect[k]);
+            }
+            CHECK(got == rows[r].expect[k]);
+        }
+    }
+    // Every combination of the six flags: a read depends on the read flags
+    // only, a write on the write flags only.
+    const uint16_t read_mask = R_ENC | R_AUTHN | R_AUTHZ;
+    const uint16_t write_mask = W_ENC | W_AUTHN | W_AUTHZ;
+    for (unsigned bits = 0; bits < 64; bits++) {
+        uint16_t flags = (uint16_t)(((bits & 7) << 9) | ((bits >> 3) << 12));
+        for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+            CHECK(bh_gatts_check_perm(flags, false, &states[k])
+                == bh_gatts_check_perm(flags & read_mask, false, &states[k]));
+            CHECK(bh_gatts_check_perm(flags, true, &states[k])
+                == bh_gatts_check_perm(flags & write_mask, true, &states[k]));
+        }
+    }
+}
+
 int main(void) {
     test_layout_and_discovery();
     test_reads_and_mtu();
@@ -545,6 +603,7 @@ int main(void) {
     test_prepare_execute();
     test_cccd_notify_indicate();
     test_errors_and_fuzz();
+    test_permission_matrix();
     if (failures) {
         printf("gatts: %d of %d checks FAILED\n", failures, checks);
         return 1;
