@@ -279,6 +279,27 @@ def test_reset_drops_connections_and_the_peer_sees_a_timeout(hosts: list[HciClie
     assert acl_from(hosts[1]) == []
 
 
+def test_reset_loses_what_was_still_on_the_air(hosts: list[HciClient]) -> None:
+    # (v) A PDU still on the air when its sender resets is never delivered,
+    # and nothing of the old link reaches a new one between the same two.
+    central, _ = connected_pair(hosts)
+    size = 27
+    pdu = l2cap_pdu(bytes(range(200)))  # about 5 ms on air
+    for offset in range(0, len(pdu), size):
+        hosts[0].send_acl(central, pdu[offset:offset + size],
+                          PB_FIRST_NON_FLUSHABLE if offset == 0 else PB_CONTINUING)
+    hosts[0].ok(hci.HCI_Reset_Command())
+    event = hosts[1].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
+    assert event.reason == hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
+    hosts[0].reset_and_unmask()
+    central, peripheral = connected_pair(hosts)
+    hosts[0].send_acl(central, l2cap_pdu(b'new link'), PB_FIRST_NON_FLUSHABLE)
+    received = acl_from(hosts[1])
+    assert b''.join(f.data for f in received) == l2cap_pdu(b'new link')
+    assert not hosts[1].collect(
+        lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event), LISTEN_S)
+
+
 def test_reset_stops_advertising_and_scanning(hosts: list[HciClient]) -> None:
     advertise(hosts[1], ADV_IND)
     scan(hosts[1], PASSIVE)

@@ -64,7 +64,12 @@ controllers (see tests/test_radio.py for the proof of each):
   (u) LE_Rand draws its 8 octets from the operating system's CSPRNG (bumble
       used Python's `random`, which is not meant for keys).
       (o)-(u) are proven in tests/test_radio_enc.py, with bumble's own SMP
-      pairing and re-encrypting over the radio there too.
+      pairing and re-encrypting over the radio there too;
+  (v) what a connection still had on the air when it closed (a reset, a
+      disconnection) is lost with it: it never reaches the peer, nor a later
+      connection between the same two addresses (bumble's paced lanes
+      delivered it late, and a stale LL_TERMINATE_IND then ended the new
+      link).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -420,8 +425,10 @@ class FaithfulController(Controller):
         self.le_legacy_advertiser.stop()
         for advertising_set in self.advertising_sets.values():
             advertising_set.stop()
-        # The peer stops hearing us: it sees a supervision timeout.
+        # The peer stops hearing us: it sees a supervision timeout. What we
+        # still had on the air for it is lost with the reset.
         for connection in list(self.le_connections.values()):
+            self._drop_air(connection)
             try:
                 connection.send_ll_control_pdu(
                     ll.TerminateInd(hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
@@ -1128,4 +1135,12 @@ class FaithfulController(Controller):
         self.encryption_key_sizes.pop(connection.handle, None)
         self.encrypting.discard(connection.handle)
         self.ltk_replying.discard(connection.handle)
+        self._drop_air(connection)
         super().on_le_disconnected(connection, reason)
+
+    def _drop_air(self, connection: Connection) -> None:
+        # (v) nothing of a closed connection arrives after it, in particular
+        # not at a new connection between the same two addresses.
+        drop = getattr(self.link, 'drop_lanes', None)
+        if drop is not None:
+            drop(connection.self_address, connection.peer_address)

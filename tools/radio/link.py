@@ -164,6 +164,15 @@ class FaithfulLink(LocalLink):
                                      AirLane())
         lane.push(pdu_air_time_us(len(data)) / 1e6, deliver)
 
+    def drop_lanes(self, a: hci.Address, b: hci.Address) -> None:
+        """A connection between a and b is gone: what it still had on the air
+        in either direction is never delivered (a later connection between
+        the same two addresses must not receive it)."""
+        for key in (lane_key(a, b), lane_key(b, a)):
+            lane = self.lanes.pop(key, None)
+            if lane is not None and lane.timer is not None:
+                lane.timer.cancel()
+
     def send_ll_control_pdu(
         self,
         sender_address: hci.Address,
