@@ -310,6 +310,8 @@ class FaithfulController(Controller):
         self.p256_private_key: ec.EllipticCurvePrivateKey | None = None
         self.p256_pending: asyncio.TimerHandle | None = None
         self.terminating: dict[int, asyncio.TimerHandle] = {}
+        # (v) handles whose LL_TERMINATE_IND we are sending right now
+        self.sent_terminate: set[int] = set()
         # (p) handle -> key size, for each encrypted link (both roles)
         self.encryption_key_sizes: dict[int, int] = {}
         # (o) handles of links whose encryption procedure this central started
@@ -719,7 +721,13 @@ class FaithfulController(Controller):
         if self.find_le_connection_by_handle(connection.handle) is not connection:
             return  # the peer ended it first, or a reset did
         connection.send_ll_control_pdu(ll.TerminateInd(reason))
-        self.on_le_disconnected(connection, reason)
+        # Our LL_TERMINATE_IND is on the air behind the data queued before
+        # it: that still reaches the peer; only what comes back is lost.
+        self.sent_terminate.add(connection.handle)
+        try:
+            self.on_le_disconnected(connection, reason)
+        finally:
+            self.sent_terminate.discard(connection.handle)
 
     def _cancel_update(self, handle: int) -> None:
         timer = self.pending_updates.pop(handle, None)
@@ -1135,12 +1143,12 @@ class FaithfulController(Controller):
         self.encryption_key_sizes.pop(connection.handle, None)
         self.encrypting.discard(connection.handle)
         self.ltk_replying.discard(connection.handle)
-        self._drop_air(connection)
+        self._drop_air(connection, outgoing=connection.handle not in self.sent_terminate)
         super().on_le_disconnected(connection, reason)
 
-    def _drop_air(self, connection: Connection) -> None:
+    def _drop_air(self, connection: Connection, outgoing: bool = True) -> None:
         # (v) nothing of a closed connection arrives after it, in particular
         # not at a new connection between the same two addresses.
         drop = getattr(self.link, 'drop_lanes', None)
         if drop is not None:
-            drop(connection.self_address, connection.peer_address)
+            drop(connection.self_address, connection.peer_address, outgoing)

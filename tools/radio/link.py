@@ -164,11 +164,13 @@ class FaithfulLink(LocalLink):
                                      AirLane())
         lane.push(pdu_air_time_us(len(data)) / 1e6, deliver)
 
-    def drop_lanes(self, a: hci.Address, b: hci.Address) -> None:
-        """A connection between a and b is gone: what it still had on the air
-        in either direction is never delivered (a later connection between
-        the same two addresses must not receive it)."""
-        for key in (lane_key(a, b), lane_key(b, a)):
+    def drop_lanes(self, local: hci.Address, peer: hci.Address, outgoing: bool = True) -> None:
+        """A connection between local and peer is gone: what it still had on
+        the air is never delivered (a later connection between the same two
+        addresses must not receive it): from peer to local, and with outgoing
+        from local to peer too."""
+        keys = [lane_key(peer, local)] + ([lane_key(local, peer)] if outgoing else [])
+        for key in keys:
             lane = self.lanes.pop(key, None)
             if lane is not None and lane.timer is not None:
                 lane.timer.cancel()
