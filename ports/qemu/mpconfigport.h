@@ -23,8 +23,9 @@
 #define MICROPY_HELPER_REPL                 (1)
 #define MICROPY_WARNINGS                    (1)
 
-// The VFS layer with nothing mounted: imports and open() fail cleanly;
-// code arrives over the REPL.
+// The filesystem: littlefs v2 (MICROPY_VFS_LFS2, set by the Makefile) on
+// the board's flash (an image file on the host, over semihosting), mounted
+// at / by the frozen _boot.py.
 #define MICROPY_VFS                         (1)
 #define MICROPY_READER_VFS                  (1)
 
@@ -34,6 +35,7 @@
 #define MICROPY_PY_SYS_STDIO_BUFFER         (1)
 #define MICROPY_PY_SELECT                   (1)
 #define MICROPY_PY_OS                       (1)
+#define MICROPY_PY_OS_UNAME                 (1)
 #define MICROPY_PY_ASYNCIO                  (1)
 #define MICROPY_PY_TIME                     (1)
 #define MICROPY_PY_TIME_TIME_TIME_NS        (1)
@@ -46,6 +48,7 @@
 #define MICROPY_PY_MACHINE_BARE_METAL_FUNCS (1)
 #define MICROPY_PY_MACHINE_DISABLE_IRQ_ENABLE_IRQ (1)
 #define MICROPY_PY_MACHINE_PIN_BASE         (0)
+#define MICROPY_PY_MACHINE_EXTRA_GLOBALS    BOARD_MACHINE_RESET_GLOBALS
 
 // Interrupt handlers schedule work (Ctrl-C, HCI input): guard the queue.
 #define MICROPY_BEGIN_ATOMIC_SECTION()      irq_save()
@@ -76,3 +79,5 @@ typedef long mp_off_t;
 #define MP_STATE_PORT MP_STATE_VM
 
 uint32_t entropy_u32(void);
+
+#include "board_boot.h"
