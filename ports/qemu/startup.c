@@ -84,7 +84,8 @@ typedef struct _reset_state_t {
     uint32_t next_cause; // the cause of the reset under way
     uint8_t unique_id[8];
 } reset_state_t;
-__attribute__((section(".noinit"))) static reset_state_t reset_state;
+extern reset_state_t _reset_state; // placed by the linker script
+#define reset_state _reset_state
 static int reset_cause;
 
 static void reset_state_init(void) {
