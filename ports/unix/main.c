@@ -215,6 +215,9 @@ int board_get_reset_cause(void) {
 void board_request_reset(int cause, uint32_t sleep_ms) {
     board_next_reset = cause;
     board_sleep_ms = sleep_ms;
+    // Nothing the old VM prints on its way out (e.g. the raw REPL's end of
+    // output) may reach the REPL port: a real board stops dead.
+    pty_repl_reset(true);
     mp_raise_type(&mp_type_SystemExit);
 }
 
@@ -267,6 +270,7 @@ static void board_run_vm(char *heap, size_t heap_bytes) {
             board_deep_sleep(board_sleep_ms);
         }
         pyexec_mode_kind = PYEXEC_MODE_FRIENDLY_REPL;
+        pty_repl_reset(false);
     }
 }
 
