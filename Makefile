@@ -96,6 +96,7 @@ conformance-stock: stock-unix
 bench: unix qemu
 	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_gatt --unix-binary $(BUILD_ABS)/unix/micropython
+	$(PYTHON) -m tools.bench_board --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 
 clean:
 	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu $(BUILD)/stock-unix $(BUILD)/mp-*

@@ -128,8 +128,8 @@ class RigPool:
         controller); the rig's Board for it is replaced and returned."""
         handle = self.get(kind)
         if handle.rig is None:
-            pytest.fail('a power cycle needs a virtual board (the harness cannot power a '
-                        'board given with --board)', pytrace=False)
+            pytest.skip('a power cycle needs a virtual board: the harness cannot switch '
+                        'the power of a board given with --board')
         old = handle.boards[index]
         old.close()
         process = handle.rig.power_cycle(index)
