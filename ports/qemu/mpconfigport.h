@@ -64,11 +64,15 @@ void qemu_wait_for_event(void);
 #define MICROPY_INTERNAL_WFE(TIMEOUT_MS)    qemu_wait_for_event()
 
 // Types.
+// MicroPython from 1.27 on picks pointer-sized mp_int_t/mp_uint_t itself
+// (py/mpconfig.h); older trees need the port to define them.
+#if MICROPY_VERSION < MICROPY_MAKE_VERSION(1, 27, 0)
 #define MP_SSIZE_MAX (0x7fffffff)
 #define UINT_FMT "%lu"
 #define INT_FMT "%ld"
 typedef int32_t mp_int_t; // must be pointer size
 typedef uint32_t mp_uint_t; // must be pointer size
+#endif
 typedef long mp_off_t;
 
 #include <alloca.h>

@@ -81,8 +81,11 @@
 #define MICROPY_VM_HOOK_RETURN              board_vm_hook_tick();
 
 // Type definitions for LP64 Linux.
+// MicroPython from 1.27 on picks pointer-sized mp_int_t/mp_uint_t itself.
+#if MICROPY_VERSION < MICROPY_MAKE_VERSION(1, 27, 0)
 typedef long mp_int_t;
 typedef unsigned long mp_uint_t;
+#endif
 typedef long mp_off_t;
 
 #include "board_boot.h"
