@@ -10,6 +10,10 @@
 //   scheduler (mp_bluetooth_hci_poll_soon()) when controller bytes arrive,
 //   and every few ms for the host's timers. Scheduled callbacks run between
 //   bytecodes and while the VM sleeps or waits, as on a board.
+//   When controller bytes wait and the VM takes none for a few ms (it is
+//   blocked in a system call, e.g. reading stdin), the thread interrupts
+//   that call with a signal: the port retries it after running scheduled
+//   callbacks (MP_HAL_RETRY_SYSCALL), so the host still answers its peer.
 // - The soft-reset hook: the stock port ends its process instead of soft
 //   resetting, so at exit the controller gets an HCI_Reset (the links end,
 //   peers see them drop) straight on the transport; no VM code runs then.
@@ -22,6 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,6 +50,10 @@
 #define MPBT_UNIX_TICK_MS (10)
 
 static void mpbt_unix_started(int fd);
+
+// Counts bh_port_hci_read() calls: the helper thread tells from it whether
+// the VM is taking controller bytes or is blocked (e.g. in a read of stdin).
+static unsigned int hci_read_calls;
 
 // A controller that stops reading for this long is treated as gone, so that
 // a write (e.g. HCI_Reset on soft reset) can never hang the board.
@@ -217,6 +226,7 @@ int bh_port_hci_write(const uint8_t *buf, size_t len) {
 }
 
 size_t bh_port_hci_read(uint8_t *buf, size_t max) {
+    __atomic_add_fetch(&hci_read_calls, 1, __ATOMIC_RELAXED);
     if (hci_fd < 0 || hci_dead || max == 0) {
         return 0;
     }
@@ -284,7 +294,17 @@ void bh_port_random(uint8_t *buf, size_t len) {
 // -- poll and exit hooks ------------------------------------------------------
 
 static pthread_t mpbt_unix_thread;
+static pthread_t mpbt_unix_vm_thread;
 static int mpbt_unix_thread_started;
+
+// Interrupts a blocked system call of the VM's thread (no SA_RESTART).
+#define MPBT_UNIX_WAKE_SIGNAL (SIGRTMIN + 6)
+// Controller bytes left unread this long mean the VM is blocked.
+#define MPBT_UNIX_STALL_MS (5)
+
+static void mpbt_unix_wake_handler(int signo) {
+    (void)signo;
+}
 
 static void mpbt_unix_poll_soon(void) {
     // The scheduler queue is guarded by the port's atomic section (a mutex
@@ -296,20 +316,35 @@ static void mpbt_unix_poll_soon(void) {
 
 static void *mpbt_unix_watch(void *arg) {
     (void)arg;
+    unsigned int reads_seen = 0;
+    uint32_t stalled_since = 0;
     for (;;) {
         int fd = hci_transport_fd();
+        bool readable = false;
         if (fd < 0) {
             struct timespec ts = { 0, MPBT_UNIX_TICK_MS * 1000000L };
             nanosleep(&ts, NULL);
         } else {
             struct pollfd pfd = { .fd = fd, .events = POLLIN };
             if (poll(&pfd, 1, MPBT_UNIX_TICK_MS) > 0) {
-                // Leave the VM a moment to take the bytes before looking again.
-                struct timespec ts = { 0, 1000000L };
+                readable = true;
+                // At once, so that each packet is handled (and its event
+                // raised) before the next arrives; then leave the VM a
+                // moment to take the bytes before looking again.
+                mpbt_unix_poll_soon();
+                struct timespec ts = { 0, 200000L };
                 nanosleep(&ts, NULL);
             }
         }
         mpbt_unix_poll_soon();
+        unsigned int reads = __atomic_load_n(&hci_read_calls, __ATOMIC_RELAXED);
+        if (!readable || reads != reads_seen || MP_STATE_VM(bluetooth_ble) == NULL) {
+            reads_seen = reads;
+            stalled_since = bh_port_ticks_ms();
+        } else if (bh_port_ticks_ms() - stalled_since >= MPBT_UNIX_STALL_MS) {
+            pthread_kill(mpbt_unix_vm_thread, MPBT_UNIX_WAKE_SIGNAL);
+            stalled_since = bh_port_ticks_ms();
+        }
     }
     return NULL;
 }
@@ -327,6 +362,13 @@ static void mpbt_unix_started(int fd) {
     if (!mpbt_unix_thread_started) {
         mpbt_unix_thread_started = 1;
         atexit(mpbt_unix_at_exit);
+        // Opened from VM context: this is the thread to wake.
+        mpbt_unix_vm_thread = pthread_self();
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = mpbt_unix_wake_handler;
+        sigemptyset(&sa.sa_mask);
+        sigaction(MPBT_UNIX_WAKE_SIGNAL, &sa, NULL);
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
