@@ -1,5 +1,5 @@
-# mpy-cross and frozen content for the boards. mpy-cross is built once in the MicroPython tree with
-# its own defaults: not with this port's BUILD, SANITIZE or CFLAGS, which a
+# Frozen content for the boards. mpy-cross is built once in the MicroPython
+# tree with its own defaults: not with this port's BUILD, SANITIZE or CFLAGS, which a
 # plain sub-make would inherit from the command line. Include after the
 # port's `all` rule; the port sets, before py/mkenv.mk:
 #   MICROPY_MPYCROSS ?= $(MICROPY_DIR)/mpy-cross/build/mpy-cross
