@@ -31,10 +31,11 @@ def test_list_names_every_test_of_the_source_once(micropython: Path) -> None:
 
 @pytest.mark.parametrize('text, message', [
     ('ble_a pass\n', 'expected'),
-    ('ble_a pass maybe\n', 'unknown expectation'),
-    ('ble_a pending pass\n', 'needs a reason'),
-    ('ble_a pass pass\nble_a pass pass\n', 'listed twice'),
-    ('ble_zzz pass pass\n', 'not a test'),
+    ('ble_a pass pass\n', 'expected'),
+    ('ble_a pass pass maybe\n', 'unknown expectation'),
+    ('ble_a pending pass pass\n', 'needs a reason'),
+    ('ble_a pass pass pass\nble_a pass pass pass\n', 'listed twice'),
+    ('ble_zzz pass pass pass\n', 'not a test'),
     ('# only a comment\n', 'not listed'),
 ])
 def test_malformed_lists_are_refused(tmp_path: Path, text: str, message: str) -> None:
@@ -46,9 +47,10 @@ def test_malformed_lists_are_refused(tmp_path: Path, text: str, message: str) ->
 
 def test_reason_keeps_its_spaces(tmp_path: Path) -> None:
     path = tmp_path / 'list.txt'
-    path.write_text('ble_a  pending  n/a  needs GATT: issue 4 in progress\n')
+    path.write_text('ble_a  pending  n/a  pass  needs GATT: issue 4 in progress\n')
     (entry,) = parse_list(path, ['ble_a'])
-    assert entry.expect == {'unix': 'pending', 'qemu': 'n/a', 'mixed': 'n/a'}
+    assert entry.expect == {'unix': 'pending', 'qemu': 'n/a', 'stock-unix': 'pass',
+                            'mixed': 'n/a'}
     assert entry.reason == 'needs GATT: issue 4 in progress'
 
 
@@ -61,7 +63,7 @@ def test_reason_keeps_its_spaces(tmp_path: Path) -> None:
 def test_a_mixed_pair_gets_the_weaker_expectation(tmp_path: Path, unix: str, qemu: str,
                                                    mixed: str) -> None:
     path = tmp_path / 'list.txt'
-    path.write_text(f'ble_a {unix} {qemu} some reason\n')
+    path.write_text(f'ble_a {unix} {qemu} pass some reason\n')
     (entry,) = parse_list(path, ['ble_a'])
     assert entry.expect['mixed'] == mixed
 

@@ -6,6 +6,13 @@
 A Rig owns one Radio and its boards. Each board runs in its own process
 group; everything is killed on close(), on Ctrl-C/SIGTERM, at exit, and when
 starting fails half way.
+
+Each board has its own flash image (littlefs, mounted at / by the board):
+`<fs_dir>/<kind><index>.img`. A Rig without fs_dir keeps them in its
+temporary folder (gone at close); the CLI keeps them in BUILD/fs/, so files
+put on a board survive from one `make repl` to the next (delete the .img
+files to wipe them). `Rig.power_cycle(i)` restarts board i's process (its
+REPL port changes; its flash and controller stay).
 """
 from __future__ import annotations
 
@@ -92,6 +99,7 @@ class Rig:
         spare: int = 0,
         boot_timeout: float = BOOT_TIMEOUT_S,
         air_pacing: bool = True,
+        fs_dir: Path | None = None,
     ) -> None:
         for kind in kinds:
             if kind not in KINDS:
@@ -106,6 +114,7 @@ class Rig:
         self.boot_timeout = boot_timeout
         self.air_pacing = air_pacing
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
+        self.fs_dir = (fs_dir or self.workdir).resolve()
         self.radio: Radio | None = None
         self.boards: list[BoardProcess] = []
         self.spares: list[ControllerInfo] = []
@@ -122,7 +131,7 @@ class Rig:
             controllers = self.radio.controllers
             self.spares = controllers[len(self.kinds):]
             for index, kind in enumerate(self.kinds):
-                self._start_board(index, kind, controllers[index])
+                self._spawn(index, kind, controllers[index], register=True)
             self.check_alive()
         except BaseException:
             self.close()
@@ -164,20 +173,39 @@ class Rig:
             return f'pty:{self.workdir / f"hci{index}"}'
         return 'tcp-server:_:0'  # qemu connects to it as a TCP client
 
-    def _command_for(self, kind: str, controller: ControllerInfo) -> list[str]:
+    def fs_image(self, index: int) -> Path:
+        """The flash image of board `index` (created by the board when missing)."""
+        return self.fs_dir / f'{self.kinds[index]}{index}.img'
+
+    def power_cycle(self, index: int) -> BoardProcess:
+        """Stop board `index`'s process and start it again on the same flash
+        image and controller; returns the new BoardProcess (new REPL port)."""
+        old = self.boards[index]
+        kill_group(old.process)
+        self.boards[index] = self._spawn(index, old.kind, old.controller)
+        return self.boards[index]
+
+    def _command_for(self, index: int, kind: str, controller: ControllerInfo) -> list[str]:
+        image = self.fs_image(index)
         if kind == 'unix':
             assert controller.pty_path
-            return [str(self.unix_binary), '--hci', controller.pty_path]
+            return [str(self.unix_binary), '--hci', controller.pty_path, '--fs', str(image)]
+        # The flash image is named on the semihosting command line (paths
+        # without spaces or commas).
         return ['qemu-system-arm', '-machine', 'mps2-an385', '-nographic',
-                '-monitor', 'null', '-semihosting', '-serial', 'pty',
+                '-monitor', 'null', '-semihosting-config',
+                f'enable=on,target=native,arg=firmware,arg=fs={image}',
+                '-serial', 'pty',
                 # nodelay: HCI is small request/response packets; Nagle's
                 # algorithm would hold each one back for a round trip.
                 '-serial', f'tcp:127.0.0.1:{controller.tcp_port},nodelay=on',
                 '-kernel', str(self.qemu_firmware)]
 
-    def _start_board(self, index: int, kind: str, controller: ControllerInfo) -> BoardProcess:
+    def _spawn(self, index: int, kind: str, controller: ControllerInfo, *,
+               register: bool = False) -> BoardProcess:
         log_path = self.workdir / f'board{index}-{kind}.log'
-        command = self._command_for(kind, controller)
+        self.fs_dir.mkdir(parents=True, exist_ok=True)
+        command = self._command_for(index, kind, controller)
         try:
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -186,7 +214,10 @@ class Rig:
             raise BoardStartError(f'could not run {command[0]}: {error}') from error
         # Register first, so a boot failure still kills it.
         board = BoardProcess(kind, index, '', controller, process, log_path)
-        self.boards.append(board)
+        if register:
+            self.boards.append(board)
+        else:
+            self.boards[index] = board
         # qemu 7.2 prints its pty line on stdout, other versions on stderr: watch both.
         streams = [process.stdout, process.stderr]
         pattern = UNIX_REPL_LINE if kind == 'unix' else QEMU_REPL_LINE
@@ -256,6 +287,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help='build directory holding unix/micropython and qemu/firmware.elf')
     parser.add_argument('--unix-binary', type=Path,
                         help='unix board binary (default: $MPBOARD_UNIX or BUILD/unix/micropython)')
+    parser.add_argument('--fs-dir', type=Path,
+                        help='folder of the boards\' flash images <kind><n>.img (default BUILD/fs; '
+                             'delete an image to wipe that board\'s filesystem)')
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -283,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_on_sigterm()
     count = args.count if args.command == 'run' else 2
     rig = Rig([args.kind] * count, build=args.build, unix_binary=args.unix_binary,
-              spare=getattr(args, 'spare', 0))
+              spare=getattr(args, 'spare', 0), fs_dir=args.fs_dir or args.build / 'fs')
     try:
         rig.start()
         print(rig.describe(), flush=True)

@@ -42,6 +42,11 @@ DEFAULT_TIMEOUT_S = 120.0
 EXPECTATIONS = ('pass', 'pending', 'later', 'n/a')
 RUN_EXPECTATIONS = ('pass', 'pending')
 MIXED = 'mixed'  # a unix board and a qemu board on one radio (instance0 on unix)
+# MicroPython's own unix port built with our module as a user C module: two
+# processes run by the runner itself (`-i exec:BINARY,MICROPY_BLE_HCI=...`),
+# each on its own controller of the radio.
+STOCK = 'stock-unix'
+LIST_KINDS = (*KINDS, STOCK)  # the expectation columns of the list
 SUMMARY_LINES = re.compile(r'^\d+ tests performed$', re.M)
 RESULT_LINE = re.compile(r'^(\S+\.py) on \S+: ?(pass|FAIL|skip)\s*$', re.M)
 
@@ -89,11 +94,11 @@ def parse_list(path: Path, available: list[str]) -> list[Entry]:
         line = raw.strip()
         if not line or line.startswith('#'):
             continue
-        fields = line.split(None, len(KINDS) + 1)
-        if len(fields) < 1 + len(KINDS):
-            raise ListError(f'{path}:{number}: expected "name {" ".join(KINDS)} [reason]"')
-        name, expects = fields[0], fields[1:1 + len(KINDS)]
-        reason = fields[1 + len(KINDS)] if len(fields) > 1 + len(KINDS) else ''
+        fields = line.split(None, len(LIST_KINDS) + 1)
+        if len(fields) < 1 + len(LIST_KINDS):
+            raise ListError(f'{path}:{number}: expected "name {" ".join(LIST_KINDS)} [reason]"')
+        name, expects = fields[0], fields[1:1 + len(LIST_KINDS)]
+        reason = fields[1 + len(LIST_KINDS)] if len(fields) > 1 + len(LIST_KINDS) else ''
         bad = [e for e in expects if e not in EXPECTATIONS]
         if bad:
             raise ListError(f'{path}:{number}: unknown expectation {bad[0]!r} '
@@ -105,8 +110,8 @@ def parse_list(path: Path, available: list[str]) -> list[Entry]:
         if name not in available:
             raise ListError(f'{path}:{number}: {name} is not a test in {TEST_SUBDIR}')
         seen.add(name)
-        expect = dict(zip(KINDS, expects))
-        expect[MIXED] = _mixed_expectation(expects)
+        expect = dict(zip(LIST_KINDS, expects))
+        expect[MIXED] = _mixed_expectation(expects[:len(KINDS)])
         entries.append(Entry(name, expect, reason))
     missing = sorted(set(available) - seen)
     if missing:
@@ -150,9 +155,14 @@ class KindRun:
 
     def ensure_rig(self) -> Rig:
         if self.rig is None:
-            kinds = list(KINDS) if self.kind == MIXED else [self.kind, self.kind]
-            self.rig = Rig(kinds, build=self.args.build, unix_binary=self.args.unix_binary,
-                           air_pacing=not self.args.no_air_pacing).start()
+            if self.kind == STOCK:
+                # No boards of ours: two controllers for the runner's processes.
+                self.rig = Rig([], build=self.args.build, spare=2,
+                               air_pacing=not self.args.no_air_pacing).start()
+            else:
+                kinds = list(KINDS) if self.kind == MIXED else [self.kind, self.kind]
+                self.rig = Rig(kinds, build=self.args.build, unix_binary=self.args.unix_binary,
+                               air_pacing=not self.args.no_air_pacing).start()
         return self.rig
 
     def run(self, entry: Entry) -> Result:
@@ -201,6 +211,9 @@ class KindRun:
         command = [sys.executable, RUNNER.name]
         for board in rig.boards:
             command += ['-i', f'pyb:{board.port}']
+        for spare in rig.spares:
+            host_port = spare.client_spec.removeprefix('tcp-client:')
+            command += ['-i', f'exec:{self.args.stock_unix_binary},MICROPY_BLE_HCI=tcp:{host_port}']
         command.append(str(TEST_SUBDIR.relative_to('tests') / f'{name}.py'))
         process = subprocess.Popen(
             command, cwd=self.args.micropython / 'tests', stdin=subprocess.DEVNULL,
@@ -263,9 +276,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='python -m tools.conformance',
         description="MicroPython's multi_bluetooth tests, unchanged, on two virtual boards.")
-    parser.add_argument('--kind', choices=[*KINDS, MIXED, 'all'], default='all',
+    parser.add_argument('--kind', choices=[*KINDS, MIXED, STOCK, 'all'], default='all',
                         help='board pair: two unix, two qemu, one of each (mixed: held to '
-                             'the weaker expectation of the two), or all = unix and qemu')
+                             'the weaker expectation of the two), two processes of '
+                             "MicroPython's own unix port with our module (stock-unix), "
+                             'or all = unix and qemu')
+    parser.add_argument('--stock-unix-binary', type=Path,
+                        help='stock unix port binary (default BUILD/stock-unix/micropython)')
     parser.add_argument('--micropython', type=Path,
                         help='MicroPython source tree (default: the one under BUILD/deps)')
     parser.add_argument('--build', type=Path, default=REPO_ROOT / 'build')
@@ -291,6 +308,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('tests', nargs='*', help='run only these tests (names without .py)')
     args = parser.parse_args(argv)
     args.build = args.build.resolve()
+    args.stock_unix_binary = (args.stock_unix_binary
+                              or args.build / 'stock-unix' / 'micropython').resolve()
     if args.micropython is None:
         found = sorted(args.build.glob('deps/micropython-*/tests/run-multitests.py'))
         if not found:

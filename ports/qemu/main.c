@@ -8,6 +8,7 @@
 #include "shared/runtime/pyexec.h"
 
 #include "board.h"
+#include "board_boot.h"
 
 #if QEMU_BOARD_BLUETOOTH
 #include "mpbt_port.h"
@@ -41,7 +42,9 @@ int main(void) {
         mp_init();
         readline_init0();
 
-        repl_until_soft_reset();
+        if (board_boot_scripts()) {
+            repl_until_soft_reset();
+        }
 
         mp_printf(&mp_plat_print, "MPY: soft reboot\n");
         #if QEMU_BOARD_BLUETOOTH
@@ -49,6 +52,7 @@ int main(void) {
         #endif
         gc_sweep_all();
         mp_deinit();
+        board_set_reset_cause(BOARD_SOFT_RESET);
     }
 }
 

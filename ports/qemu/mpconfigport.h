@@ -27,8 +27,9 @@
 // values fails the suite on this board.
 #define MICROPY_USE_INTERNAL_ERRNO          (1)
 
-// The VFS layer with nothing mounted: imports and open() fail cleanly;
-// code arrives over the REPL.
+// The filesystem: littlefs v2 (MICROPY_VFS_LFS2, set by the Makefile) on
+// the board's flash (an image file on the host, over semihosting), mounted
+// at / by the frozen _boot.py.
 #define MICROPY_VFS                         (1)
 #define MICROPY_READER_VFS                  (1)
 
@@ -38,6 +39,7 @@
 #define MICROPY_PY_SYS_STDIO_BUFFER         (1)
 #define MICROPY_PY_SELECT                   (1)
 #define MICROPY_PY_OS                       (1)
+#define MICROPY_PY_OS_UNAME                 (1)
 #define MICROPY_PY_ASYNCIO                  (1)
 #define MICROPY_PY_TIME                     (1)
 #define MICROPY_PY_TIME_TIME_TIME_NS        (1)
@@ -50,6 +52,7 @@
 #define MICROPY_PY_MACHINE_BARE_METAL_FUNCS (1)
 #define MICROPY_PY_MACHINE_DISABLE_IRQ_ENABLE_IRQ (1)
 #define MICROPY_PY_MACHINE_PIN_BASE         (0)
+#define MICROPY_PY_MACHINE_EXTRA_GLOBALS    BOARD_MACHINE_RESET_GLOBALS
 
 // Interrupt handlers schedule work (Ctrl-C, HCI input): guard the queue.
 #define MICROPY_BEGIN_ATOMIC_SECTION()      irq_save()
@@ -65,11 +68,15 @@ void qemu_wait_for_event(void);
 #define MICROPY_INTERNAL_WFE(TIMEOUT_MS)    qemu_wait_for_event()
 
 // Types.
+// MicroPython from 1.27 on picks pointer-sized mp_int_t/mp_uint_t itself
+// (py/mpconfig.h); older trees need the port to define them.
+#if MICROPY_VERSION < MICROPY_MAKE_VERSION(1, 27, 0)
 #define MP_SSIZE_MAX (0x7fffffff)
 #define UINT_FMT "%lu"
 #define INT_FMT "%ld"
 typedef int32_t mp_int_t; // must be pointer size
 typedef uint32_t mp_uint_t; // must be pointer size
+#endif
 typedef long mp_off_t;
 
 #include <alloca.h>
@@ -80,3 +87,5 @@ typedef long mp_off_t;
 #define MP_STATE_PORT MP_STATE_VM
 
 uint32_t entropy_u32(void);
+
+#include "board_boot.h"

@@ -9,6 +9,8 @@
 #include "cortex_m.h"
 #include "entropy.h"
 #include "clock.h"
+#include "board_boot.h"
+#include "flash_semihost.h"
 #include "uart_repl.h"
 
 #define NUM_EXTERNAL_IRQS (32)
@@ -75,6 +77,51 @@ const uint32_t isr_vector[16 + NUM_EXTERNAL_IRQS] = {
     #endif
 };
 
+// What survives a reset (RAM is zero at power-up only).
+#define RESET_STATE_MAGIC (0x6d706274u)
+typedef struct _reset_state_t {
+    uint32_t magic;
+    uint32_t next_cause; // the cause of the reset under way
+    uint8_t unique_id[8];
+} reset_state_t;
+extern reset_state_t _reset_state; // placed by the linker script
+#define reset_state _reset_state
+static int reset_cause;
+
+static void reset_state_init(void) {
+    if (reset_state.magic == RESET_STATE_MAGIC) {
+        reset_cause = reset_state.next_cause;
+        return;
+    }
+    reset_cause = BOARD_PWRON_RESET;
+    const char *path = flash_semihost_path();
+    if (path != NULL) {
+        // FNV-1a, 64 bit, of the image path: stable across power cycles.
+        uint64_t hash = 0xcbf29ce484222325u;
+        for (const char *c = path; *c != '\0'; ++c) {
+            hash = (hash ^ (uint8_t)*c) * 0x100000001b3u;
+        }
+        for (unsigned i = 0; i < sizeof(reset_state.unique_id); ++i) {
+            reset_state.unique_id[i] = (uint8_t)(hash >> (8 * i));
+        }
+    } else {
+        entropy_fill(reset_state.unique_id, sizeof(reset_state.unique_id));
+    }
+    reset_state.magic = RESET_STATE_MAGIC;
+}
+
+int board_reset_cause(void) {
+    return reset_cause;
+}
+
+void board_set_reset_cause(int cause) {
+    reset_cause = cause;
+}
+
+const uint8_t *board_unique_id(void) {
+    return reset_state.unique_id;
+}
+
 void Reset_Handler(void) {
     // QEMU reloads the ELF on reset, but .bss is not part of it.
     for (uint32_t *p = &_sbss; p < &_ebss; ++p) {
@@ -83,6 +130,8 @@ void Reset_Handler(void) {
     mp_semihosting_init();
     clock_init();
     entropy_init();
+    flash_semihost_init();
+    reset_state_init();
     uart_repl_init();
     main();
     for (;;) {
@@ -93,7 +142,8 @@ void board_fatal(const char *msg) {
     fatal_fault(msg, 0);
 }
 
-void board_reset(void) {
+void board_reset(int cause) {
+    reset_state.next_cause = (uint32_t)cause;
     cpu_dsb();
     SCB_AIRCR = SCB_AIRCR_VECTKEY | SCB_AIRCR_SYSRESETREQ;
     cpu_dsb();

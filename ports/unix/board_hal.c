@@ -152,3 +152,8 @@ unsigned long board_random_seed(void) {
     bh_port_random((uint8_t *)&seed, sizeof(seed));
     return seed;
 }
+
+// For MicroPython's own os.urandom (from 1.27 on).
+void mp_hal_get_random(size_t n, void *buf) {
+    bh_port_random(buf, n);
+}

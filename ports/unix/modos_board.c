@@ -1,5 +1,9 @@
 // Included by extmod/modos.c: os.urandom from the host's random source.
+// MicroPython from 1.27 on defines os.urandom itself over the port's
+// mp_hal_get_random() (board_hal.c).
 #include "bh_port.h"
+
+#if MICROPY_VERSION < MICROPY_MAKE_VERSION(1, 27, 0)
 
 static mp_obj_t mp_os_urandom(mp_obj_t num) {
     mp_int_t n = mp_obj_get_int(num);
@@ -12,3 +16,4 @@ static mp_obj_t mp_os_urandom(mp_obj_t num) {
     return mp_obj_new_bytes_from_vstr(&vstr);
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(mp_os_urandom_obj, mp_os_urandom);
+#endif

@@ -30,11 +30,14 @@
 #define MICROPY_EMIT_X64                    (0)
 #define MICROPY_EMIT_X86                    (0)
 
-// No filesystem: code arrives over the REPL (mpremote exec/run).
-#define MICROPY_VFS                         (0)
-#define MICROPY_READER_VFS                  (0)
-#define MICROPY_ENABLE_EXTERNAL_IMPORT      (0)
-#define MICROPY_PY_IO_FILEIO                (0)
+// The filesystem: littlefs v2 on the board's flash (an image file named by
+// --fs), mounted at / by the frozen _boot.py; imports from it and from /lib.
+#define MICROPY_VFS                         (1)
+#define MICROPY_READER_VFS                  (1)
+#define MICROPY_ENABLE_EXTERNAL_IMPORT      (1)
+
+// asyncio (frozen from MicroPython's extmod/asyncio) with its C core.
+#define MICROPY_PY_ASYNCIO                  (1)
 
 // sys, with stdin/stdout/stderr on the REPL pty.
 #define MICROPY_PY_SYS_STDFILES             (1)
@@ -54,12 +57,13 @@
 #define MICROPY_PY_MACHINE_BARE_METAL_FUNCS (1)
 #define MICROPY_PY_MACHINE_MEMX             (0)
 #define MICROPY_PY_MACHINE_PIN_BASE         (0)
+#define MICROPY_PY_MACHINE_EXTRA_GLOBALS    BOARD_MACHINE_RESET_GLOBALS
 
 // select.poll works on sys.stdin through its stream ioctl.
 #define MICROPY_PY_SELECT                   (1)
 #define MICROPY_PY_SELECT_POSIX_OPTIMISATIONS (0)
 
-// os without a filesystem: uname, urandom.
+// os: the filesystem functions (VFS), uname, urandom.
 #define MICROPY_PY_OS                       (1)
 #define MICROPY_PY_OS_UNAME                 (1)
 #define MICROPY_PY_OS_URANDOM               (1)
@@ -77,9 +81,14 @@
 #define MICROPY_VM_HOOK_RETURN              board_vm_hook_tick();
 
 // Type definitions for LP64 Linux.
+// MicroPython from 1.27 on picks pointer-sized mp_int_t/mp_uint_t itself.
+#if MICROPY_VERSION < MICROPY_MAKE_VERSION(1, 27, 0)
 typedef long mp_int_t;
 typedef unsigned long mp_uint_t;
+#endif
 typedef long mp_off_t;
+
+#include "board_boot.h"
 
 #define MP_STATE_PORT MP_STATE_VM
 

@@ -33,6 +33,16 @@ static char pty_slave_path[64];
 static uint8_t pty_rx_buf[PTY_REPL_RX_SIZE];
 static unsigned int pty_rx_head; // next byte to take
 static unsigned int pty_rx_tail; // next free slot
+// While the board resets, the old VM's last words go nowhere.
+static bool pty_tx_muted;
+
+void pty_repl_reset(bool muted) {
+    pty_tx_muted = muted;
+    if (muted) {
+        // A reset loses what the UART had received.
+        pty_rx_head = pty_rx_tail;
+    }
+}
 
 static unsigned int pty_rx_used(void) {
     return pty_rx_tail - pty_rx_head;
@@ -149,6 +159,9 @@ static void pty_wait_writable(void) {
 }
 
 mp_uint_t mp_hal_stdout_tx_strn(const char *str, size_t len) {
+    if (pty_tx_muted) {
+        return len;
+    }
     size_t done = 0;
     while (done < len) {
         ssize_t n = write(pty_master_fd, str + done, len - done);

@@ -19,4 +19,8 @@ int pty_repl_wait_fd(void);
 // Move whatever input has arrived into the ring buffer. Never blocks.
 void pty_repl_pump(void);
 
+// A reset of the board begins (muted true: output is dropped and queued
+// input discarded, as a UART loses them in a reset) or ends (false).
+void pty_repl_reset(bool muted);
+
 #endif // MICROPY_INCLUDED_UNIX_BOARD_PTY_REPL_H

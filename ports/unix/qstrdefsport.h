@@ -1,1 +1,3 @@
-// qstrs specific to the unix board (none needed beyond those found by the scan).
+// qstrs specific to the unix board, beyond those found by the scan.
+// *FORMAT-OFF*
+Q(/lib)

@@ -104,6 +104,35 @@ class Board:
         self._send(RECORDER_SOURCE, log_as='(IRQ recorder installed)')
         self._follow(RECORDER_SOURCE, DEFAULT_TIMEOUT_S)
 
+    def reset(self, code: str = 'import machine\nmachine.reset()',
+              timeout: float = DEFAULT_TIMEOUT_S, until: bytes = b'>>> ',
+              take_repl: bool = True) -> str:
+        """Run code that resets the board (machine.reset(), deepsleep, ...),
+        wait until the fresh start prints `until` (the friendly REPL's prompt,
+        after boot.py and main.py), and return everything the board printed
+        after the code was sent; then (unless not take_repl) take the raw REPL
+        again and reinstall the IRQ recorder. `timeout` is the longest
+        silence allowed."""
+        self.join()
+        self._send(code)
+        data = self.transport.read_until(1, until, timeout=timeout)
+        text = data.decode(errors='replace')
+        self._log(text.rstrip())
+        if not data.endswith(until):
+            raise AssertionError(f'{self.name}: no {until!r} after the reset within '
+                                 f'{timeout} s of silence; got {text!r}')
+        if take_repl:
+            self.take_repl()
+        return text
+
+    def take_repl(self) -> None:
+        """Interrupt whatever runs, enter the raw REPL, reinstall the recorder."""
+        self.transport.enter_raw_repl(soft_reset=False)
+        self.events.clear()
+        self._pending.clear()
+        self._send(RECORDER_SOURCE, log_as='(IRQ recorder installed)')
+        self._follow(RECORDER_SOURCE, DEFAULT_TIMEOUT_S)
+
     def exec(self, code: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
         """Run code; return its output. Raises BoardError if it raised."""
         self.join()

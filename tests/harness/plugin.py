@@ -122,6 +122,22 @@ class RigPool:
                   for b in rig.boards]
         return RigHandle(kind, boards, rig)
 
+    def power_cycle(self, kind: str, index: int) -> Board:
+        """Restart virtual board `index` of `kind` as a power cycle would (its
+        process ends; a new one starts on the same flash image and
+        controller); the rig's Board for it is replaced and returned."""
+        handle = self.get(kind)
+        if handle.rig is None:
+            pytest.skip('a power cycle needs a virtual board: the harness cannot switch '
+                        'the power of a board given with --board')
+        old = handle.boards[index]
+        old.close()
+        process = handle.rig.power_cycle(index)
+        board = Board(process.port, kind=kind, name=old.name, address=old.address,
+                      controller=old.controller)
+        handle.boards[index] = board
+        return board
+
     def close(self) -> None:
         for handle in self.handles.values():
             for board in handle.boards:
