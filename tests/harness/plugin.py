@@ -183,7 +183,8 @@ def boards(board_kind: str, rig_pool: RigPool,
                  for when in ('setup', 'call'))
     # A test that passed must not have lost IRQ events in the recorder
     # unknowingly; a test that floods it installs its own handler instead.
-    lost = [] if failed else recorder_drops(pair)
+    # The rig's boards now: a test may have power-cycled one (a new Board).
+    lost = [] if failed else recorder_drops((handle.boards[0], handle.boards[1]))
     if failed or lost:
         artifacts.mkdir(parents=True, exist_ok=True)
         text = '\n\n'.join(board.report() for board in pair)
