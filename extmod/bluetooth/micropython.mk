@@ -11,7 +11,8 @@ SRC_USERMOD_C += $(wildcard $(BLUETOOTH_MOD_DIR)/*.c)
 SRC_USERMOD_LIB_C += $(wildcard $(BLEHOST_DIR)/*.c)
 
 ifeq ($(abspath $(CURDIR)),$(abspath $(TOP)/ports/unix))
-SRC_USERMOD_C += $(BLUETOOTH_MOD_DIR)/port_unix/mpbt_port_unix.c
+SRC_USERMOD_C += $(BLUETOOTH_MOD_DIR)/port_unix/mpbt_port_unix.c $(BLUETOOTH_MOD_DIR)/port_unix/hci_posix.c
+CFLAGS_USERMOD += -I$(BLUETOOTH_MOD_DIR)/port_unix
 endif
 
 CFLAGS_USERMOD += -I$(BLUETOOTH_MOD_DIR) -I$(BLEHOST_DIR)

@@ -10,7 +10,7 @@
 #include "bh_port.h"
 #include "mpbt_port.h"
 #include "board_hal.h"
-#include "hci_transport.h"
+#include "hci_posix.h"
 #include "pty_repl.h"
 
 // Longest single sleep. The host's timers only advance when
@@ -156,4 +156,14 @@ unsigned long board_random_seed(void) {
 // For MicroPython's own os.urandom (from 1.27 on).
 void mp_hal_get_random(size_t n, void *buf) {
     bh_port_random(buf, n);
+}
+
+// bh_port.h and hci_posix.h: the board's clock, and nothing to do when the
+// transport opens (the board's wait loop polls its fd).
+uint32_t bh_port_ticks_ms(void) {
+    return board_ticks_ms();
+}
+
+void hci_transport_opened(int fd) {
+    (void)fd;
 }

@@ -32,7 +32,7 @@
 #include "shared/readline/readline.h"
 #include "shared/runtime/pyexec.h"
 #include "mpbt_port.h"
-#include "hci_transport.h"
+#include "hci_posix.h"
 #include "pty_repl.h"
 #include "board_boot.h"
 #include "board_hal.h"

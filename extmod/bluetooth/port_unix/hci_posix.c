@@ -1,5 +1,8 @@
-// HCI H4 transport of the unix board and the rest of lib/blehost/bh_port.h
-// (ticks, random). Plain POSIX: no MicroPython headers needed here.
+// The HCI transport of unix builds: an H4 byte stream on a tty/pty or a TCP
+// connection, and getrandom() for bh_port_random. Shared by this repo's unix
+// board (ports/unix) and the glue for MicroPython's stock unix port
+// (mpbt_port_unix.c); each provides bh_port_ticks_ms and
+// hci_transport_opened itself. Plain POSIX: no MicroPython headers.
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -14,9 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
 #include "bh_port.h"
-#include "board_hal.h"
-#include "hci_transport.h"
+#include "hci_posix.h"
 
 // A controller that stops reading for this long is treated as gone, so that
 // a write (e.g. HCI_Reset on soft reset) can never hang the board.
@@ -40,7 +44,8 @@ int hci_transport_fd(void) {
 }
 
 unsigned int hci_transport_read_calls(void) {
-    return hci_read_calls;
+    // Atomic: the stock glue's helper thread reads it.
+    return __atomic_load_n(&hci_read_calls, __ATOMIC_RELAXED);
 }
 
 static void hci_mark_dead(const char *why, int err) {
@@ -141,6 +146,12 @@ int bh_port_hci_open(void) {
         hci_dead = 0;
     }
     if (hci_spec == NULL) {
+        // Not configured: the environment may name the controller.
+        hci_transport_configure(getenv(HCI_TRANSPORT_ENV));
+    }
+    if (hci_spec == NULL) {
+        fprintf(stderr, "hci: no controller: set %s to a tty/pty path or tcp:HOST:PORT\n",
+            HCI_TRANSPORT_ENV);
         return -BH_ENODEV;
     }
     int fd;
@@ -154,6 +165,7 @@ int bh_port_hci_open(void) {
         return -BH_ENODEV;
     }
     hci_fd = fd;
+    hci_transport_opened(fd);
     return 0;
 }
 
@@ -191,7 +203,7 @@ int bh_port_hci_write(const uint8_t *buf, size_t len) {
 }
 
 size_t bh_port_hci_read(uint8_t *buf, size_t max) {
-    ++hci_read_calls;
+    __atomic_add_fetch(&hci_read_calls, 1, __ATOMIC_RELAXED);
     if (hci_fd < 0 || hci_dead || max == 0) {
         return 0;
     }
@@ -226,10 +238,6 @@ void bh_port_hci_wait(uint32_t timeout_ms) {
         && !(pfd.revents & POLLIN)) {
         hci_mark_dead("poll", 0);
     }
-}
-
-uint32_t bh_port_ticks_ms(void) {
-    return board_ticks_ms();
 }
 
 int bh_port_random(uint8_t *buf, size_t len) {
