@@ -85,16 +85,6 @@ class GattPeer:
         assert self.connection is not None
         self.connection.gatt_client.send_confirmation = lambda pdu: None
 
-    def pair(self) -> int:
-        """Start pairing as initiator; return the SMP reason it failed with."""
-        async def go() -> int:
-            try:
-                await asyncio.wait_for(self.connection.pair(), 35)
-            except ProtocolError as error:
-                return int(error.error_code)
-            raise AssertionError('pairing succeeded')
-        return self.run(go())
-
     def disconnect(self) -> None:
         async def go() -> None:
             await self.connection.disconnect()

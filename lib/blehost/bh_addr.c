@@ -267,6 +267,28 @@ int bh_get_addr(bh_addr_t *addr) {
     return 0;
 }
 
+int bh_addr_identity(bh_addr_t *id) {
+    if (!st.started) {
+        return -BH_ENODEV;
+    }
+    // The address peers see us with unless we are private.
+    if (st.have_public && st.mode != BH_ADDR_MODE_RANDOM) {
+        id->type = BH_ADDR_TYPE_PUBLIC;
+        memcpy(id->val, st.public_addr, 6);
+        return 0;
+    }
+    if (!st.have_static) {
+        int err = make_static(st.static_addr);
+        if (err != 0) {
+            return err;
+        }
+        st.have_static = true;
+    }
+    id->type = BH_ADDR_TYPE_RANDOM;
+    memcpy(id->val, st.static_addr, 6);
+    return 0;
+}
+
 int bh_get_irk(uint8_t irk[16]) {
     if (!st.started) {
         return -BH_ENODEV;

@@ -30,4 +30,9 @@ bool bh_addr_rotation_due(void);
 // was due), -BH_EBUSY if the controller refused, or another negative errno.
 int bh_addr_refresh(void);
 
+// Our identity address (distributed in pairing): this activation's static
+// random address in mode RANDOM or without a public address (made now if
+// the mode did not need it yet), else the public address. 0 or a negative errno.
+int bh_addr_identity(bh_addr_t *id);
+
 #endif // BLEHOST_BH_ADDR_H
