@@ -19,6 +19,7 @@ from gatts_peer import GattPeer
 from tools.radio import ControllerInfo
 
 IO = PairingDelegate.IoCapability
+SMP_CID = 6
 # config('io') numbers -> bumble's delegate capabilities. bumble maps
 # KeyboardDisplay to DisplayYesNo for BR/EDR only; its SMP value is 4.
 IO_OF = {
@@ -136,6 +137,22 @@ class SmpPeer(GattPeer):
                 asyncio.ensure_future(connection.pair())
             connection.on('security_request', on_request)
         self.run(go())
+
+    def take_smp_channel(self) -> None:
+        """From now on SMP PDUs from the board go to smp_rx, not to bumble's
+        Security Manager (a misbehaving peer speaks through send_smp)."""
+        self.smp_in: queue.Queue[bytes] = queue.Queue()
+        assert self.device is not None
+        self.device.l2cap_channel_manager.register_fixed_channel(
+            SMP_CID, lambda _handle, pdu: self.smp_in.put(bytes(pdu)))
+
+    def send_smp(self, pdu: bytes) -> None:
+        async def send() -> None:
+            self.device.send_l2cap_pdu(self.connection.handle, SMP_CID, pdu)  # type: ignore[union-attr]
+        self.run(send())
+
+    def smp_rx(self, timeout: float = 5.0) -> bytes:
+        return self.smp_in.get(timeout=timeout)
 
     def encrypted(self) -> bool:
         async def go() -> bool:

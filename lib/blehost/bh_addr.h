@@ -35,4 +35,9 @@ int bh_addr_refresh(void);
 // the mode did not need it yet), else the public address. 0 or a negative errno.
 int bh_addr_identity(bh_addr_t *id);
 
+// Adopt a stored identity (the Security Manager's local identity record):
+// the IRK (most significant octet first) and, when id is a static random
+// address, that address as our static address; the address in use follows.
+void bh_addr_set_identity(const uint8_t irk[16], const bh_addr_t *id);
+
 #endif // BLEHOST_BH_ADDR_H

@@ -94,6 +94,8 @@ typedef struct _smp_link_t {
     uint8_t peer_dist;
     uint16_t handle;
     uint16_t fail_pending; // a failure seen where no upcall is allowed
+    bool enc_changed;      // an encryption change waits for the poll hook
+    uint8_t enc_status;
     uint32_t passkey;
     uint32_t started_ms;
     uint8_t preq[7];
@@ -127,6 +129,11 @@ static struct {
     uint16_t dh_owner;    // link whose DHKey the controller computes
     bool dh_busy;
     bool seeded;
+    bool seeding;         // LE Rand answers awaited
+    uint8_t seed_gen;
+    uint8_t seed_parts;
+    uint8_t seed[32];
+    bool id_stored;       // our identity is in the store (loaded or saved)
     uint8_t drbg_key[16];
     uint8_t drbg_ctr[16];
 } smp;
@@ -168,14 +175,47 @@ static bool smp_random(uint8_t *buf, size_t len) {
     return true;
 }
 
-static void seed_from_host(void) {
-    uint8_t seed[32];
-    if (bh_random(seed, sizeof(seed)) == 0) {
-        memcpy(smp.drbg_key, seed, 16);
-        memcpy(smp.drbg_ctr, seed + 16, 16);
-        smp.seeded = true;
+// Seeding without waiting: the port's source, or four LE Rand commands on
+// the asynchronous queue (a synchronous command could wait behind a flood
+// of advertising reports).
+static void rand_done(void *ctx, int status, const uint8_t *ret, size_t len) {
+    uintptr_t i = (uintptr_t)ctx;
+    if (status != 0 || len < 8 || smp.seed_gen != (uint8_t)(i >> 8)) {
+        smp.seeding = false; // try again from the poll hook
+        return;
     }
-    memset(seed, 0, sizeof(seed));
+    memcpy(smp.seed + 8 * (i & 3), ret, 8);
+    if (++smp.seed_parts == 4) {
+        memcpy(smp.drbg_key, smp.seed, 16);
+        memcpy(smp.drbg_ctr, smp.seed + 16, 16);
+        memset(smp.seed, 0, sizeof(smp.seed));
+        smp.seeded = true;
+        smp.seeding = false;
+    }
+}
+
+static void seed(void) {
+    if (smp.seeded || smp.seeding) {
+        return;
+    }
+    if (bh_port_random(smp.seed, sizeof(smp.seed)) == 0) {
+        memcpy(smp.drbg_key, smp.seed, 16);
+        memcpy(smp.drbg_ctr, smp.seed + 16, 16);
+        memset(smp.seed, 0, sizeof(smp.seed));
+        smp.seeded = true;
+        return;
+    }
+    smp.seed_gen++;
+    smp.seed_parts = 0;
+    smp.seeding = true;
+    for (uintptr_t i = 0; i < 4; i++) {
+        if (bh_hci_cmd_async(BH_HCI_OP_LE_RAND, NULL, 0, rand_done,
+            (void *)(((uintptr_t)smp.seed_gen << 8) | i)) != 0) {
+            smp.seed_gen++; // answers to this round are dropped
+            smp.seeding = false;
+            return;
+        }
+    }
 }
 
 // ---- links ----
@@ -327,6 +367,7 @@ static bool valid_features(const uint8_t *p, size_t len) {
 }
 
 static void start_pairing(smp_link_t *s) {
+    bh_smp_identity_load();
     clear(s);
     s->initiator = true;
     s->started_ms = bh_port_ticks_ms();
@@ -347,6 +388,7 @@ static void on_pairing_request(smp_link_t *s, const uint8_t *p, size_t len) {
         fail(s, BH_SMP_ERR_INVALID_PARAMS, true);
         return;
     }
+    bh_smp_identity_load();
     clear(s);
     s->initiator = false;
     s->started_ms = bh_port_ticks_ms();
@@ -809,6 +851,10 @@ static void complete(smp_link_t *s) {
         b->id = c->peer;
     }
     c->sec.bonded = s->bonding && bh_smp_bond_save(b);
+    if (c->sec.bonded && !smp.id_stored) {
+        // The identity we just gave the peer must stay ours.
+        smp.id_stored = bh_smp_local_id_save();
+    }
     bool have = c->sec.bonded;
     bh_smp_bond_t keep = *b;
     clear(s);
@@ -919,6 +965,9 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
     if (len != pdu_len(code)) {
         if (s->phase != PH_IDLE) {
             fail(s, BH_SMP_ERR_INVALID_PARAMS, true);
+        } else {
+            uint8_t pdu[2] = { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_INVALID_PARAMS };
+            send(s, pdu, sizeof(pdu));
         }
         return true;
     }
@@ -1020,11 +1069,18 @@ static void start_security_central(smp_link_t *s) {
     start_pairing(s);
 }
 
+// Recorded here, acted on from the poll hook: the report may come from a
+// command completion (the key size read after Encryption Change v1), where
+// the store's upcalls are not allowed.
 void bh_smp_encryption_changed(bh_conn_t *c, uint8_t status) {
     smp_link_t *s = link_find(c->handle);
-    if (s == NULL) {
-        return;
+    if (s != NULL) {
+        s->enc_changed = true;
+        s->enc_status = status;
     }
+}
+
+static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status) {
     if (status != 0) {
         if (s->enc == ENC_BOND && s->initiator && status == 0x06) {
             // PIN or Key Missing: the peer lost our bond; pair afresh.
@@ -1097,6 +1153,12 @@ bool bh_smp_ltk_request(bh_conn_t *c, const uint8_t rand[8], uint16_t ediv) {
 
 // ---- API ----
 
+void bh_smp_identity_load(void) {
+    if (bh_is_active() && !smp.id_stored) {
+        smp.id_stored = bh_smp_local_id_load();
+    }
+}
+
 void bh_smp_set_config(uint8_t io, bool mitm, bool sc_only, bool bond) {
     cfg.io = io <= BH_IO_KEYBOARD_DISPLAY ? io : BH_IO_NO_INPUT_OUTPUT;
     cfg.mitm = mitm;
@@ -1116,6 +1178,7 @@ int bh_smp_pair(uint16_t conn_handle) {
     if (s->dead) {
         return -BH_ETIMEDOUT;
     }
+    bh_smp_identity_load();
     if (c->role == BH_ROLE_CENTRAL) {
         start_security_central(s);
         return 0;
@@ -1192,13 +1255,21 @@ static void smp_disconnected(bh_conn_t *c) {
 }
 
 static void smp_poll(uint32_t now_ms) {
-    if (!smp.seeded) {
-        seed_from_host();
-    }
+    seed();
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         smp_link_t *s = &smp.links[i];
         if (!s->used) {
             continue;
+        }
+        if (s->enc_changed) {
+            s->enc_changed = false;
+            bh_conn_t *c = bh_conn_find(s->handle);
+            if (c != NULL) {
+                encryption_changed(s, c, s->enc_status);
+            }
+            if (!s->used) {
+                continue;
+            }
         }
         if (s->fail_pending) {
             uint16_t st = s->fail_pending;

@@ -1,6 +1,7 @@
 // Bond records in the embedding's store. See bh_smp_keys.h for the layout.
 #include <string.h>
 
+#include "bh_addr.h"
 #include "bh_aes.h"
 #include "bh_smp_keys.h"
 #include "bh_util.h"
@@ -92,4 +93,29 @@ bool bh_smp_bond_save(const bh_smp_bond_t *b) {
     put_ltk(v + 26, &b->ltk_c);
     put_ltk(v + 52, &b->ltk_p);
     return bh_evt_set_secret(BH_SEC_TYPE_PEER_BOND, key, sizeof(key), v, sizeof(v));
+}
+
+static const uint8_t local_id_key[1] = { 0x00 };
+
+bool bh_smp_local_id_load(void) {
+    uint8_t v[BH_SMP_LOCAL_ID_LEN];
+    int len = bh_evt_get_secret(BH_SEC_TYPE_LOCAL_ID, 0, local_id_key, sizeof(local_id_key), v, sizeof(v));
+    if (len != BH_SMP_LOCAL_ID_LEN || v[0] != BOND_VERSION) {
+        return false;
+    }
+    bh_addr_t id;
+    get_addr(&id, v + 17);
+    bh_addr_set_identity(v + 1, &id);
+    return true;
+}
+
+bool bh_smp_local_id_save(void) {
+    uint8_t v[BH_SMP_LOCAL_ID_LEN];
+    bh_addr_t id;
+    if (bh_get_irk(v + 1) != 0 || bh_addr_identity(&id) != 0) {
+        return false;
+    }
+    v[0] = BOND_VERSION;
+    put_addr(v + 17, &id);
+    return bh_evt_set_secret(BH_SEC_TYPE_LOCAL_ID, local_id_key, sizeof(local_id_key), v, sizeof(v));
 }

@@ -17,6 +17,12 @@
 //   52..77 peripheral LTK (the key we give in LTK replies as peripheral),
 //          same layout. With Secure Connections both are the one LTK, EDIV
 //          and Rand zero.
+//
+// sec_type BH_SEC_TYPE_LOCAL_ID (1), key the one octet 0x00: our own
+// identity, so it stays the same across resets. value BH_SMP_LOCAL_ID_LEN
+// (24) octets: format version (1), our IRK (16, most significant octet
+// first, as config('irk') shows it), identity address type and address (7,
+// most significant octet first).
 #ifndef BLEHOST_BH_SMP_KEYS_H
 #define BLEHOST_BH_SMP_KEYS_H
 
@@ -55,6 +61,12 @@ bool bh_smp_bond_find(const bh_addr_t *addr, bh_smp_bond_t *out);
 
 // Store (replace) a bond; true when the store took it.
 bool bh_smp_bond_save(const bh_smp_bond_t *bond);
+
+// Our identity: adopt the stored one (true), or store the one in use
+// (true when the store took it).
+#define BH_SMP_LOCAL_ID_LEN (24)
+bool bh_smp_local_id_load(void);
+bool bh_smp_local_id_save(void);
 
 // Most records looked at when resolving a private address.
 #define BH_SMP_BOND_SCAN_MAX (32)

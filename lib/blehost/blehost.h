@@ -254,6 +254,13 @@ void bh_smp_set_config(uint8_t io, bool mitm, bool sc_only, bool bond);
 // -BH_EALREADY (pairing already running), -BH_ENOMEM (queues full).
 int bh_smp_pair(uint16_t conn_handle);
 
+// Adopt our identity (IRK, static address) from the store if it holds one
+// (BH_SEC_TYPE_LOCAL_ID), so it is the same across resets; the address in
+// use follows. The embedding calls it when a store may have become
+// reachable (activation, a new IRQ handler); pairing calls it too. The
+// identity is stored the first time a bond is stored.
+void bh_smp_identity_load(void);
+
 // Answer a bh_evt_passkey_action: INPUT and DISPLAY take the passkey
 // (0..999999), NUMCMP takes 1 (accept) or 0 (reject). -BH_ENOTCONN (no
 // link), -BH_EPERM (no such action pending), -BH_EINVAL (passkey out of
@@ -270,8 +277,7 @@ void bh_evt_passkey_action(uint16_t conn_handle, uint8_t action, uint32_t passke
 // from bh_poll() or an API call). get: the value stored for (sec_type, key),
 // or with key NULL the index'th record of sec_type; copies up to value_max
 // octets and returns the value's length, or -1 when there is none. set:
-// store (value_len > 0... any length) or, value NULL, delete; true when the
-// store took it. Record layouts: bh_smp_keys.h.
+// store or, value NULL, delete; true when the store took it. Record layouts: bh_smp_keys.h.
 #define BH_SEC_TYPE_LOCAL_ID (1)
 #define BH_SEC_TYPE_PEER_BOND (2)
 int bh_evt_get_secret(uint8_t sec_type, uint16_t index, const uint8_t *key, size_t key_len,
