@@ -23,6 +23,8 @@ ATT_CID = 4
 
 
 class GattPeer:
+    device_class: type[Device] = Device
+
     def __init__(self, info: ControllerInfo) -> None:
         self.info = info
         self.loop = asyncio.new_event_loop()
@@ -42,7 +44,7 @@ class GattPeer:
 
     async def _open(self) -> None:
         self.transport = await open_transport(self.info.client_spec)
-        device = Device.with_hci('gatt-peer', hci.Address('F0:F1:F2:F3:F4:F5'),
+        device = self.device_class.with_hci('gatt-peer', hci.Address('F0:F1:F2:F3:F4:F5'),
                                  self.transport.source, self.transport.sink)
         await device.power_on()
         manager = device.l2cap_channel_manager

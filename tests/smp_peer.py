@@ -16,6 +16,7 @@ from bumble.device import Connection
 from bumble.pairing import PairingConfig, PairingDelegate
 
 from gatts_peer import GattPeer
+from test_radio_enc import PeerDevice
 from tools.radio import ControllerInfo
 
 IO = PairingDelegate.IoCapability
@@ -59,6 +60,10 @@ class Delegate(PairingDelegate):
 
 
 class SmpPeer(GattPeer):
+    # bumble 0.0.236's legacy-bonded peripheral answers LTK requests with
+    # the wrong key; test_radio_enc's PeerDevice fixes that.
+    device_class = PeerDevice
+
     def __init__(self, info: ControllerInfo) -> None:
         super().__init__(info)
         self.shown: queue.Queue[int] = queue.Queue()

@@ -447,3 +447,60 @@ def test_smp_timeout_ends_pairing_on_the_link(peripheral: Board, smp_peer: SmpPe
     with pytest.raises(queue.Empty):
         smp_peer.smp_rx(timeout=1.0)
     assert peripheral.eval(f'_errno(lambda: ble.gap_pair({conn}))') == 110  # ETIMEDOUT
+
+
+# -- legacy bonds with bumble, re-encrypted after the board's soft reset ---------
+def store_up(board: Board, saved: str | None = None) -> None:
+    up(board)
+    board.exec(STORE + SECRETS_JSON)
+    if saved is not None:
+        board.exec(f'_load({saved!r})')
+        board.exec('ble.irq(_store_irq)')
+    configure(board, bond=True)
+
+
+@pytest.mark.api(methods=['gap_pair'],
+                 events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_GET_SECRET', '_IRQ_SET_SECRET'])
+def test_legacy_bond_board_peripheral_reencrypts_after_reset(peripheral: Board,
+                                                             smp_peer: SmpPeer) -> None:
+    store_up(peripheral)
+    smp_peer.configure(sc=False, bond=True)
+    conn = board_as_peripheral(peripheral, smp_peer)
+    assert smp_peer.pair_result() == 0
+    assert one_encryption_update(peripheral) == (conn, 1, 0, 1, 16)
+    saved = peripheral.eval('_dump()')
+    smp_peer.disconnect()
+    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
+    peripheral.soft_reset()
+    store_up(peripheral, saved)
+    conn = board_as_peripheral(peripheral, smp_peer)
+    # bumble encrypts with the LTK the board distributed (EDIV, Rand): the
+    # board finds it in the store and answers; no pairing.
+    smp_peer.run(smp_peer.connection.encrypt())
+    assert one_encryption_update(peripheral) == (conn, 1, 0, 1, 16)
+    assert smp_peer.encrypted()
+    assert peripheral.eval('_dump()') == saved
+
+
+@pytest.mark.api(methods=['gap_pair'],
+                 events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_GET_SECRET', '_IRQ_SET_SECRET'])
+def test_legacy_bond_board_central_reencrypts_after_reset(central: Board,
+                                                          smp_peer: SmpPeer) -> None:
+    store_up(central)
+    smp_peer.configure(sc=False, bond=True)
+    conn = board_as_central(central, smp_peer)
+    smp_peer.expect_pairing()
+    central.exec(f'ble.gap_pair({conn})')
+    assert smp_peer.wait_pairing() == 0
+    assert one_encryption_update(central) == (conn, 1, 0, 1, 16)
+    saved = central.eval('_dump()')
+    central.exec(f'ble.gap_disconnect({conn})')
+    central.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT')
+    central.soft_reset()
+    store_up(central, saved)
+    smp_peer.incoming = None
+    conn = board_as_central(central, smp_peer)
+    central.exec(f'ble.gap_pair({conn})')
+    assert one_encryption_update(central) == (conn, 1, 0, 1, 16)
+    assert smp_peer.encrypted()
+    assert central.eval('_dump()') == saved

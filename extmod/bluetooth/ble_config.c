@@ -147,6 +147,7 @@ static void config_set(mp_obj_bluetooth_ble_t *ble, qstr key, mp_obj_t value) {
         case MP_QSTR_bond:
             ble->bond = mp_obj_is_true(value);
             ble_sec_apply_config(ble);
+            ble_sec_identity_hint(ble);
             break;
         case MP_QSTR_mitm:
             ble->mitm = mp_obj_is_true(value);

@@ -15,6 +15,16 @@ void ble_sec_apply_config(mp_obj_bluetooth_ble_t *ble) {
     bh_smp_set_config(ble->io, ble->mitm, ble->le_secure, ble->bond);
 }
 
+// Applications that bond get our stored identity back (the IRK of our
+// private addresses, our static address) as soon as their store may be
+// reachable: at activation, when the handler is set, when bond is turned
+// on. Others are never asked for it (pairing asks again anyway).
+void ble_sec_identity_hint(mp_obj_bluetooth_ble_t *ble) {
+    if (ble->bond && ble->irq_handler != mp_const_none && bh_is_active()) {
+        bh_smp_identity_load();
+    }
+}
+
 static mp_obj_t ble_gap_pair(mp_obj_t self_in, mp_obj_t conn_in) {
     (void)self_in;
     ble_check_active();

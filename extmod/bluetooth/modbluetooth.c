@@ -94,8 +94,7 @@ static mp_obj_t ble_active(size_t n_args, const mp_obj_t *args) {
             if (err != 0) {
                 ble_raise_errno(err);
             }
-            // Our stored identity, if the application's store has one.
-            bh_smp_identity_load();
+            ble_sec_identity_hint(ble);
         } else if (!want && bh_is_active()) {
             bh_deactivate(DEACTIVATE_RESET_TIMEOUT_MS);
         }
@@ -110,9 +109,7 @@ static mp_obj_t ble_irq(mp_obj_t self_in, mp_obj_t handler) {
         mp_raise_TypeError(MP_ERROR_TEXT("handler must be callable or None"));
     }
     ble->irq_handler = handler;
-    if (handler != mp_const_none) {
-        bh_smp_identity_load();
-    }
+    ble_sec_identity_hint(ble);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(ble_irq_obj, ble_irq);
