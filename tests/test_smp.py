@@ -20,6 +20,7 @@ from tools.radio import ControllerInfo
 F_READ, F_READ_ENC, F_READ_AUTHN = 0x02, 0x0200, 0x0400
 INPUT, DISPLAY, NUMCMP = 2, 3, 4
 CONFIRM_VALUE_FAILED, AUTH_REQUIREMENTS, NUMERIC_COMPARISON_FAILED = 0x04, 0x03, 0x0c
+REPEATED_ATTEMPTS = 0x09
 
 # An IRQ handler with a store in aioble's manner (a dict of (sec_type, key)
 # -> value; a GET_SECRET with key None counts records of the type), in
@@ -204,6 +205,13 @@ def test_wrong_passkey_fails_on_both_sides(central: Board, smp_peer: SmpPeer, sc
     # encrypted 0; the reason in key_size, negated.
     assert one_encryption_update(central) == (conn, 0, 0, 0, -CONFIRM_VALUE_FAILED)
     assert not smp_peer.encrypted()
+    # Repeated attempts (Core Vol 3 Part H 2.3.6): a new attempt must wait.
+    central.exec(ERRNO)
+    assert central.eval(f'_errno(lambda: ble.gap_pair({conn}))') == 11  # EAGAIN
+    time.sleep(2.2)
+    # 2 s later it is allowed: pairing starts (and asks for the passkey).
+    central.exec(f'ble.gap_pair({conn})')
+    assert central.wait_for_event('_IRQ_PASSKEY_ACTION', timeout=10).data[:2] == (conn, INPUT)
 
 
 @pytest.mark.api(methods=['gap_passkey'], events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_PASSKEY_ACTION'])
@@ -219,6 +227,10 @@ def test_rejected_comparison_fails_on_both_sides(peripheral: Board, smp_peer: Sm
         peripheral.exec(f'ble.gap_passkey({conn}, {NUMCMP}, 0)')
         assert result.result(timeout=40) == NUMERIC_COMPARISON_FAILED
     assert one_encryption_update(peripheral) == (conn, 0, 0, 0, -NUMERIC_COMPARISON_FAILED)
+    # At once again: Repeated Attempts, and nothing for the application.
+    assert smp_peer.pair_result() == REPEATED_ATTEMPTS
+    assert not [e for e in peripheral.take_events() if e.name in ('_IRQ_ENCRYPTION_UPDATE',
+                                                                 '_IRQ_PASSKEY_ACTION')]
 
 
 @pytest.mark.api(methods=['gap_pair'], events=['_IRQ_ENCRYPTION_UPDATE'])

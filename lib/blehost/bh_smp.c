@@ -98,6 +98,8 @@ typedef struct _smp_link_t {
     uint8_t enc_status;
     uint32_t passkey;
     uint32_t started_ms;
+    uint8_t failures;        // failed authentications on this link (2.3.6)
+    uint32_t failed_ms;      // when the last one failed
     uint8_t preq[7];
     uint8_t pres[7];
     bh_addr_t ia;
@@ -262,7 +264,11 @@ static void clear(smp_link_t *s) {
     bool initiator = s->initiator;
     bh_smp_bond_t bond = s->bond;
     bool have_bond = s->have_bond;
+    uint8_t failures = s->failures;
+    uint32_t failed_ms = s->failed_ms;
     memset(s, 0, sizeof(*s));
+    s->failures = failures;
+    s->failed_ms = failed_ms;
     s->used = true;
     s->handle = handle;
     s->dead = dead;
@@ -276,6 +282,14 @@ static void clear(smp_link_t *s) {
 // End a pairing or an encryption attempt with a failure: tell the peer
 // (reason != 0 and send), then the application.
 static void fail(smp_link_t *s, uint16_t status, bool tell_peer) {
+    if (status == BH_SMP_ERR_CONFIRM_VALUE_FAILED || status == BH_SMP_ERR_DHKEY_CHECK_FAILED
+        || status == BH_SMP_ERR_NUMERIC_COMPARISON_FAILED || status == BH_SMP_ERR_PASSKEY_ENTRY_FAILED) {
+        // An authentication failed: the next attempt must wait (2.3.6).
+        if (s->failures < BH_SMP_RETRY_MAX_DOUBLINGS) {
+            s->failures++;
+        }
+        s->failed_ms = bh_port_ticks_ms();
+    }
     if (tell_peer && status > 0 && status < 0x100) {
         uint8_t pdu[2] = { BH_SMP_PAIRING_FAILED, (uint8_t)status };
         send(s, pdu, sizeof(pdu));
@@ -285,6 +299,18 @@ static void fail(smp_link_t *s, uint16_t status, bool tell_peer) {
     }
     clear(s);
     report(s, false, status);
+}
+
+// After failed authentications a new attempt on the link waits
+// BH_SMP_RETRY_MS, doubled for each further failure.
+static bool too_soon(const smp_link_t *s) {
+    return s->failures > 0
+           && (uint32_t)(bh_port_ticks_ms() - s->failed_ms) < (BH_SMP_RETRY_MS << (s->failures - 1));
+}
+
+static void refuse(smp_link_t *s, uint8_t reason) {
+    uint8_t pdu[2] = { BH_SMP_PAIRING_FAILED, reason };
+    send(s, pdu, sizeof(pdu));
 }
 
 // ---- pairing features ----
@@ -366,8 +392,10 @@ static bool valid_features(const uint8_t *p, size_t len) {
     return len == 7 && p[1] <= BH_IO_KEYBOARD_DISPLAY && p[4] <= KEY_SIZE_MAX;
 }
 
+static void identity_for_pairing(void);
+
 static void start_pairing(smp_link_t *s) {
-    bh_smp_identity_load();
+    identity_for_pairing();
     clear(s);
     s->initiator = true;
     s->started_ms = bh_port_ticks_ms();
@@ -384,11 +412,15 @@ static void start_pairing(smp_link_t *s) {
 }
 
 static void on_pairing_request(smp_link_t *s, const uint8_t *p, size_t len) {
+    if (too_soon(s)) {
+        refuse(s, BH_SMP_ERR_REPEATED_ATTEMPTS);
+        return;
+    }
     if (!valid_features(p, len)) {
         fail(s, BH_SMP_ERR_INVALID_PARAMS, true);
         return;
     }
-    bh_smp_identity_load();
+    identity_for_pairing();
     clear(s);
     s->initiator = false;
     s->started_ms = bh_port_ticks_ms();
@@ -850,6 +882,7 @@ static void complete(smp_link_t *s) {
     if (!(b->flags & BH_SMP_BOND_IRK)) {
         b->id = c->peer;
     }
+    s->failures = 0;
     c->sec.bonded = s->bonding && bh_smp_bond_save(b);
     if (c->sec.bonded && !smp.id_stored) {
         // The identity we just gave the peer must stay ours.
@@ -986,7 +1019,9 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
         return true;
     }
     if (code == BH_SMP_SECURITY_REQUEST && c->role == BH_ROLE_CENTRAL) {
-        if (s->phase == PH_IDLE && s->enc == ENC_NONE) {
+        if (too_soon(s)) {
+            refuse(s, BH_SMP_ERR_REPEATED_ATTEMPTS);
+        } else if (s->phase == PH_IDLE && s->enc == ENC_NONE) {
             start_security_central(s);
         }
         return true;
@@ -1058,7 +1093,7 @@ static void start_security_central(smp_link_t *s) {
         return;
     }
     bh_smp_bond_t b;
-    if (bh_smp_bond_find(&c->peer, &b) && (b.flags & BH_SMP_BOND_LTK_C)) {
+    if (cfg.bond && bh_smp_bond_find(&c->peer, &b) && (b.flags & BH_SMP_BOND_LTK_C)) {
         clear(s);
         s->bond = b;
         s->have_bond = true;
@@ -1159,6 +1194,13 @@ void bh_smp_identity_load(void) {
     }
 }
 
+// Pairing looks at the store only when bonding is on.
+static void identity_for_pairing(void) {
+    if (cfg.bond) {
+        bh_smp_identity_load();
+    }
+}
+
 void bh_smp_set_config(uint8_t io, bool mitm, bool sc_only, bool bond) {
     cfg.io = io <= BH_IO_KEYBOARD_DISPLAY ? io : BH_IO_NO_INPUT_OUTPUT;
     cfg.mitm = mitm;
@@ -1178,7 +1220,10 @@ int bh_smp_pair(uint16_t conn_handle) {
     if (s->dead) {
         return -BH_ETIMEDOUT;
     }
-    bh_smp_identity_load();
+    if (too_soon(s)) {
+        return -BH_EAGAIN;
+    }
+    identity_for_pairing();
     if (c->role == BH_ROLE_CENTRAL) {
         start_security_central(s);
         return 0;

@@ -60,6 +60,12 @@ bool bh_smp_ltk_request(struct _bh_conn_t *c, const uint8_t rand[8], uint16_t ed
 
 // Pairing timeout (3.4).
 #define BH_SMP_TIMEOUT_MS (30000)
+// Repeated attempts (2.3.6): after a failed authentication (wrong passkey,
+// rejected comparison, bad check value) a new pairing on the link is
+// refused with Repeated Attempts (gap_pair: EAGAIN) for BH_SMP_RETRY_MS,
+// doubled per further failure up to BH_SMP_RETRY_MAX_DOUBLINGS times.
+#define BH_SMP_RETRY_MS (2000u)
+#define BH_SMP_RETRY_MAX_DOUBLINGS (6)
 
 struct _bh_layer_t;
 extern const struct _bh_layer_t bh_smp_layer;
