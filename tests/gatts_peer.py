@@ -29,6 +29,8 @@ READ_RSP = 0x0b
 
 
 class GattPeer:
+    device_class: type[Device] = Device
+
     def __init__(self, info: ControllerInfo) -> None:
         self.info = info
         self.loop = asyncio.new_event_loop()
@@ -48,7 +50,7 @@ class GattPeer:
 
     async def _open(self) -> None:
         self.transport = await open_transport(self.info.client_spec)
-        device = Device.with_hci('gatt-peer', hci.Address('F0:F1:F2:F3:F4:F5'),
+        device = self.device_class.with_hci('gatt-peer', hci.Address('F0:F1:F2:F3:F4:F5'),
                                  self.transport.source, self.transport.sink)
         await device.power_on()
         manager = device.l2cap_channel_manager
@@ -90,16 +92,6 @@ class GattPeer:
         """Stop confirming indications (a misbehaving client)."""
         assert self.connection is not None
         self.connection.gatt_client.send_confirmation = lambda pdu: None
-
-    def pair(self) -> int:
-        """Start pairing as initiator; return the SMP reason it failed with."""
-        async def go() -> int:
-            try:
-                await asyncio.wait_for(self.connection.pair(), 35)
-            except ProtocolError as error:
-                return int(error.error_code)
-            raise AssertionError('pairing succeeded')
-        return self.run(go())
 
     def disconnect(self) -> None:
         async def go() -> None:

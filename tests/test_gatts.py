@@ -291,23 +291,24 @@ def test_security_flags_refused_on_unencrypted_link(peripheral: Board,
     assert not [e for e in peripheral.take_events() if e.code == 4 and e.data[1] in hs[:2]]
 
 
-SMP_PAIRING_NOT_SUPPORTED = 0x05
-
-
-@pytest.mark.api(methods=['gatts_register_services'])
-def test_pairing_refused_at_once_and_link_kept(peripheral: Board, gatt_peer: GattPeer) -> None:
-    # No pairing yet: the board answers Pairing Not Supported at once (not
-    # the 30 s SMP timeout); the link stays up and protected values refused.
+@pytest.mark.api(methods=['gatts_register_services'], events=['_IRQ_ENCRYPTION_UPDATE'])
+def test_just_works_pairing_opens_encrypted_not_authenticated(peripheral: Board,
+                                                              gatt_peer: GattPeer) -> None:
+    # After Just Works pairing (unauthenticated) an encrypted value is
+    # readable; one that needs authentication is still refused (0x05).
     handles, conn = serve(peripheral, gatt_peer,
-                          f'((bluetooth.UUID(0x2FFF), ((bluetooth.UUID(0x3000), {F_READ | F_READ_ENC}),)),)')
-    ((h,),) = handles
-    started = time.monotonic()
-    assert gatt_peer.pair() == SMP_PAIRING_NOT_SUPPORTED
-    assert time.monotonic() - started < 3
+                          f'((bluetooth.UUID(0x2FFF), ((bluetooth.UUID(0x3000), {F_READ | F_READ_ENC}),'
+                          f' (bluetooth.UUID(0x3001), {F_READ | F_READ_AUTHN}))),)')
+    ((h, h_authn),) = handles
+    peripheral.exec(f'ble.gatts_write({h}, b"enc")')
     assert att_error(gatt_peer, gatt_peer.peer.read_value(h)) == 0x05
-    assert peripheral.eval('ble.gap_disconnect(%d)' % conn) is True
-    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
-    assert not [e for e in peripheral.take_events() if e.name == '_IRQ_ENCRYPTION_UPDATE']
+
+    async def pair() -> None:
+        await gatt_peer.connection.pair()
+    gatt_peer.run(pair())
+    assert peripheral.wait_for_event('_IRQ_ENCRYPTION_UPDATE').data == (conn, 1, 0, 0, 16)
+    assert gatt_peer.run(gatt_peer.peer.read_value(h)) == b'enc'
+    assert att_error(gatt_peer, gatt_peer.peer.read_value(h_authn)) == 0x05
 
 
 # -- notifications and indications ----------------------------------------------------

@@ -146,15 +146,20 @@ static void config_set(mp_obj_bluetooth_ble_t *ble, qstr key, mp_obj_t value) {
             break;
         case MP_QSTR_bond:
             ble->bond = mp_obj_is_true(value);
+            ble_sec_apply_config(ble);
+            ble_sec_identity_hint(ble);
             break;
         case MP_QSTR_mitm:
             ble->mitm = mp_obj_is_true(value);
+            ble_sec_apply_config(ble);
             break;
         case MP_QSTR_io:
             ble->io = get_int_in(value, 0, 4, MP_QSTR_io);
+            ble_sec_apply_config(ble);
             break;
         case MP_QSTR_le_secure:
             ble->le_secure = mp_obj_is_true(value);
+            ble_sec_apply_config(ble);
             break;
         case MP_QSTR_rpa_timeout:
             bh_set_rpa_timeout((uint32_t)get_int_in(value, BH_RPA_TIMEOUT_MIN_S, BH_RPA_TIMEOUT_MAX_S, MP_QSTR_rpa_timeout));

@@ -333,6 +333,8 @@ mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_
         const ble_field_t *f = &fields[i];
         if (f->kind == BLE_FIELD_INT) {
             t->items[i] = mp_obj_new_int(f->value);
+        } else if (f->kind == BLE_FIELD_BYTES && f->data == NULL) {
+            t->items[i] = mp_const_none; // an absent key or value
         } else if (f->kind == BLE_FIELD_BYTES && views < BLE_EVENT_MAX_BYTES_FIELDS) {
             mp_obj_array_t *view = ctx->views[views++];
             mp_obj_memoryview_init(view, 'B', 0, f->len, (void *)f->data);

@@ -276,10 +276,12 @@ void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t latenc
 }
 
 void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
-    bool bonded, uint8_t key_size) {
+    bool bonded, uint8_t key_size, uint16_t status) {
+    // A failed pairing or encryption: encrypted 0 and key_size the negated
+    // reason (README, "Pairing and bonding").
     const ble_field_t fields[] = {
         BLE_INT(conn_handle), BLE_INT(encrypted), BLE_INT(authenticated), BLE_INT(bonded),
-        BLE_INT(key_size),
+        BLE_INT(status != 0 ? -(int32_t)status : key_size),
     };
     ble_event_push(IRQ_ENCRYPTION_UPDATE, fields, MP_ARRAY_SIZE(fields));
 }

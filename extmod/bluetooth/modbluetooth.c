@@ -63,10 +63,6 @@ void ble_check_active(void) {
     }
 }
 
-static NORETURN void raise_not_implemented(qstr name) {
-    mp_raise_msg_varg(&mp_type_NotImplementedError, MP_ERROR_TEXT("%q is not implemented yet"), name);
-}
-
 // ---- construction, active, irq ----
 
 static mp_obj_t ble_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
@@ -82,6 +78,7 @@ static mp_obj_t ble_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_
         memcpy(ble->gap_name, BLE_GAP_NAME_DEFAULT, ble->gap_name_len);
         ble_event_init(ble, BLE_RXBUF_DEFAULT);
         ble_gatts_init();
+        ble_sec_apply_config(ble);
         MP_STATE_VM(bluetooth_ble) = ble;
     }
     return MP_OBJ_FROM_PTR(ble);
@@ -97,6 +94,7 @@ static mp_obj_t ble_active(size_t n_args, const mp_obj_t *args) {
             if (err != 0) {
                 ble_raise_errno(err);
             }
+            ble_sec_identity_hint(ble);
         } else if (!want && bh_is_active()) {
             bh_deactivate(DEACTIVATE_RESET_TIMEOUT_MS);
         }
@@ -111,21 +109,10 @@ static mp_obj_t ble_irq(mp_obj_t self_in, mp_obj_t handler) {
         mp_raise_TypeError(MP_ERROR_TEXT("handler must be callable or None"));
     }
     ble->irq_handler = handler;
+    ble_sec_identity_hint(ble);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(ble_irq_obj, ble_irq);
-
-// ---- methods of later issues: arity checked, then EPERM or not implemented ----
-
-// min/max count self.
-#define BLE_NOT_YET(name, min, max) \
-    static mp_obj_t ble_##name(size_t n_args, const mp_obj_t *args) { \
-        (void)n_args; \
-        (void)args; \
-        ble_check_active(); \
-        raise_not_implemented(MP_QSTR_##name); \
-    } \
-    static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_##name##_obj, min, max, ble_##name)
 
 // GATT client methods (ble_gattc.c).
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_discover_services_obj);
@@ -134,8 +121,6 @@ MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_discover_descriptors_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_read_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_write_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gattc_exchange_mtu_obj);
-BLE_NOT_YET(gap_pair, 2, 2);
-BLE_NOT_YET(gap_passkey, 4, 4);
 
 static const mp_rom_map_elem_t ble_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_active), MP_ROM_PTR(&ble_active_obj) },

@@ -140,6 +140,14 @@ void ble_event_reset_schedule(void);
 
 MP_DECLARE_CONST_FUN_OBJ_KW(ble_config_obj);
 
+// Pairing and bonding (ble_sec.c); apply_config gives the host the io,
+// mitm, le_secure and bond settings.
+void ble_sec_apply_config(mp_obj_bluetooth_ble_t *ble);
+// Ask the store for our identity when bonding is on (see ble_sec.c).
+void ble_sec_identity_hint(mp_obj_bluetooth_ble_t *ble);
+MP_DECLARE_CONST_FUN_OBJ_2(ble_gap_pair_obj);
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_passkey_obj);
+
 // GAP methods (ble_gap.c).
 MP_DECLARE_CONST_FUN_OBJ_KW(ble_gap_advertise_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_scan_obj);

@@ -267,6 +267,51 @@ int bh_get_addr(bh_addr_t *addr) {
     return 0;
 }
 
+int bh_addr_identity(bh_addr_t *id) {
+    if (!st.started) {
+        return -BH_ENODEV;
+    }
+    // The address peers see us with unless we are private.
+    if (st.have_public && st.mode != BH_ADDR_MODE_RANDOM) {
+        id->type = BH_ADDR_TYPE_PUBLIC;
+        memcpy(id->val, st.public_addr, 6);
+        return 0;
+    }
+    if (!st.have_static) {
+        int err = make_static(st.static_addr);
+        if (err != 0) {
+            return err;
+        }
+        st.have_static = true;
+    }
+    id->type = BH_ADDR_TYPE_RANDOM;
+    memcpy(id->val, st.static_addr, 6);
+    return 0;
+}
+
+static bool is_private(void) {
+    return st.started && (st.mode == BH_ADDR_MODE_RPA || st.mode == BH_ADDR_MODE_NRPA);
+}
+
+void bh_addr_set_identity(const uint8_t irk[16], const bh_addr_t *id) {
+    if (!st.started) {
+        return;
+    }
+    memcpy(st.irk, irk, 16);
+    if (id != NULL && id->type == BH_ADDR_TYPE_RANDOM && (id->val[5] & 0xc0) == 0xc0) {
+        memcpy(st.static_addr, id->val, 6);
+        st.have_static = true;
+    }
+    // Addresses from now on come from this identity: a fresh private
+    // address with the IRK, or the static address. Busy (advertising,
+    // scanning, initiating): a private address is changed once the
+    // controller lets us; a static one at the next mode change.
+    if (apply_mode(st.mode) != 0 && is_private()) {
+        st.rotation_due = true;
+        st.retry_ms = bh_port_ticks_ms();
+    }
+}
+
 int bh_get_irk(uint8_t irk[16]) {
     if (!st.started) {
         return -BH_ENODEV;
@@ -287,9 +332,6 @@ uint32_t bh_get_rpa_timeout(void) {
     return rpa_timeout_s;
 }
 
-static bool is_private(void) {
-    return st.started && (st.mode == BH_ADDR_MODE_RPA || st.mode == BH_ADDR_MODE_NRPA);
-}
 
 // The current private address has been in use for the RPA timeout (or an
 // earlier change is still waiting for the controller).

@@ -30,4 +30,14 @@ bool bh_addr_rotation_due(void);
 // was due), -BH_EBUSY if the controller refused, or another negative errno.
 int bh_addr_refresh(void);
 
+// Our identity address (distributed in pairing): this activation's static
+// random address in mode RANDOM or without a public address (made now if
+// the mode did not need it yet), else the public address. 0 or a negative errno.
+int bh_addr_identity(bh_addr_t *id);
+
+// Adopt a stored identity (the Security Manager's local identity record):
+// the IRK (most significant octet first) and, when id is a static random
+// address, that address as our static address; the address in use follows.
+void bh_addr_set_identity(const uint8_t irk[16], const bh_addr_t *id);
+
 #endif // BLEHOST_BH_ADDR_H

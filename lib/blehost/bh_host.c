@@ -44,6 +44,8 @@ static const bh_hci_evt_row_t le_events[] = {
     { BH_LE_SUBEVT_CONN_UPDATE_COMPLETE, BH_GAP_CONN_UPDATE_MIN_LEN, bh_gap_on_conn_update_complete },
     { BH_LE_SUBEVT_REMOTE_PARAM_REQUEST, BH_GAP_PARAM_REQUEST_MIN_LEN, bh_gap_on_remote_param_request },
     { BH_LE_SUBEVT_LTK_REQUEST, BH_SEC_LTK_REQUEST_MIN_LEN, bh_sec_on_ltk_request },
+    { BH_LE_SUBEVT_P256_COMPLETE, BH_SMP_P256_MIN_LEN, bh_smp_on_p256_complete },
+    { BH_LE_SUBEVT_DHKEY_COMPLETE, BH_SMP_DHKEY_MIN_LEN, bh_smp_on_dhkey_complete },
 };
 
 static void framing_lost(void);

@@ -5,6 +5,7 @@
 #include "bh_conn.h"
 #include "bh_hci.h"
 #include "bh_sec.h"
+#include "bh_smp.h"
 #include "bh_util.h"
 
 static bh_sec_stats_t stats;
@@ -21,10 +22,12 @@ void bh_sec_get_stats(bh_sec_stats_t *out) {
     *out = stats;
 }
 
+// The Security Manager decides what the change means (pairing going on to
+// key distribution, a bonded key's properties) and when the application
+// hears of it; then the other layers see the new state.
 static void report(bh_conn_t *c) {
+    bh_smp_encryption_changed(c, 0);
     bh_conn_security_changed(c);
-    bh_evt_encryption_update(c->handle, c->sec.encrypted, c->sec.authenticated, c->sec.bonded,
-        c->sec.key_size);
 }
 
 static void key_size_read(void *ctx, int status, const uint8_t *ret, size_t len) {
@@ -58,20 +61,15 @@ static void encryption_on(bh_conn_t *c, int key_size) {
     }
 }
 
-// The link of an event that starts with status and handle, if it succeeded
-// (a failed attempt leaves the link's state as it was).
-static bh_conn_t *succeeded_on(const uint8_t *p) {
-    bh_conn_t *c = bh_conn_find(bh_get_u16(p + 1) & 0x0fff);
-    if (c != NULL && p[0] != BH_HCI_SUCCESS) {
-        stats.enc_failed++;
-        return NULL;
-    }
-    return c;
-}
-
 static void encryption_change(const uint8_t *p, int key_size) {
-    bh_conn_t *c = succeeded_on(p);
+    bh_conn_t *c = bh_conn_find(bh_get_u16(p + 1) & 0x0fff);
     if (c == NULL) {
+        return;
+    }
+    if (p[0] != BH_HCI_SUCCESS) {
+        // The attempt failed; the link keeps the state it had.
+        stats.enc_failed++;
+        bh_smp_encryption_changed(c, p[0]);
         return;
     }
     if (p[3]) {
@@ -94,8 +92,13 @@ void bh_sec_on_encryption_change_v2(const uint8_t *p, size_t len) {
 
 void bh_sec_on_key_refresh(const uint8_t *p, size_t len) {
     (void)len;
-    bh_conn_t *c = succeeded_on(p);
+    bh_conn_t *c = bh_conn_find(bh_get_u16(p + 1) & 0x0fff);
     if (c == NULL) {
+        return;
+    }
+    if (p[0] != BH_HCI_SUCCESS) {
+        stats.enc_failed++;
+        bh_smp_encryption_changed(c, p[0]);
         return;
     }
     // Re-encrypted with a (possibly new) key: report it as a new state.
@@ -105,11 +108,17 @@ void bh_sec_on_key_refresh(const uint8_t *p, size_t len) {
 void bh_sec_on_ltk_request(const uint8_t *p, size_t len) {
     (void)len;
     uint16_t handle = bh_get_u16(p) & 0x0fff;
-    if (bh_conn_find(handle) == NULL) {
+    bh_conn_t *c = bh_conn_find(handle);
+    if (c == NULL) {
         return;
     }
-    // No keys yet: refuse, so the central's encryption fails at once with
-    // PIN or Key Missing and the link stays up.
+    // Rand (8), EDIV (2): the Security Manager answers with the key of the
+    // pairing going on or of the peer's bond.
+    if (bh_smp_ltk_request(c, p + 2, bh_get_u16(p + 10))) {
+        return;
+    }
+    // No key: refuse, so the central's encryption fails at once with PIN or
+    // Key Missing and the link stays up.
     uint8_t reply[2];
     bh_put_u16(reply, handle);
     if (bh_hci_cmd_async(BH_HCI_OP_LE_LTK_NEG_REPLY, reply, sizeof(reply), NULL, NULL) == 0) {

@@ -214,9 +214,75 @@ void bh_evt_connect_failed(const bh_addr_t *peer, uint8_t status);
 // supervision timeout (10 ms), HCI status.
 void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t latency,
     uint16_t timeout, uint8_t status);
-// A link's security changed (encrypted, re-encrypted, or encryption off).
-// key_size is in octets, 0 when unknown.
+// A link's security changed: once per completed pairing (after key
+// distribution, bonded already true when the store took the keys), once per
+// encryption with a stored key, and once with encrypted false when a pairing
+// or an encryption we started fails. key_size is in octets, 0 when unknown.
+// status is 0, or why it failed: BH_SEC_FAIL_* below.
 void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
-    bool bonded, uint8_t key_size);
+    bool bonded, uint8_t key_size, uint16_t status);
+
+// Failure statuses: 0x01-0x0f the SMP Pairing Failed reason (ours or the
+// peer's, Core Vol 3 Part H 3.5.5), 0x100 + HCI status when the controller
+// failed the encryption (e.g. 0x106 PIN or Key Missing), and:
+#define BH_SEC_FAIL_HCI (0x100)
+#define BH_SEC_FAIL_TIMEOUT (0x200)      // the 30 s SMP timeout
+#define BH_SEC_FAIL_DISCONNECTED (0x201) // the link closed during pairing
+
+// ---- Security Manager (bh_smp.c) ----
+
+// I/O capabilities (Core Vol 3 Part H 3.5.1), as config('io') numbers them.
+#define BH_IO_DISPLAY_ONLY (0)
+#define BH_IO_DISPLAY_YESNO (1)
+#define BH_IO_KEYBOARD_ONLY (2)
+#define BH_IO_NO_INPUT_OUTPUT (3)
+#define BH_IO_KEYBOARD_DISPLAY (4)
+
+// Passkey actions (bh_evt_passkey_action, bh_smp_passkey).
+#define BH_PASSKEY_INPUT (2)
+#define BH_PASSKEY_DISPLAY (3)
+#define BH_PASSKEY_NUMCMP (4)
+
+// Settings for the next pairing (either role): I/O capability, MITM
+// wanted, LE Secure Connections required (legacy refused with
+// Authentication Requirements), bonding. Kept across activations.
+void bh_smp_set_config(uint8_t io, bool mitm, bool sc_only, bool bond);
+
+// Start security on a link: as central encrypt with the stored key of a
+// bonded peer (pairing afresh if the peer lost it), else send a Pairing
+// Request; as peripheral send a Security Request. 0, -BH_ENOTCONN,
+// -BH_EALREADY (pairing already running), -BH_ENOMEM (queues full).
+int bh_smp_pair(uint16_t conn_handle);
+
+// Adopt our identity (IRK, static address) from the store if it holds one
+// (BH_SEC_TYPE_LOCAL_ID), so it is the same across resets; the address in
+// use follows. The embedding calls it when a store may have become
+// reachable (activation, a new IRQ handler); pairing calls it too. The
+// identity is stored the first time a bond is stored.
+void bh_smp_identity_load(void);
+
+// Answer a bh_evt_passkey_action: INPUT and DISPLAY take the passkey
+// (0..999999), NUMCMP takes 1 (accept) or 0 (reject). -BH_ENOTCONN (no
+// link), -BH_EPERM (no such action pending), -BH_EINVAL (passkey out of
+// range).
+int bh_smp_passkey(uint16_t conn_handle, uint8_t action, uint32_t passkey);
+
+// Pairing needs the user: INPUT (type the passkey the peer shows; passkey
+// 0), DISPLAY (show a passkey: passkey is a random proposal the
+// application may answer with), NUMCMP (passkey is the 6-digit value to
+// compare).
+void bh_evt_passkey_action(uint16_t conn_handle, uint8_t action, uint32_t passkey);
+
+// The bonding store, kept by the embedding (synchronous upcalls, made only
+// from bh_poll() or an API call). get: the value stored for (sec_type, key),
+// or with key NULL the index'th record of sec_type; copies up to value_max
+// octets and returns the value's length, or -1 when there is none. set:
+// store or, value NULL, delete; true when the store took it. Record layouts: bh_smp_keys.h.
+#define BH_SEC_TYPE_LOCAL_ID (1)
+#define BH_SEC_TYPE_PEER_BOND (2)
+int bh_evt_get_secret(uint8_t sec_type, uint16_t index, const uint8_t *key, size_t key_len,
+    uint8_t *value, size_t value_max);
+bool bh_evt_set_secret(uint8_t sec_type, const uint8_t *key, size_t key_len,
+    const uint8_t *value, size_t value_len);
 
 #endif // BLEHOST_BLEHOST_H

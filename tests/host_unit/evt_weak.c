@@ -46,10 +46,38 @@ WEAK void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t l
 }
 
 WEAK void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
-    bool bonded, uint8_t key_size) {
+    bool bonded, uint8_t key_size, uint16_t status) {
     (void)conn_handle;
     (void)encrypted;
     (void)authenticated;
     (void)bonded;
     (void)key_size;
+    (void)status;
+}
+
+WEAK void bh_evt_passkey_action(uint16_t conn_handle, uint8_t action, uint32_t passkey) {
+    (void)conn_handle;
+    (void)action;
+    (void)passkey;
+}
+
+WEAK int bh_evt_get_secret(uint8_t sec_type, uint16_t index, const uint8_t *key, size_t key_len,
+    uint8_t *value, size_t value_max) {
+    (void)sec_type;
+    (void)index;
+    (void)key;
+    (void)key_len;
+    (void)value;
+    (void)value_max;
+    return -1;
+}
+
+WEAK bool bh_evt_set_secret(uint8_t sec_type, const uint8_t *key, size_t key_len,
+    const uint8_t *value, size_t value_len) {
+    (void)sec_type;
+    (void)key;
+    (void)key_len;
+    (void)value;
+    (void)value_len;
+    return false;
 }

@@ -107,13 +107,14 @@ void bh_evt_conn_update(uint16_t conn_handle, uint16_t interval, uint16_t latenc
 }
 
 void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
-    bool bonded, uint8_t key_size) {
+    bool bonded, uint8_t key_size, uint16_t status) {
     ev.enc_updates++;
     ev.enc.handle = conn_handle;
     ev.enc.encrypted = encrypted;
     ev.enc.authenticated = authenticated;
     ev.enc.bonded = bonded;
     ev.enc.key_size = key_size;
+    (void)status;
 }
 
 // ---- helpers ----

@@ -631,30 +631,40 @@ static void test_l2cap_param_update(void) {
 
 // ---- SMP: no pairing yet, so a peer asking for it is told at once ----
 
-static void test_smp_pairing_not_supported(void) {
+static void test_smp_feature_exchange(void) {
     setup();
+    bh_smp_set_config(BH_IO_NO_INPUT_OUTPUT, false, false, false);
     push_conn_complete(0, 0x0040, 0, PEER, 24); // we are central
     push_conn_complete(0, 0x0041, 1, PEER, 24); // we are peripheral
     bh_poll();
     static const uint8_t pairing_req[7] = { 0x01, 0x03, 0x00, 0x01, 0x10, 0x07, 0x07 };
     static const uint8_t security_req[2] = { 0x0b, 0x01 };
-    static const uint8_t failed[6] = { 0x02, 0x00, 0x06, 0x00, 0x05, 0x05 };
+    // Peripheral: a Pairing Response (no bonding: no keys; SC offered);
+    // central: a Security Request starts pairing with a Pairing Request.
+    static const uint8_t rsp[11] = { 0x07, 0x00, 0x06, 0x00, 0x02, 0x03, 0x00, 0x08, 0x10, 0x00, 0x00 };
+    static const uint8_t req[11] = { 0x07, 0x00, 0x06, 0x00, 0x01, 0x03, 0x00, 0x08, 0x10, 0x00, 0x00 };
     fake.n_acl_out = 0;
     push_l2cap(0x41, 0x06, pairing_req, sizeof(pairing_req));
     push_l2cap(0x40, 0x06, security_req, sizeof(security_req));
     bh_poll();
     CHECK_EQ(fake.n_acl_out, 2);
-    for (int i = 0; i < 2; i++) {
-        CHECK_EQ(fake.acl_out[i].len, 4 + 2);
-        CHECK(memcmp(fake.acl_out[i].data, failed, 6) == 0);
-    }
-    // The wrong request for the role, other SMP PDUs, an empty PDU: ignored.
-    push_l2cap(0x40, 0x06, pairing_req, sizeof(pairing_req));
-    push_l2cap(0x41, 0x06, security_req, sizeof(security_req));
-    push_l2cap(0x41, 0x06, failed + 4, 2);
-    push_l2cap(0x41, 0x06, failed, 0);
+    CHECK_EQ(fake.acl_out[0].len, 4 + 7);
+    CHECK(memcmp(fake.acl_out[0].data, rsp, 11) == 0);
+    CHECK_EQ(fake.acl_out[1].len, 4 + 7);
+    CHECK(memcmp(fake.acl_out[1].data, req, 11) == 0);
+    // An empty PDU is ignored; a PDU out of order fails the pairing with
+    // Unspecified Reason; a malformed one with Invalid Parameters.
+    static const uint8_t failed_unspec[6] = { 0x02, 0x00, 0x06, 0x00, 0x05, 0x08 };
+    static const uint8_t failed_inval[6] = { 0x02, 0x00, 0x06, 0x00, 0x05, 0x0a };
+    push_l2cap(0x41, 0x06, pairing_req, 0);
     bh_poll();
     CHECK_EQ(fake.n_acl_out, 2);
+    push_l2cap(0x41, 0x06, security_req, sizeof(security_req));
+    push_l2cap(0x40, 0x06, pairing_req, 3);
+    bh_poll();
+    CHECK_EQ(fake.n_acl_out, 4);
+    CHECK(memcmp(fake.acl_out[2].data, failed_unspec, 6) == 0);
+    CHECK(memcmp(fake.acl_out[3].data, failed_inval, 6) == 0);
 }
 
 int main(void) {
@@ -668,7 +678,7 @@ int main(void) {
         T(test_disconnect),
         T(test_connection_updates),
         T(test_l2cap_param_update),
-        T(test_smp_pairing_not_supported),
+        T(test_smp_feature_exchange),
     };
     return run_tests("gap", tests, sizeof(tests) / sizeof(tests[0]));
 }
