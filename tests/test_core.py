@@ -332,8 +332,10 @@ ble.irq(_irq)''')
     done = len([e for e in central.take_events() if e.name == '_IRQ_SCAN_DONE'])
     assert dropped > 0 and got > 0, (got, dropped, sent[0])
     # Every report the controller sent became an event or a counted drop, and
-    # so did the end of the scan.
-    assert done + got + dropped == sent[0] + 1, (done, got, dropped, sent[0])
+    # so did the end of the scan; except reports still on their way when the
+    # host ended the scan (at most a few: it takes none after _IRQ_SCAN_DONE).
+    accounted = got + dropped - (1 - done)  # a dropped _IRQ_SCAN_DONE is in `dropped`
+    assert 0 <= sent[0] - accounted <= 3, (done, got, dropped, sent[0])
 
 
 # -- link security ---------------------------------------------------------------
