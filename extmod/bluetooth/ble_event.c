@@ -326,6 +326,10 @@ mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_
     if (ble == NULL || ble->irq_handler == mp_const_none || n > BLE_EVENT_MAX_FIELDS) {
         return mp_const_none;
     }
+    // Events queued before this one are delivered first, so the handler
+    // sees them in the order they happened (e.g. a pairing's
+    // _IRQ_ENCRYPTION_UPDATE before the read request it made possible).
+    ble_event_dispatch();
     ble_event_ctx_t *ctx = &ble->sync_ctx;
     mp_obj_tuple_t *t = ctx->tuple;
     size_t views = 0;
