@@ -95,6 +95,7 @@ typedef struct _smp_link_t {
     uint16_t handle;
     uint16_t fail_pending; // a failure seen where no upcall is allowed
     bool enc_changed;      // an encryption change waits for the poll hook
+    bool skip_next_enc;    // taken early (key PDUs came first): ignore its report
     uint8_t enc_status;
     uint32_t passkey;
     uint32_t started_ms;
@@ -265,10 +266,12 @@ static void clear(smp_link_t *s) {
     bh_smp_bond_t bond = s->bond;
     bool have_bond = s->have_bond;
     uint8_t failures = s->failures;
+    bool skip = s->skip_next_enc;
     uint32_t failed_ms = s->failed_ms;
     memset(s, 0, sizeof(*s));
     s->failures = failures;
     s->failed_ms = failed_ms;
+    s->skip_next_enc = skip;
     s->used = true;
     s->handle = handle;
     s->dead = dead;
@@ -981,6 +984,7 @@ static size_t pdu_len(uint8_t code) {
 }
 
 static void start_security_central(smp_link_t *s);
+static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status);
 
 static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t len) {
     (void)cid;
@@ -1025,6 +1029,15 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
             start_security_central(s);
         }
         return true;
+    }
+    if (s->phase == PH_ENCRYPT && c->sec.encrypted && code >= BH_SMP_ENCRYPTION_INFO
+        && code <= BH_SMP_SIGNING_INFO) {
+        // The peer's keys came before our report of the encryption (the
+        // key size is still being read): the link is encrypted, go on.
+        bool reported = s->enc_changed; // else bh_sec's report is still to come
+        s->enc_changed = false;
+        encryption_changed(s, c, 0);
+        s->skip_next_enc = !reported;
     }
     if (s->phase == PH_IDLE || code != s->expect) {
         // Out of order: the pairing (if any) cannot go on.
@@ -1116,6 +1129,10 @@ void bh_smp_encryption_changed(bh_conn_t *c, uint8_t status) {
 }
 
 static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status) {
+    if (status == 0 && s->skip_next_enc) {
+        s->skip_next_enc = false;
+        return;
+    }
     if (status != 0) {
         if (s->enc == ENC_BOND && s->initiator && status == 0x06) {
             // PIN or Key Missing: the peer lost our bond; pair afresh.
