@@ -14,7 +14,7 @@ import pytest
 from bumble import hci
 
 from tools.radio import Radio, public_address_for
-from tools.radio.hci_client import HciClient
+from tools.radio.hci_client import HciClient, clients_of
 
 ADV_IND, ADV_DIRECT_IND, ADV_SCAN_IND, ADV_NONCONN_IND, ADV_DIRECT_IND_LOW = range(5)
 SCAN_RSP = 4
@@ -31,17 +31,9 @@ def radio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radio]:
         yield running
 
 
-@contextlib.contextmanager
-def hosts_of(radio: Radio) -> Iterator[list[HciClient]]:
+def hosts_of(radio: Radio) -> contextlib.AbstractContextManager[list[HciClient]]:
     """One reset, unmasked test-side host per controller of the radio."""
-    clients = [HciClient(info.tcp_port or 0) for info in radio.controllers]
-    try:
-        for client in clients:
-            client.reset_and_unmask()
-        yield clients
-    finally:
-        for client in clients:
-            client.close()
+    return clients_of(info.tcp_port or 0 for info in radio.controllers)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from bumble.transport import open_transport
 from bumble.transport.common import Transport
 
 from tools.radio import ControllerInfo, Radio, public_address_for
-from tools.radio.hci_client import ALL_EVENTS_MASK, ALL_LE_EVENTS_MASK, HciClient
+from tools.radio.hci_client import ALL_EVENTS_MASK, ALL_LE_EVENTS_MASK, HciClient, clients_of
 
 # Commands (OGF << 10 | OCF)
 LE_RAND = 0x2018
@@ -87,14 +87,8 @@ def radio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radio]:
 @pytest.fixture
 def hosts(radio: Radio) -> Iterator[list[HciClient]]:
     """A reset host per controller, every page-1 and LE event unmasked."""
-    clients = [HciClient(info.tcp_port or 0) for info in radio.controllers]
-    try:
-        for client in clients:
-            client.reset_and_unmask()
+    with clients_of(info.tcp_port or 0 for info in radio.controllers) as clients:
         yield clients
-    finally:
-        for client in clients:
-            client.close()
 
 
 @pytest.fixture

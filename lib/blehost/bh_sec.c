@@ -61,15 +61,22 @@ static void encryption_on(bh_conn_t *c, int key_size) {
     }
 }
 
-static void encryption_change(const uint8_t *p, int key_size) {
+// The link of an event that starts with status and handle, if the attempt
+// succeeded; a failure is counted and handed to the Security Manager (the
+// link keeps the state it had).
+static bh_conn_t *succeeded_on(const uint8_t *p) {
     bh_conn_t *c = bh_conn_find(bh_get_u16(p + 1) & 0x0fff);
-    if (c == NULL) {
-        return;
-    }
-    if (p[0] != BH_HCI_SUCCESS) {
-        // The attempt failed; the link keeps the state it had.
+    if (c != NULL && p[0] != BH_HCI_SUCCESS) {
         stats.enc_failed++;
         bh_smp_encryption_changed(c, p[0]);
+        return NULL;
+    }
+    return c;
+}
+
+static void encryption_change(const uint8_t *p, int key_size) {
+    bh_conn_t *c = succeeded_on(p);
+    if (c == NULL) {
         return;
     }
     if (p[3]) {
@@ -92,13 +99,8 @@ void bh_sec_on_encryption_change_v2(const uint8_t *p, size_t len) {
 
 void bh_sec_on_key_refresh(const uint8_t *p, size_t len) {
     (void)len;
-    bh_conn_t *c = bh_conn_find(bh_get_u16(p + 1) & 0x0fff);
+    bh_conn_t *c = succeeded_on(p);
     if (c == NULL) {
-        return;
-    }
-    if (p[0] != BH_HCI_SUCCESS) {
-        stats.enc_failed++;
-        bh_smp_encryption_changed(c, p[0]);
         return;
     }
     // Re-encrypted with a (possibly new) key: report it as a new state.

@@ -5,11 +5,12 @@ packets are built and parsed with bumble's HCI classes, framed as H4.
 """
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from bumble import hci
 from bumble.transport.common import PacketParser
@@ -132,3 +133,17 @@ class HciClient:
     def read_bd_addr(self) -> hci.Address:
         event = self.ok(hci.HCI_Read_BD_ADDR_Command())
         return event.return_parameters.bd_addr  # type: ignore[union-attr]
+
+
+@contextlib.contextmanager
+def clients_of(ports: Iterable[int]) -> Iterator[list[HciClient]]:
+    """One reset host per controller TCP port, every page-1 and LE event
+    unmasked; closed on exit."""
+    clients = [HciClient(port) for port in ports]
+    try:
+        for client in clients:
+            client.reset_and_unmask()
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
