@@ -165,6 +165,34 @@ def test_extended_scanner_gets_extended_reports_with_legacy_bits(hosts: list[Hci
     assert types == {0b0010010, 0b0011010}  # legacy scannable, and its scan response
 
 
+def advertise_extended(host: HciClient, properties: int, data: bytes) -> None:
+    host.ok(hci.HCI_LE_Set_Extended_Advertising_Parameters_Command(
+        advertising_handle=0, advertising_event_properties=properties,
+        primary_advertising_interval_min=0x20, primary_advertising_interval_max=0x20,
+        primary_advertising_channel_map=7, own_address_type=PUBLIC, peer_address_type=0,
+        peer_address=hci.Address.ANY, advertising_filter_policy=0, advertising_tx_power=0,
+        primary_advertising_phy=1, secondary_advertising_max_skip=0,
+        secondary_advertising_phy=1, advertising_sid=0, scan_request_notification_enable=0))
+    host.ok(hci.HCI_LE_Set_Extended_Advertising_Data_Command(
+        advertising_handle=0, operation=3, fragment_preference=1, advertising_data=data))
+    host.ok(hci.HCI_LE_Set_Extended_Advertising_Enable_Command(
+        enable=1, advertising_handles=[0], durations=[0], max_extended_advertising_events=[0]))
+
+
+# (w) a set with legacy PDUs is heard by legacy scanners, and connectable ----
+def test_extended_set_with_legacy_pdus_reaches_legacy_scanners(hosts: list[HciClient]) -> None:
+    advertise_extended(hosts[1], 0x13, b'\x02\x01\x06')  # legacy ADV_IND
+    advertise_extended(hosts[2], 0x01, b'\x02\x01\x06')  # connectable, extended PDUs
+    scan(hosts[0], PASSIVE)
+    reports = reports_from(hosts[0], address_of(1))
+    assert reports and {r.event_type for r in reports} == {ADV_IND}
+    assert all(r.data == b'\x02\x01\x06' for r in reports)
+    assert reports_from(hosts[0], address_of(2), 0.1) == []
+    hosts[0].ok(hci.HCI_LE_Set_Scan_Enable_Command(le_scan_enable=0, filter_duplicates=0))
+    connect(hosts[0], address_of(1))
+    assert connection_complete(hosts[0]).status == 0
+
+
 # (b) connectability follows the advertising type ---------------------------
 @pytest.mark.parametrize('adv_type', [ADV_SCAN_IND, ADV_NONCONN_IND])
 def test_non_connectable_advertiser_cannot_be_connected(

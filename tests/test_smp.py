@@ -1,7 +1,8 @@
 """Pairing and bonding (issue 9): every pairing method against bumble's own
 Security Manager (an independent SMP) with the board as peripheral and as
-central, failures with the Core's reasons on both sides, the passkey and
-store events, and board-to-board bonding with reconnection after soft reset.
+central, failures with the Core's reasons on both sides, the passkey
+events, misbehaving peers, and legacy bonds with bumble. Bonds between two
+boards: test_smp_bonds.py.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from harness.board import Board
 from harness.gap import advertise, mac, up
+from smp_board import ERRNO, configure, one_encryption_update, store_up
 from smp_peer import SmpPeer
 from tools.radio import ControllerInfo
 
@@ -21,37 +23,6 @@ F_READ, F_READ_ENC, F_READ_AUTHN = 0x02, 0x0200, 0x0400
 INPUT, DISPLAY, NUMCMP = 2, 3, 4
 CONFIRM_VALUE_FAILED, AUTH_REQUIREMENTS, NUMERIC_COMPARISON_FAILED = 0x04, 0x03, 0x0c
 REPEATED_ATTEMPTS = 0x09
-
-# An IRQ handler with a store in aioble's manner (a dict of (sec_type, key)
-# -> value; a GET_SECRET with key None counts records of the type), in
-# front of the harness's recorder.
-STORE = '''
-_secrets = {}
-def _store_irq(event, data):
-    if event == 29:
-        sec_type, index, key = data
-        if key is None:
-            i = 0
-            for (t, _k), v in _secrets.items():
-                if t == sec_type:
-                    if i == index:
-                        return v
-                    i += 1
-            return None
-        return _secrets.get((sec_type, bytes(key)), None)
-    if event == 30:
-        sec_type, key, value = data
-        k = (sec_type, bytes(key))
-        if value is None:
-            _secrets.pop(k, None)
-        else:
-            _secrets[k] = bytes(value)
-        return True
-    return _mpbt_rec.irq(event, data)
-ble.irq(_store_irq)
-'''
-
-ERRNO = 'def _errno(f):\n    try:\n        f()\n    except OSError as e:\n        return e.errno\n'
 
 
 @pytest.fixture
@@ -61,11 +32,6 @@ def smp_peer(spare_controller: ControllerInfo) -> Iterator[SmpPeer]:
         yield peer
     finally:
         peer.close()
-
-
-def configure(board: Board, io: int = 3, mitm: bool = False, le_secure: bool = False,
-              bond: bool = False) -> None:
-    board.exec(f'ble.config(io={io}, mitm={mitm}, le_secure={le_secure}, bond={bond})')
 
 
 def board_as_peripheral(board: Board, peer: SmpPeer) -> int:
@@ -102,17 +68,6 @@ def answer_user(board: Board, peer: SmpPeer, conn: int, action: int | None) -> N
     else:
         assert event.data[2] == peer.shown.get(timeout=10)  # both show one value
         board.exec(f'ble.gap_passkey({conn}, {NUMCMP}, 1)')
-
-
-SEEN = [0.0]  # when the last one_encryption_update() saw its event
-
-
-def one_encryption_update(board: Board) -> tuple:
-    update = board.wait_for_event('_IRQ_ENCRYPTION_UPDATE', timeout=10)
-    SEEN[0] = time.monotonic()
-    time.sleep(0.3)
-    assert not [e for e in board.take_events() if e.name == '_IRQ_ENCRYPTION_UPDATE']
-    return update.data
 
 
 # name: (sc, board io, bumble io, mitm, the board's action, authenticated)
@@ -263,141 +218,6 @@ def test_pair_and_passkey_errors(central: Board) -> None:
     assert central.eval('_errno(lambda: ble.gap_pair(0))') == 1  # EPERM
 
 
-# -- bonding board to board -------------------------------------------------------
-SECRETS_JSON = '''
-import json, binascii
-def _dump():
-    return json.dumps([[t, binascii.b2a_base64(k).decode(), binascii.b2a_base64(v).decode()]
-                       for (t, k), v in _secrets.items()])
-def _load(text):
-    for t, k, v in json.loads(text):
-        _secrets[(t, binascii.a2b_base64(k))] = binascii.a2b_base64(v)
-'''
-
-
-def bonded_boards(central: Board, peripheral: Board, mitm: bool = False) -> None:
-    for board in (central, peripheral):
-        up(board)
-        board.exec(STORE + SECRETS_JSON)
-        configure(board, bond=True, le_secure=True, mitm=mitm)
-
-
-def connect_b2b(central: Board, peripheral: Board) -> tuple[int, int]:
-    advertise(peripheral)
-    addr_type, addr = mac(peripheral)
-    central.exec(f'ble.gap_connect({addr_type}, {addr!r})')
-    c_conn = central.wait_for_event('_IRQ_PERIPHERAL_CONNECT').data[0]
-    p_conn = peripheral.wait_for_event('_IRQ_CENTRAL_CONNECT').data[0]
-    return c_conn, p_conn
-
-
-@pytest.mark.api(methods=['gap_pair'],
-                 events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_GET_SECRET', '_IRQ_SET_SECRET'])
-def test_bond_and_reencrypt_after_soft_reset(central: Board, peripheral: Board) -> None:
-    bonded_boards(central, peripheral)
-    c_conn, p_conn = connect_b2b(central, peripheral)
-    started = time.monotonic()
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    paired_s = SEEN[0] - started
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
-    # Each stored its identity (sec_type 1, key 0x00) and one bond (sec_type
-    # 2, 7-octet key): our layouts.
-    for board in (central, peripheral):
-        assert board.eval('sorted((t, bytes(k) if t == 1 else len(k), len(v)) '
-                          'for (t, k), v in _secrets.items())') == [(1, b'\x00', 24), (2, 7, 78)]
-        assert board.eval('_secrets[(1, b"\\x00")][1:17] == ble.config("irk")') is True
-    saved = {b: b.eval('_dump()') for b in (central, peripheral)}
-    irks = {b: b.eval('ble.config("irk")') for b in (central, peripheral)}
-    central.exec(f'ble.gap_disconnect({c_conn})')
-    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
-    # Both soft reset; the application gives the secrets back.
-    for board in (central, peripheral):
-        board.soft_reset()
-        up(board)
-        board.exec(STORE + SECRETS_JSON)
-        board.exec(f'_load({saved[board]!r})')
-        configure(board, bond=True, le_secure=True)
-    # The peripheral sets its handler once its store is loaded: its identity
-    # (IRK) comes back at once; the central's at gap_pair.
-    peripheral.exec('ble.irq(_store_irq)')
-    assert peripheral.eval('ble.config("irk")') == irks[peripheral]
-    c_conn, p_conn = connect_b2b(central, peripheral)
-    started = time.monotonic()
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    reencrypt_s = SEEN[0] - started
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
-    assert central.eval('ble.config("irk")') == irks[central]
-    # No new pairing: the stored records are unchanged.
-    assert central.eval('_dump()') == saved[central]
-    assert peripheral.eval('_dump()') == saved[peripheral]
-    print(f'time to pair (sc-just-works, bonding, board to board): {paired_s:.3f} s; '
-          f'to re-encrypt: {reencrypt_s:.3f} s')
-
-
-@pytest.mark.api(methods=['gap_pair'], events=['_IRQ_ENCRYPTION_UPDATE'])
-def test_no_store_pairs_without_bonding(central: Board, peripheral: Board) -> None:
-    # bond=True but handlers that store nothing: pairing works, bonded 0.
-    for board in (central, peripheral):
-        up(board)
-        configure(board, bond=True)
-    c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central) == (c_conn, 1, 0, 0, 16)
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 0, 16)
-
-
-@pytest.mark.api(methods=['gap_pair'], events=['_IRQ_ENCRYPTION_UPDATE'])
-def test_peer_that_lost_the_bond_is_paired_afresh(central: Board, peripheral: Board) -> None:
-    bonded_boards(central, peripheral)
-    c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central)[3] == 1
-    assert one_encryption_update(peripheral)[3] == 1
-    old = central.eval('_dump()')
-    central.exec(f'ble.gap_disconnect({c_conn})')
-    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
-    peripheral.exec('_secrets.clear()')
-    c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    # The stored key is refused (PIN or Key Missing): a new pairing, one event.
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
-    assert central.eval('_dump()') != old  # the new bond replaced the old
-    assert central.eval('len([k for k in _secrets if k[0] == 2])') == 1
-
-
-@pytest.mark.api(methods=['gap_pair'], events=['_IRQ_ENCRYPTION_UPDATE'])
-def test_bonded_peer_with_private_address_is_resolved(central: Board, peripheral: Board) -> None:
-    # The peripheral advertises with resolvable private addresses; after a
-    # soft reset it has a new one, which the central resolves with the IRK
-    # the peripheral distributed: re-encryption, no new pairing.
-    bonded_boards(central, peripheral)
-    peripheral.exec('ble.config(addr_mode=2)')
-    c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central)[3] == 1
-    assert one_encryption_update(peripheral)[3] == 1
-    first_rpa = mac(peripheral)[1]
-    saved = {b: b.eval('_dump()') for b in (central, peripheral)}
-    central.exec(f'ble.gap_disconnect({c_conn})')
-    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
-    peripheral.soft_reset()
-    up(peripheral)
-    peripheral.exec(STORE + SECRETS_JSON)
-    peripheral.exec(f'_load({saved[peripheral]!r})')
-    configure(peripheral, bond=True, le_secure=True)
-    peripheral.exec('ble.config(addr_mode=2)')
-    peripheral.exec('ble.irq(_store_irq)')
-    assert mac(peripheral)[0] == 1 and mac(peripheral)[1] != first_rpa
-    c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
-    assert central.eval('_dump()') == saved[central]
-
-
 # -- misbehaving peers ----------------------------------------------------------------
 PAIRING_REQUEST_SC_JW = bytes([0x01, 0x03, 0x00, 0x08, 0x10, 0x00, 0x00])
 
@@ -462,15 +282,6 @@ def test_smp_timeout_ends_pairing_on_the_link(peripheral: Board, smp_peer: SmpPe
 
 
 # -- legacy bonds with bumble, re-encrypted after the board's soft reset ---------
-def store_up(board: Board, saved: str | None = None) -> None:
-    up(board)
-    board.exec(STORE + SECRETS_JSON)
-    if saved is not None:
-        board.exec(f'_load({saved!r})')
-        board.exec('ble.irq(_store_irq)')
-    configure(board, bond=True)
-
-
 @pytest.mark.api(methods=['gap_pair'],
                  events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_GET_SECRET', '_IRQ_SET_SECRET'])
 def test_legacy_bond_board_peripheral_reencrypts_after_reset(peripheral: Board,

@@ -370,3 +370,17 @@ void bh_addr_poll(void) {
 bool bh_addr_rotation_due(void) {
     return is_private() && due(bh_port_ticks_ms());
 }
+
+bool bh_addr_is_rpa(const bh_addr_t *addr) {
+    return addr->type == BH_ADDR_TYPE_RANDOM && (addr->val[5] & 0xc0) == 0x40;
+}
+
+bool bh_addr_resolves(const uint8_t irk[16], const bh_addr_t *addr) {
+    // HCI order: hash in val[0..2], prand in val[3..5].
+    if (!bh_addr_is_rpa(addr)) {
+        return false;
+    }
+    uint8_t hash[3];
+    bh_ah(irk, addr->val + 3, hash);
+    return memcmp(hash, addr->val, 3) == 0;
+}

@@ -40,4 +40,9 @@ int bh_addr_identity(bh_addr_t *id);
 // address, that address as our static address; the address in use follows.
 void bh_addr_set_identity(const uint8_t irk[16], const bh_addr_t *id);
 
+// A peer's address: a resolvable private address (random, top bits 01),
+// and whether one was made with this IRK (most significant octet first).
+bool bh_addr_is_rpa(const bh_addr_t *addr);
+bool bh_addr_resolves(const uint8_t irk[16], const bh_addr_t *addr);
+
 #endif // BLEHOST_BH_ADDR_H

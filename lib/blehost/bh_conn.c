@@ -66,6 +66,7 @@ bh_conn_t *bh_conn_add(uint16_t handle, uint8_t role, const bh_addr_t *peer) {
             c->handle = handle;
             c->role = role;
             c->peer = *peer;
+            c->id = *peer;
             EACH_LAYER(connected, c);
             return c;
         }

@@ -15,6 +15,7 @@ typedef struct _bh_conn_sec_t {
     bool authenticated;
     bool bonded;
     uint8_t key_size; // octets; 0 while unencrypted or unknown
+    bh_addr_t bond_id; // bonded: the identity the bond is stored under
 } bh_conn_sec_t;
 
 typedef struct _bh_conn_t {
@@ -22,7 +23,10 @@ typedef struct _bh_conn_t {
     uint8_t role;
     uint16_t handle;
     uint16_t acl_in_flight; // packets given to the controller, not yet completed
-    bh_addr_t peer;
+    bh_addr_t peer; // as on air (what SMP's confirm values take)
+    bh_addr_t id;   // as the application hears of it: a bonded peer's
+                    // identity (its private address resolved, or bonded
+                    // on this link), else the same as peer
     // GAP (bh_gap.c): link parameters in controller units, HCI_Disconnect
     // sent, and a peer's parameter request waiting for our reply.
     uint16_t interval;

@@ -32,13 +32,23 @@
 
 static bh_gap_stats_t gap_stats;
 
+// Connecting to a bonded peer that uses resolvable private addresses, by
+// its identity address, has two phases: the host scans until an advertiser
+// resolves with the peer's IRK (or shows the identity itself), then
+// initiates to the address heard.
 static struct {
-    bool pending;     // LE_Create_Connection accepted, no completion yet
+    bool pending;     // accepted: resolving, or LE_Create_Connection sent
     bool cancelling;  // LE_Create_Connection_Cancel sent
+    bool resolving;   // scanning for the peer's current address
+    bool found;       // ... and heard it: initiate from the next poll
     uint32_t start_ms;
     uint32_t timeout_ms; // 0: none
     uint32_t cancel_ms;
-    bh_addr_t peer;
+    uint16_t interval_min;
+    uint16_t interval_max;
+    bh_addr_t peer;      // as the application named it
+    bh_addr_t target;    // the address heard (resolving)
+    uint8_t irk[16];     // the peer's (resolving)
 } attempt;
 
 int bh_gap_cmd(uint16_t opcode, const uint8_t *params, size_t plen) {
@@ -73,7 +83,7 @@ void bh_gap_shutdown(void) {
         if (c != NULL) {
             uint16_t handle = c->handle;
             uint8_t role = c->role;
-            bh_addr_t peer = c->peer;
+            bh_addr_t peer = c->id;
             bh_conn_remove(c);
             bh_evt_disconnected(handle, role, &peer, BH_HCI_ERR_LOCAL_HOST_TERMINATED);
         }
@@ -96,6 +106,22 @@ static uint16_t supervision_timeout(uint16_t interval_max) {
     return t > SUPERVISION_TIMEOUT_MAX ? SUPERVISION_TIMEOUT_MAX : (uint16_t)t;
 }
 
+static int create_connection(const bh_addr_t *peer) {
+    // scan interval, window, filter policy, peer type, peer address, own
+    // address type, interval min, max, latency, supervision timeout, CE
+    // length min, max.
+    uint8_t p[25] = { 0 };
+    bh_put_u16(p, INITIATOR_SCAN_INTERVAL);
+    bh_put_u16(p + 2, INITIATOR_SCAN_WINDOW);
+    p[5] = peer->type;
+    memcpy(p + 6, peer->val, 6);
+    p[12] = bh_own_addr_type();
+    bh_put_u16(p + 13, attempt.interval_min);
+    bh_put_u16(p + 15, attempt.interval_max);
+    bh_put_u16(p + 19, supervision_timeout(attempt.interval_max));
+    return bh_gap_cmd_errno(BH_HCI_OP_LE_CREATE_CONN, p, sizeof(p));
+}
+
 int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min,
     uint16_t interval_max) {
     if (!bh_is_active()) {
@@ -111,25 +137,28 @@ int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min
     if (bh_conn_count() >= BH_MAX_CONNECTIONS) {
         return -BH_ENOMEM;
     }
-    // scan interval, window, filter policy, peer type, peer address, own
-    // address type, interval min, max, latency, supervision timeout, CE
-    // length min, max.
-    uint8_t p[25] = { 0 };
-    bh_put_u16(p, INITIATOR_SCAN_INTERVAL);
-    bh_put_u16(p + 2, INITIATOR_SCAN_WINDOW);
-    p[5] = peer->type;
-    memcpy(p + 6, peer->val, 6);
-    p[12] = bh_own_addr_type();
-    bh_put_u16(p + 13, interval_min);
-    bh_put_u16(p + 15, interval_max);
-    bh_put_u16(p + 19, supervision_timeout(interval_max));
+    memset(&attempt, 0, sizeof(attempt));
+    attempt.peer = *peer;
+    attempt.timeout_ms = timeout_ms;
+    attempt.interval_min = interval_min;
+    attempt.interval_max = interval_max;
+    // A bonded peer named by its identity may be advertising with private
+    // addresses that only its IRK recognises.
+    if (bh_smp_peer_irk(peer, attempt.irk)) {
+        attempt.resolving = true;
+        attempt.pending = true;
+        int err = bh_scan_own(true);
+        if (err != 0) {
+            memset(&attempt, 0, sizeof(attempt));
+            return err;
+        }
+        attempt.start_ms = bh_port_ticks_ms();
+        return 0;
+    }
     // Pending before the command goes out: a completion can only follow
     // its Command Status, but it must never find us unprepared.
     attempt.pending = true;
-    attempt.cancelling = false;
-    attempt.peer = *peer;
-    attempt.timeout_ms = timeout_ms;
-    int err = bh_gap_cmd_errno(BH_HCI_OP_LE_CREATE_CONN, p, sizeof(p));
+    int err = create_connection(peer);
     if (err != 0) {
         attempt.pending = false;
         return err;
@@ -138,12 +167,42 @@ int bh_connect(const bh_addr_t *peer, uint32_t timeout_ms, uint16_t interval_min
     return 0;
 }
 
+void bh_gap_on_adv_seen(const bh_addr_t *addr, uint8_t adv_type) {
+    // Connectable reports only: ADV_IND (0) and ADV_DIRECT_IND (1).
+    if (!attempt.resolving || attempt.found || adv_type > 1) {
+        return;
+    }
+    if ((addr->type == attempt.peer.type && memcmp(addr->val, attempt.peer.val, 6) == 0)
+        || bh_addr_resolves(attempt.irk, addr)) {
+        attempt.found = true;
+        attempt.target = *addr;
+    }
+}
+
+// The peer was heard: stop looking, initiate to the address it uses.
+static void resolved_initiate(void) {
+    attempt.resolving = false;
+    attempt.found = false;
+    (void)bh_scan_own(false);
+    int err = create_connection(&attempt.target);
+    if (err != 0) {
+        attempt_failed(BH_HCI_ERR_UNSPECIFIED);
+    }
+}
+
 int bh_connect_cancel(void) {
     if (!bh_is_active()) {
         return -BH_ENODEV;
     }
     if (!attempt.pending || attempt.cancelling) {
         return 0;
+    }
+    if (attempt.resolving) {
+        // Not initiating yet: the end is ours to report, as the
+        // controller reports a cancelled attempt.
+        int err = bh_scan_own(false);
+        attempt_failed(BH_HCI_ERR_UNKNOWN_CONN_ID);
+        return err;
     }
     attempt.cancelling = true;
     attempt.cancel_ms = bh_port_ticks_ms();
@@ -161,6 +220,12 @@ int bh_connect_cancel(void) {
 static void poll_attempt(uint32_t now) {
     if (!attempt.pending) {
         return;
+    }
+    if (attempt.found) {
+        resolved_initiate();
+        if (!attempt.pending) {
+            return;
+        }
     }
     if (attempt.cancelling) {
         if ((uint32_t)(now - attempt.cancel_ms) >= CANCEL_GRACE_MS) {
@@ -241,7 +306,13 @@ static void connection_complete(const uint8_t *p, size_t len, size_t min_len) {
     bh_addr_t peer = { .type = p[4] & 1 };
     memcpy(peer.val, p + 5, 6);
     const uint8_t *params = p + min_len - 7;
-    bool ours = role == BH_ROLE_CENTRAL && attempt.pending;
+    bool ours = role == BH_ROLE_CENTRAL && attempt.pending && !attempt.resolving;
+    // The application knows a bonded peer by its identity: the address it
+    // connected to, or the one its private address resolves to.
+    bh_addr_t id = peer;
+    if (ours && bh_addr_is_rpa(&peer) && !bh_addr_is_rpa(&attempt.peer)) {
+        id = attempt.peer;
+    }
     if (status != BH_HCI_SUCCESS) {
         // A failed attempt of ours (cancelled, timed out, refused); failed
         // peripheral links (directed advertising timeout) are not links.
@@ -271,7 +342,11 @@ static void connection_complete(const uint8_t *p, size_t len, size_t min_len) {
     c->interval = bh_get_u16(params);
     c->latency = bh_get_u16(params + 2);
     c->timeout = bh_get_u16(params + 4);
-    bh_evt_connected(handle, role, &peer);
+    if (bh_addr_is_rpa(&id)) {
+        (void)bh_smp_peer_identity(&peer, &id);
+    }
+    c->id = id;
+    bh_evt_connected(handle, role, &c->id);
 }
 
 static void conn_update_complete(const uint8_t *p, size_t len) {
@@ -358,7 +433,7 @@ void bh_gap_on_disconnection_complete(const uint8_t *p, size_t len) {
         return;
     }
     // Copy out before the slot is freed and before calling up.
-    bh_addr_t peer = c->peer;
+    bh_addr_t peer = c->id;
     uint8_t role = c->role;
     bh_conn_remove(c);
     bh_evt_disconnected(handle, role, &peer, p[3]);

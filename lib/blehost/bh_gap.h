@@ -33,6 +33,7 @@
 #define BH_HCI_ERR_UNKNOWN_CONN_ID (0x02)
 #define BH_HCI_ERR_COMMAND_DISALLOWED (0x0c)
 #define BH_HCI_ERR_LOCAL_HOST_TERMINATED (0x16)
+#define BH_HCI_ERR_UNSPECIFIED (0x1f)
 #define BH_HCI_ERR_UNACCEPTABLE_CONN_PARAMS (0x3b)
 
 // Send one command and wait for it: 0, a controller status (>0) or -errno.
@@ -102,5 +103,11 @@ void bh_scan_reset(void);
 void bh_scan_shutdown(void);
 void bh_scan_poll(void);
 void bh_scan_on_adv_report(const uint8_t *params, size_t len);
+// The host's own scan (reports to bh_gap_on_adv_seen, none to the
+// application; it shares an application's scan that runs meanwhile).
+// From API calls and bh_gap_poll() only (synchronous commands).
+int bh_scan_own(bool on);
+// An advertiser the host's own scan heard (legacy report type).
+void bh_gap_on_adv_seen(const bh_addr_t *addr, uint8_t adv_type);
 
 #endif // BLEHOST_BH_GAP_H

@@ -9,6 +9,7 @@
 #include "bh_conn.h"
 #include "bh_gatts.h"
 #include "bh_port.h"
+#include "bh_smp_keys.h"
 #include "bh_util.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -442,6 +443,30 @@ static size_t link_index(const srv_link_t *l) {
     return (size_t)(l - srv_links);
 }
 
+size_t bh_gatts_cccd_list(uint16_t conn_handle, uint16_t *handles, uint16_t *values, size_t max) {
+    srv_link_t *l = link_find(conn_handle);
+    size_t n = 0;
+    for (uint16_t h = 1; l != NULL && h <= db.n_attrs && n < max; h++) {
+        const attr_t *a = attr_at(h);
+        uint16_t v = a->kind == K_CCCD ? cccd_vals[a->aux][link_index(l)] : 0;
+        if (v != 0) {
+            handles[n] = h;
+            values[n++] = v;
+        }
+    }
+    return n;
+}
+
+bool bh_gatts_cccd_restore(uint16_t conn_handle, uint16_t handle, uint16_t value) {
+    attr_t *a = attr_at(handle);
+    srv_link_t *l = link_get(conn_handle);
+    if (a == NULL || a->kind != K_CCCD || l == NULL) {
+        return false;
+    }
+    cccd_vals[a->aux][link_index(l)] = value & (CCCD_NOTIFY | CCCD_INDICATE);
+    return true;
+}
+
 void bh_gatts_reset_links(void) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         srv_links[i].used = false;
@@ -705,7 +730,13 @@ static uint8_t write_store(uint16_t conn_handle, uint16_t handle, uint16_t offse
         if (l == NULL) {
             return BH_ATT_ERR_UNLIKELY;
         }
-        cccd_vals[a->aux][link_index(l)] = bh_get_u16(data) & (CCCD_NOTIFY | CCCD_INDICATE);
+        uint16_t *val = &cccd_vals[a->aux][link_index(l)];
+        uint16_t was = *val;
+        *val = bh_get_u16(data) & (CCCD_NOTIFY | CCCD_INDICATE);
+        bh_conn_t *c = bh_conn_find(conn_handle);
+        if (*val != was && c != NULL && c->sec.bonded) {
+            bh_smp_cccd_save(conn_handle, &c->sec.bond_id);
+        }
         if (!a->user) {
             return 0;
         }

@@ -73,6 +73,14 @@ int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags
 // Number of attributes (the last handle).
 uint16_t bh_gatts_attr_count(void);
 
+// ---- subscriptions of bonded clients (bh_smp_keys.c keeps them) ----
+// A link's CCCDs with a non-zero value, in handle order, as attribute
+// handle and value: how many (at most max).
+size_t bh_gatts_cccd_list(uint16_t conn_handle, uint16_t *handles, uint16_t *values, size_t max);
+// Give a link a stored CCCD value; false when handle is no CCCD (the
+// database changed) or the link is unknown.
+bool bh_gatts_cccd_restore(uint16_t conn_handle, uint16_t handle, uint16_t value);
+
 // ---- local access to values (characteristic values and descriptors) ----
 // -BH_EINVAL for a handle that is not a value or descriptor of the embedding.
 int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len);

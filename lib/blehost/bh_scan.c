@@ -1,5 +1,7 @@
-// GAP scanning (legacy scan commands, legacy advertising reports). See
-// blehost.h.
+// GAP scanning (legacy scan commands, legacy advertising reports): the
+// application's scan, and the host's own (bh_gap.c looking for a bonded peer
+// that advertises with private addresses). The controller scans while
+// either wants it. See blehost.h and bh_gap.h.
 #include "bh_err.h"
 #include <string.h>
 
@@ -13,9 +15,12 @@
 #define REPORT_FIXED (1 + 1 + 6 + 1 + 1)
 // Legacy report event types 0..4 (SCAN_RSP is the last).
 #define REPORT_TYPE_MAX (0x04)
+// The host's own scan: passive, continuous, 30 ms.
+#define OWN_SCAN_INTERVAL (0x0030)
 
 static struct {
-    bool active;
+    bool active;          // the application's scan
+    bool own;             // the host's scan
     uint32_t start_ms;
     uint32_t duration_ms; // 0: until stopped
     uint32_t malformed;   // advertising report events dropped
@@ -50,8 +55,39 @@ int bh_scan_stop(void) {
     if (!scan.active) {
         return 0;
     }
-    int err = set_enable(false);
+    // The host's own scan goes on with the application's parameters.
+    int err = scan.own ? 0 : set_enable(false);
     finish();
+    return err > 0 ? -BH_EIO : err;
+}
+
+static int set_params_and_enable(bool active, uint16_t interval, uint16_t window) {
+    (void)bh_addr_refresh();
+    // type, interval, window, own address type, filter policy (accept all)
+    uint8_t p[7] = { active };
+    bh_put_u16(p + 1, interval);
+    bh_put_u16(p + 3, window);
+    p[5] = bh_own_addr_type();
+    int err = bh_gap_cmd_errno(BH_HCI_OP_LE_SET_SCAN_PARAMS, p, sizeof(p));
+    if (err == 0) {
+        err = set_enable(true);
+        err = err > 0 ? -BH_EIO : err;
+    }
+    return err;
+}
+
+int bh_scan_own(bool on) {
+    if (on == scan.own) {
+        return 0;
+    }
+    scan.own = on;
+    if (scan.active) {
+        return 0; // the application's scan carries on, reports shared
+    }
+    int err = on ? set_params_and_enable(false, OWN_SCAN_INTERVAL, OWN_SCAN_INTERVAL) : set_enable(false);
+    if (err != 0 && on) {
+        scan.own = false;
+    }
     return err > 0 ? -BH_EIO : err;
 }
 
@@ -64,24 +100,14 @@ int bh_scan_start(uint32_t duration_ms, uint16_t interval, uint16_t window, bool
         return -BH_EINVAL;
     }
     // Parameters cannot change while scanning.
-    if (scan.active) {
+    if (scan.active || scan.own) {
         int err = set_enable(false);
         if (err < 0) {
             finish();
             return err;
         }
     }
-    (void)bh_addr_refresh();
-    // type, interval, window, own address type, filter policy (accept all)
-    uint8_t p[7] = { active };
-    bh_put_u16(p + 1, interval);
-    bh_put_u16(p + 3, window);
-    p[5] = bh_own_addr_type();
-    int err = bh_gap_cmd_errno(BH_HCI_OP_LE_SET_SCAN_PARAMS, p, sizeof(p));
-    if (err == 0) {
-        err = set_enable(true);
-        err = err > 0 ? -BH_EIO : err;
-    }
+    int err = set_params_and_enable(active, interval, window);
     if (err != 0) {
         // A replaced scan that cannot restart has ended.
         finish();
@@ -96,7 +122,9 @@ int bh_scan_start(uint32_t duration_ms, uint16_t interval, uint16_t window, bool
 void bh_scan_poll(void) {
     if (scan.active && scan.duration_ms != 0
         && (uint32_t)(bh_port_ticks_ms() - scan.start_ms) >= scan.duration_ms) {
-        (void)set_enable(false);
+        if (!scan.own) {
+            (void)set_enable(false);
+        }
         finish();
     }
 }
@@ -107,7 +135,8 @@ void bh_scan_shutdown(void) {
 }
 
 // Walk the reports of one event: with deliver false only check that every
-// report is whole and sane; with deliver true report them.
+// report is whole and sane; with deliver true hand them to the scans that
+// run.
 static bool walk_reports(const uint8_t *p, size_t len, bool deliver) {
     uint8_t n = p[0];
     size_t pos = 1;
@@ -125,7 +154,12 @@ static bool walk_reports(const uint8_t *p, size_t len, bool deliver) {
             // Identity address types 2/3 (resolved RPA) report as 0/1.
             bh_addr_t addr = { .type = r[1] & 1 };
             memcpy(addr.val, r + 2, 6);
-            bh_evt_scan_result(&addr, r[0], (int8_t)r[9 + data_len], r + 9, data_len);
+            if (scan.own) {
+                bh_gap_on_adv_seen(&addr, r[0]);
+            }
+            if (scan.active) {
+                bh_evt_scan_result(&addr, r[0], (int8_t)r[9 + data_len], r + 9, data_len);
+            }
         }
         pos += REPORT_FIXED + data_len;
     }
@@ -141,7 +175,7 @@ void bh_scan_on_adv_report(const uint8_t *p, size_t len) {
         return;
     }
     // Reports still in flight after a stop are not results of any scan.
-    if (scan.active) {
+    if (scan.active || scan.own) {
         walk_reports(p, len, true);
     }
 }

@@ -887,6 +887,13 @@ static void complete(smp_link_t *s) {
     }
     s->failures = 0;
     c->sec.bonded = s->bonding && bh_smp_bond_save(b);
+    if (c->sec.bonded) {
+        // A new bond starts with the subscriptions the client has now; from
+        // here on the peer is known by its identity (the disconnect event).
+        c->sec.bond_id = b->id;
+        c->id = b->id;
+        bh_smp_cccd_save(c->handle, &b->id);
+    }
     if (c->sec.bonded && !smp.id_stored) {
         // The identity we just gave the peer must stay ours.
         smp.id_stored = bh_smp_local_id_save();
@@ -1106,7 +1113,7 @@ static void start_security_central(smp_link_t *s) {
         return;
     }
     bh_smp_bond_t b;
-    if (cfg.bond && bh_smp_bond_find(&c->peer, &b) && (b.flags & BH_SMP_BOND_LTK_C)) {
+    if (cfg.bond && bh_smp_bond_find(&c->id, &b) && (b.flags & BH_SMP_BOND_LTK_C)) {
         clear(s);
         s->bond = b;
         s->have_bond = true;
@@ -1169,6 +1176,8 @@ static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status) {
         c->sec.key_size = s->bond.key_size;
         c->sec.authenticated = (s->bond.flags & BH_SMP_BOND_AUTH) != 0;
         c->sec.bonded = true;
+        c->sec.bond_id = s->bond.id;
+        bh_smp_cccd_restore(c->handle, &s->bond.id);
     }
     s->enc = ENC_NONE;
     report(s, true, 0);
@@ -1184,7 +1193,7 @@ bool bh_smp_ltk_request(bh_conn_t *c, const uint8_t rand[8], uint16_t ediv) {
         key = s->ltk;
     } else if (s->phase == PH_IDLE) {
         bh_smp_bond_t b;
-        if (bh_smp_bond_find(&c->peer, &b) && (b.flags & BH_SMP_BOND_LTK_P)
+        if (bh_smp_bond_find(&c->id, &b) && (b.flags & BH_SMP_BOND_LTK_P)
             && b.ltk_p.ediv == ediv && memcmp(b.ltk_p.rand, rand, 8) == 0) {
             s->bond = b;
             s->have_bond = true;
@@ -1204,6 +1213,24 @@ bool bh_smp_ltk_request(bh_conn_t *c, const uint8_t rand[8], uint16_t ediv) {
 }
 
 // ---- API ----
+
+bool bh_smp_peer_irk(const bh_addr_t *id, uint8_t irk[16]) {
+    bh_smp_bond_t b;
+    if (!cfg.bond || bh_addr_is_rpa(id) || !bh_smp_bond_find(id, &b) || !(b.flags & BH_SMP_BOND_IRK)) {
+        return false;
+    }
+    memcpy(irk, b.irk, 16);
+    return true;
+}
+
+bool bh_smp_peer_identity(const bh_addr_t *rpa, bh_addr_t *id) {
+    bh_smp_bond_t b;
+    if (!cfg.bond || !bh_addr_is_rpa(rpa) || !bh_smp_bond_find(rpa, &b)) {
+        return false;
+    }
+    *id = b.id;
+    return true;
+}
 
 void bh_smp_identity_load(void) {
     if (bh_is_active() && !smp.id_stored) {

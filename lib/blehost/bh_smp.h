@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "blehost.h"
 
 struct _bh_conn_t;
 
@@ -57,6 +58,14 @@ void bh_smp_on_dhkey_complete(const uint8_t *p, size_t len);
 // or returns false (no key: the caller sends the Negative Reply).
 void bh_smp_encryption_changed(struct _bh_conn_t *c, uint8_t status);
 bool bh_smp_ltk_request(struct _bh_conn_t *c, const uint8_t rand[8], uint16_t ediv);
+
+// Bonded peers for GAP (with bonding on; synchronous store upcalls: from
+// bh_poll() or an API call). peer_irk: the IRK of the bond stored under
+// this identity address (never a private address), if it has one.
+// peer_identity: the identity of the bond a resolvable private address
+// resolves to.
+bool bh_smp_peer_irk(const bh_addr_t *id, uint8_t irk[16]);
+bool bh_smp_peer_identity(const bh_addr_t *rpa, bh_addr_t *id);
 
 // Pairing timeout (3.4).
 #define BH_SMP_TIMEOUT_MS (30000)

@@ -3,6 +3,7 @@
 
 #include "bh_addr.h"
 #include "bh_aes.h"
+#include "bh_gatts.h"
 #include "bh_smp_keys.h"
 #include "bh_util.h"
 
@@ -47,17 +48,6 @@ static bool decode(bh_smp_bond_t *b, const uint8_t *v, int len) {
     return true;
 }
 
-static bool resolves(const uint8_t irk[16], const bh_addr_t *addr) {
-    // A resolvable private address: random, top two bits 01; hash in the
-    // low 24 bits, prand in the high 24 (HCI order: val[0..2] hash).
-    if (addr->type != BH_ADDR_TYPE_RANDOM || (addr->val[5] & 0xc0) != 0x40) {
-        return false;
-    }
-    uint8_t hash[3];
-    bh_ah(irk, addr->val + 3, hash);
-    return memcmp(hash, addr->val, 3) == 0;
-}
-
 bool bh_smp_bond_find(const bh_addr_t *addr, bh_smp_bond_t *out) {
     uint8_t key[BH_SMP_BOND_KEY_LEN];
     uint8_t v[BH_SMP_BOND_LEN];
@@ -66,7 +56,7 @@ bool bh_smp_bond_find(const bh_addr_t *addr, bh_smp_bond_t *out) {
     if (len > 0 && decode(out, v, len)) {
         return true;
     }
-    if (addr->type != BH_ADDR_TYPE_RANDOM || (addr->val[5] & 0xc0) != 0x40) {
+    if (!bh_addr_is_rpa(addr)) {
         return false;
     }
     for (uint16_t i = 0; i < BH_SMP_BOND_SCAN_MAX; i++) {
@@ -74,7 +64,7 @@ bool bh_smp_bond_find(const bh_addr_t *addr, bh_smp_bond_t *out) {
         if (len < 0) {
             break;
         }
-        if (decode(out, v, len) && (out->flags & BH_SMP_BOND_IRK) && resolves(out->irk, addr)) {
+        if (decode(out, v, len) && (out->flags & BH_SMP_BOND_IRK) && bh_addr_resolves(out->irk, addr)) {
             return true;
         }
     }
@@ -93,6 +83,53 @@ bool bh_smp_bond_save(const bh_smp_bond_t *b) {
     put_ltk(v + 26, &b->ltk_c);
     put_ltk(v + 52, &b->ltk_p);
     return bh_evt_set_secret(BH_SEC_TYPE_PEER_BOND, key, sizeof(key), v, sizeof(v));
+}
+
+#define CCCD_VERSION (1)
+#define CCCD_RECORD_MAX (1 + 4 * BH_GATTS_MAX_CCCD)
+
+static size_t cccd_encode(uint16_t conn_handle, uint8_t *v) {
+    uint16_t handles[BH_GATTS_MAX_CCCD];
+    uint16_t values[BH_GATTS_MAX_CCCD];
+    size_t n = bh_gatts_cccd_list(conn_handle, handles, values, BH_GATTS_MAX_CCCD);
+    v[0] = CCCD_VERSION;
+    for (size_t i = 0; i < n; i++) {
+        bh_put_u16(v + 1 + 4 * i, handles[i]);
+        bh_put_u16(v + 3 + 4 * i, values[i]);
+    }
+    return 1 + 4 * n;
+}
+
+static void cccd_store(const uint8_t *key, const uint8_t *v, size_t len) {
+    // Only the version octet: nothing subscribed, no record.
+    (void)bh_evt_set_secret(BH_SEC_TYPE_PEER_CCCD, key, BH_SMP_BOND_KEY_LEN, len > 1 ? v : NULL,
+        len > 1 ? len : 0);
+}
+
+void bh_smp_cccd_save(uint16_t conn_handle, const bh_addr_t *id) {
+    uint8_t key[BH_SMP_BOND_KEY_LEN];
+    uint8_t v[CCCD_RECORD_MAX];
+    put_addr(key, id);
+    cccd_store(key, v, cccd_encode(conn_handle, v));
+}
+
+void bh_smp_cccd_restore(uint16_t conn_handle, const bh_addr_t *id) {
+    uint8_t key[BH_SMP_BOND_KEY_LEN];
+    uint8_t stored[CCCD_RECORD_MAX];
+    put_addr(key, id);
+    int len = bh_evt_get_secret(BH_SEC_TYPE_PEER_CCCD, 0, key, sizeof(key), stored, sizeof(stored));
+    // A record of another layout (or none) restores nothing.
+    if (len > 0 && (size_t)len <= sizeof(stored) && stored[0] == CCCD_VERSION && (len - 1) % 4 == 0) {
+        for (int i = 1; i < len; i += 4) {
+            (void)bh_gatts_cccd_restore(conn_handle, bh_get_u16(stored + i), bh_get_u16(stored + i + 2));
+        }
+    }
+    uint8_t now[CCCD_RECORD_MAX];
+    size_t n = cccd_encode(conn_handle, now);
+    bool had = len > 1;
+    if ((n > 1 || had) && ((size_t)len != n || memcmp(stored, now, n) != 0)) {
+        cccd_store(key, now, n);
+    }
 }
 
 static const uint8_t local_id_key[1] = { 0x00 };

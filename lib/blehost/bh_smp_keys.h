@@ -18,6 +18,13 @@
 //          same layout. With Secure Connections both are the one LTK, EDIV
 //          and Rand zero.
 //
+// sec_type BH_SEC_TYPE_PEER_CCCD (3), key as the bond's (7 octets): the
+// subscriptions of a bonded client (Core Vol 3 Part G 3.3.3.3: they persist
+// across connections). value 1 + 4n octets: format version (1), then for
+// each Client Characteristic Configuration descriptor with a non-zero value
+// its attribute handle and value (2 octets each, little-endian). No record
+// when there are none.
+//
 // sec_type BH_SEC_TYPE_LOCAL_ID (1), key the one octet 0x00: our own
 // identity, so it stays the same across resets. value BH_SMP_LOCAL_ID_LEN
 // (24) octets: format version (1), our IRK (16, most significant octet
@@ -67,6 +74,14 @@ bool bh_smp_bond_save(const bh_smp_bond_t *bond);
 #define BH_SMP_LOCAL_ID_LEN (24)
 bool bh_smp_local_id_load(void);
 bool bh_smp_local_id_save(void);
+
+// A bonded client's subscriptions (sec_type 3). save: store the link's
+// current values under the bond's identity (delete the record when there
+// are none); after a new bond and whenever the client changes one.
+// restore: give the link the stored values (when it is encrypted with the
+// bond), then store the result if it differs.
+void bh_smp_cccd_save(uint16_t conn_handle, const bh_addr_t *id);
+void bh_smp_cccd_restore(uint16_t conn_handle, const bh_addr_t *id);
 
 // Most records looked at when resolving a private address.
 #define BH_SMP_BOND_SCAN_MAX (32)

@@ -280,6 +280,7 @@ void bh_evt_passkey_action(uint16_t conn_handle, uint8_t action, uint32_t passke
 // store or, value NULL, delete; true when the store took it. Record layouts: bh_smp_keys.h.
 #define BH_SEC_TYPE_LOCAL_ID (1)
 #define BH_SEC_TYPE_PEER_BOND (2)
+#define BH_SEC_TYPE_PEER_CCCD (3)
 int bh_evt_get_secret(uint8_t sec_type, uint16_t index, const uint8_t *key, size_t key_len,
     uint8_t *value, size_t value_max);
 bool bh_evt_set_secret(uint8_t sec_type, const uint8_t *key, size_t key_len,

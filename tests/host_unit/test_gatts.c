@@ -11,6 +11,7 @@
 #include "bh_att.h"
 #include "bh_conn.h"
 #include "bh_gatts.h"
+#include "bh_smp_keys.h"
 #include "blehost.h"
 
 #define CONN (0x0040)
@@ -107,6 +108,17 @@ void bh_gattc_poll(uint32_t now) {
 }
 
 void bh_gattc_reset(void) {
+}
+
+// The bond store's hook (bh_smp_keys.c): a bonded client's changed
+// subscriptions are saved under its identity.
+static int n_cccd_saves;
+static bh_addr_t last_cccd_id;
+
+void bh_smp_cccd_save(uint16_t conn_handle, const bh_addr_t *id) {
+    (void)conn_handle;
+    n_cccd_saves++;
+    last_cccd_id = *id;
 }
 
 // ---- events ----
@@ -447,6 +459,42 @@ static void test_cccd_notify_indicate(void) {
     CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 0);
 }
 
+static void test_cccd_of_bonded_clients(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    uint16_t h[4], v[4];
+    CHECK(bh_gatts_cccd_list(CONN, h, v, 4) == 0);
+    // Not bonded: subscribing saves nothing.
+    n_cccd_saves = 0;
+    RX(0x12, 13, 0, 0x01, 0x00);
+    CHECK(GOT(0x13) && n_cccd_saves == 0);
+    // Bonded: a change is saved under the bond's identity; the same value
+    // again is no change.
+    the_conn.sec.bonded = true;
+    the_conn.sec.bond_id = (bh_addr_t){ .type = 1, .val = { 1, 2, 3, 4, 5, 0xc6 } };
+    RX(0x12, 17, 0, 0x03, 0x00);
+    CHECK(GOT(0x13) && n_cccd_saves == 1 && last_cccd_id.val[5] == 0xc6);
+    RX(0x12, 17, 0, 0x03, 0x00);
+    CHECK(n_cccd_saves == 1);
+    // Listed in handle order, reserved bits dropped.
+    CHECK(bh_gatts_cccd_list(CONN, h, v, 4) == 2 && h[0] == 13 && v[0] == 1 && h[1] == 17 && v[1] == 3);
+    CHECK(bh_gatts_cccd_list(CONN, h, v, 1) == 1 && h[0] == 13);
+    RX(0x12, 13, 0, 0x00, 0x00);
+    CHECK(n_cccd_saves == 2 && bh_gatts_cccd_list(CONN, h, v, 4) == 1 && h[0] == 17);
+    // Restoring: only CCCDs (a changed database drops the others), masked.
+    CHECK(bh_gatts_cccd_restore(CONN, 13, 0xff01));
+    CHECK(!bh_gatts_cccd_restore(CONN, 12, 1));
+    CHECK(!bh_gatts_cccd_restore(CONN, 0x7fff, 1));
+    CHECK(bh_gatts_cccd_restore(CONN, 9, 2)); // Service Changed's own
+    CHECK(bh_gatts_cccd_list(CONN, h, v, 4) == 3 && h[0] == 9 && v[0] == 2 && h[1] == 13 && v[1] == 1);
+    n_tx = 0;
+    CHECK(bh_gatts_send_update((uint16_t)hr) == 0 && n_tx == 1);
+    CHECK(!bh_gatts_cccd_restore(0x99, 13, 1)); // no such link
+    the_conn.sec.bonded = false;
+    bh_att_conn_closed(CONN);
+    CHECK(bh_gatts_cccd_list(CONN, h, v, 4) == 0);
+}
+
 static void test_errors_and_fuzz(void) {
     int hr, tx, rxh;
     setup_hr_uart(&hr, &tx, &rxh);
@@ -602,6 +650,7 @@ int main(void) {
     test_value_pool();
     test_prepare_execute();
     test_cccd_notify_indicate();
+    test_cccd_of_bonded_clients();
     test_errors_and_fuzz();
     test_permission_matrix();
     if (failures) {

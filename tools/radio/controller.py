@@ -69,7 +69,11 @@ controllers (see tests/test_radio.py for the proof of each):
       disconnection) is lost with it: it never reaches the peer, nor a later
       connection between the same two addresses (bumble's paced lanes
       delivered it late, and a stale LL_TERMINATE_IND then ended the new
-      link).
+      link);
+  (w) an advertising set made with the extended commands but legacy PDUs
+      (Advertising_Event_Properties bit 4, as bumble's own Device advertises)
+      sends the legacy PDU its properties name, which legacy scanners hear
+      (bumble sent ADV_EXT_IND for every set, invisible to them).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -93,6 +97,8 @@ from .link import FaithfulLink
 from .pdus import (
     EXT_REPORT_SCAN_RSP,
     EXT_REPORT_TYPE,
+    LEGACY_PDUS,
+    LEGACY_PROPERTIES,
     LEGACY_REPORT_SCAN_RSP,
     LegacyAdvPdu,
     LegacyPduType,
@@ -489,6 +495,29 @@ class FaithfulController(Controller):
         if enable and not self.le_scan_enable:
             self.scan_reported.clear()
             self.scan_started_at = asyncio.get_running_loop().time()
+
+    # ------------------------------------------------------------------
+    # (w) advertising sets that use legacy PDUs
+    def send_advertising_pdu(self, packet: ll.AdvertisingPdu) -> None:
+        if isinstance(packet, ll.AdvExtInd):
+            packet = self._legacy_pdu_of_set(packet) or packet
+        super().send_advertising_pdu(packet)
+
+    def _legacy_pdu_of_set(self, packet: ll.AdvExtInd) -> LegacyAdvPdu | None:
+        for adv_set in self.advertising_sets.values():
+            params = adv_set.parameters
+            if (params is None or not adv_set.enabled
+                    or adv_set.address != packet.advertiser_address
+                    or params.advertising_sid != packet.sid):
+                continue
+            properties = int(params.advertising_event_properties)
+            pdu_type = LEGACY_PROPERTIES.get(properties & 0x0F)
+            if not properties & LEGACY_PDUS or pdu_type is None:
+                return None
+            target = params.peer_address if pdu_type.directed else None
+            return LegacyAdvPdu(packet.advertiser_address, pdu_type, packet.data,
+                                bytes(adv_set.scan_response_data), target)
+        return None
 
     # ------------------------------------------------------------------
     # (b), (c) receiving advertising PDUs

@@ -55,6 +55,18 @@ EXT_REPORT_SCAN_RSP = {
 }
 LEGACY_REPORT_SCAN_RSP = 4
 
+# Advertising_Event_Properties of an extended advertising set (Core Vol 4
+# Part E 7.8.53): bit 4 "use legacy PDUs", and which legacy PDU the low bits
+# (connectable, scannable, directed, high duty cycle) then name.
+LEGACY_PDUS = 0x10
+LEGACY_PROPERTIES = {
+    0b0011: LegacyPduType.ADV_IND,
+    0b1101: LegacyPduType.ADV_DIRECT_IND,
+    0b0101: LegacyPduType.ADV_DIRECT_IND_LOW_DUTY,
+    0b0010: LegacyPduType.ADV_SCAN_IND,
+    0b0000: LegacyPduType.ADV_NONCONN_IND,
+}
+
 
 @dataclasses.dataclass
 class LegacyAdvPdu:
