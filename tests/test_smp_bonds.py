@@ -1,8 +1,9 @@
 """Bonds between two boards (issue 9): re-encryption after soft resets with
 the secrets kept in aioble's JSON layout, pairing without a store, a peer
 that lost its bond, peers that use resolvable private addresses (recognised,
-reported by identity, reachable by gap_connect to their identity), and the
-subscriptions of bonded clients kept through the store.
+reported by identity, reachable by gap_connect to their identity), the
+subscriptions of bonded clients kept through the store, and a GATT client
+that pairs after the server refused it and reads again.
 """
 from __future__ import annotations
 
@@ -243,3 +244,21 @@ def test_gap_connect_reaches_bonded_peer_by_identity(central: Board, peripheral:
     central.exec('ble.gap_connect(None)')
     cancelled = central.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT', timeout=3)
     assert cancelled.data[1:] == (p_id[0], p_id[1:])
+
+
+@pytest.mark.api(methods=['gattc_read', 'gap_pair'], events=['_IRQ_GATTC_READ_DONE'])
+def test_client_reads_protected_value_after_pairing(central: Board, peripheral: Board) -> None:
+    # The server's refusal reaches the client's application as the ATT
+    # status; it pairs and reads again.
+    bonded_boards(central, peripheral)
+    peripheral.exec('((h,),) = ble.gatts_register_services(((bluetooth.UUID(0x2FF0), '
+                    '((bluetooth.UUID(0x3001), bluetooth.FLAG_READ | 0x0200),)),))\n'
+                    'ble.gatts_write(h, b"secret")')
+    h = peripheral.eval('h')
+    c_conn, p_conn = connect_b2b(central, peripheral)
+    central.exec(f'ble.gattc_read({c_conn}, {h})')
+    assert central.wait_for_event('_IRQ_GATTC_READ_DONE').data == (c_conn, h, 0x05)
+    pair_bonded(central, peripheral, c_conn, p_conn)
+    central.exec(f'ble.gattc_read({c_conn}, {h})')
+    assert central.wait_for_event('_IRQ_GATTC_READ_RESULT').data == (c_conn, h, b'secret')
+    assert central.wait_for_event('_IRQ_GATTC_READ_DONE').data == (c_conn, h, 0)
