@@ -20,8 +20,10 @@ HR_SERVICE = ('((hr,),) = ble.gatts_register_services(((bluetooth.UUID(0x180D), 
               '((bluetooth.UUID(0x2A37), bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY),)),))')
 
 
-def restart(board: Board, saved: str, addr_mode: int | None = None) -> None:
-    """Soft reset; the application loads its secrets, then sets its handler."""
+def restart(board: Board, saved: str, addr_mode: int | None = None,
+            set_handler: bool = True) -> None:
+    """Soft reset; the application loads its secrets, then sets its handler
+    (which makes the host adopt the stored identity at once)."""
     board.soft_reset()
     up(board)
     board.exec(STORE + SECRETS_JSON)
@@ -29,13 +31,19 @@ def restart(board: Board, saved: str, addr_mode: int | None = None) -> None:
     configure(board, bond=True, le_secure=True)
     if addr_mode is not None:
         board.exec(f'ble.config(addr_mode={addr_mode})')
-    board.exec('ble.irq(_store_irq)')
+    if set_handler:
+        board.exec('ble.irq(_store_irq)')
 
 
-def pair_bonded(central: Board, peripheral: Board, c_conn: int, p_conn: int) -> None:
+def pair_bonded(central: Board, peripheral: Board, c_conn: int, p_conn: int) -> float:
+    """gap_pair on the central: one bonded update each (a pairing, or an
+    encryption with the stored key); the seconds until the central's."""
+    started = time.monotonic()
     central.exec(f'ble.gap_pair({c_conn})')
     assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
+    took = SEEN[0] - started
     assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
+    return took
 
 
 def bond_key(board: Board) -> bytes:
@@ -57,11 +65,7 @@ def notified(central: Board, peripheral: Board, value: bytes) -> list[tuple]:
 def test_bond_and_reencrypt_after_soft_reset(central: Board, peripheral: Board) -> None:
     bonded_boards(central, peripheral)
     c_conn, p_conn = connect_b2b(central, peripheral)
-    started = time.monotonic()
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    paired_s = SEEN[0] - started
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
+    paired_s = pair_bonded(central, peripheral, c_conn, p_conn)
     # Each stored its identity (sec_type 1, key 0x00) and one bond (sec_type
     # 2, 7-octet key): our layouts.
     for board in (central, peripheral):
@@ -74,21 +78,13 @@ def test_bond_and_reencrypt_after_soft_reset(central: Board, peripheral: Board) 
     peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
     # Both soft reset; the application gives the secrets back.
     for board in (central, peripheral):
-        board.soft_reset()
-        up(board)
-        board.exec(STORE + SECRETS_JSON)
-        board.exec(f'_load({saved[board]!r})')
-        configure(board, bond=True, le_secure=True)
+        restart(board, saved[board], set_handler=False)
     # The peripheral sets its handler once its store is loaded: its identity
     # (IRK) comes back at once; the central's at gap_pair.
     peripheral.exec('ble.irq(_store_irq)')
     assert peripheral.eval('ble.config("irk")') == irks[peripheral]
     c_conn, p_conn = connect_b2b(central, peripheral)
-    started = time.monotonic()
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    reencrypt_s = SEEN[0] - started
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
+    reencrypt_s = pair_bonded(central, peripheral, c_conn, p_conn)
     assert central.eval('ble.config("irk")') == irks[central]
     # No new pairing: the stored records are unchanged.
     assert central.eval('_dump()') == saved[central]
@@ -113,18 +109,14 @@ def test_no_store_pairs_without_bonding(central: Board, peripheral: Board) -> No
 def test_peer_that_lost_the_bond_is_paired_afresh(central: Board, peripheral: Board) -> None:
     bonded_boards(central, peripheral)
     c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central)[3] == 1
-    assert one_encryption_update(peripheral)[3] == 1
+    pair_bonded(central, peripheral, c_conn, p_conn)
     old = central.eval('_dump()')
     central.exec(f'ble.gap_disconnect({c_conn})')
     peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
     peripheral.exec('_secrets.clear()')
     c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
     # The stored key is refused (PIN or Key Missing): a new pairing, one event.
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
+    pair_bonded(central, peripheral, c_conn, p_conn)
     assert central.eval('_dump()') != old  # the new bond replaced the old
     assert central.eval('len([k for k in _secrets if k[0] == 2])') == 1
 
@@ -137,25 +129,15 @@ def test_bonded_peer_with_private_address_is_resolved(central: Board, peripheral
     bonded_boards(central, peripheral)
     peripheral.exec('ble.config(addr_mode=2)')
     c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central)[3] == 1
-    assert one_encryption_update(peripheral)[3] == 1
+    pair_bonded(central, peripheral, c_conn, p_conn)
     first_rpa = mac(peripheral)[1]
     saved = {b: b.eval('_dump()') for b in (central, peripheral)}
     central.exec(f'ble.gap_disconnect({c_conn})')
     peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
-    peripheral.soft_reset()
-    up(peripheral)
-    peripheral.exec(STORE + SECRETS_JSON)
-    peripheral.exec(f'_load({saved[peripheral]!r})')
-    configure(peripheral, bond=True, le_secure=True)
-    peripheral.exec('ble.config(addr_mode=2)')
-    peripheral.exec('ble.irq(_store_irq)')
+    restart(peripheral, saved[peripheral], addr_mode=2)
     assert mac(peripheral)[0] == 1 and mac(peripheral)[1] != first_rpa
     c_conn, p_conn = connect_b2b(central, peripheral)
-    central.exec(f'ble.gap_pair({c_conn})')
-    assert one_encryption_update(central) == (c_conn, 1, 0, 1, 16)
-    assert one_encryption_update(peripheral) == (p_conn, 1, 0, 1, 16)
+    pair_bonded(central, peripheral, c_conn, p_conn)
     assert central.eval('_dump()') == saved[central]
 
 
