@@ -2,7 +2,8 @@
 the secrets kept in aioble's JSON layout, pairing without a store, a peer
 that lost its bond, peers that use resolvable private addresses (recognised,
 reported by identity, reachable by gap_connect to their identity), the
-subscriptions of bonded clients kept through the store, and a GATT client
+subscriptions of bonded clients kept through the store, a bond kept in a
+file across machine.reset(), and a GATT client
 that pairs after the server refused it and reads again.
 """
 from __future__ import annotations
@@ -244,3 +245,32 @@ def test_client_reads_protected_value_after_pairing(central: Board, peripheral: 
     central.exec(f'ble.gattc_read({c_conn}, {h})')
     assert central.wait_for_event('_IRQ_GATTC_READ_RESULT').data == (c_conn, h, b'secret')
     assert central.wait_for_event('_IRQ_GATTC_READ_DONE').data == (c_conn, h, 0)
+
+
+SECRETS_FILE = '/_bond_secrets.json'
+
+
+@pytest.mark.api(methods=['gap_pair'], events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_GET_SECRET'])
+def test_bond_survives_a_hard_reset_with_secrets_in_a_file(central: Board,
+                                                            peripheral: Board) -> None:
+    # As aioble keeps them: a JSON file on the board's filesystem, read back
+    # after machine.reset().
+    bonded_boards(central, peripheral)
+    c_conn, p_conn = connect_b2b(central, peripheral)
+    pair_bonded(central, peripheral, c_conn, p_conn)
+    peripheral.exec(f'with open({SECRETS_FILE!r}, "w") as f:\n    f.write(_dump())')
+    central.exec(f'ble.gap_disconnect({c_conn})')
+    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
+    try:
+        peripheral.reset()
+        assert peripheral.eval('__import__("machine").reset_cause()') == 2  # HARD_RESET
+        up(peripheral)
+        peripheral.exec(STORE + SECRETS_JSON)
+        peripheral.exec(f'_load(open({SECRETS_FILE!r}).read())')
+        configure(peripheral, bond=True, le_secure=True)
+        peripheral.exec('ble.irq(_store_irq)')
+        c_conn, p_conn = connect_b2b(central, peripheral)
+        pair_bonded(central, peripheral, c_conn, p_conn)  # re-encrypted: no pairing
+        assert peripheral.eval(f'_dump() == open({SECRETS_FILE!r}).read()') is True
+    finally:
+        peripheral.exec(f'import os\ntry:\n    os.remove({SECRETS_FILE!r})\nexcept OSError:\n    pass')
