@@ -3,8 +3,8 @@ the secrets kept in aioble's JSON layout, pairing without a store, a peer
 that lost its bond, peers that use resolvable private addresses (recognised,
 reported by identity, reachable by gap_connect to their identity), the
 subscriptions of bonded clients kept through the store, a bond kept in a
-file across machine.reset(), and a GATT client
-that pairs after the server refused it and reads again.
+file across machine.reset(), and a GATT client that pairs after the server
+refused it and reads again.
 """
 from __future__ import annotations
 
