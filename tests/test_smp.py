@@ -142,6 +142,31 @@ def test_board_peripheral_security_request(peripheral: Board, smp_peer: SmpPeer)
     assert one_encryption_update(peripheral) == (conn, 1, 0, 0, 16)
 
 
+SECURITY_REQUEST_BOND_SC = bytes([0x0b, 0x09])
+
+
+@pytest.mark.api(events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_SET_SECRET', '_IRQ_GET_SECRET'])
+def test_board_central_answers_security_request(central: Board, smp_peer: SmpPeer) -> None:
+    # A peripheral's Security Request: the board pairs (and bonds); on the
+    # next connection the same request gets encryption with the stored key.
+    store_up(central)
+    smp_peer.configure(sc=True, bond=True)
+    conn = board_as_central(central, smp_peer)
+    smp_peer.expect_pairing()
+    smp_peer.send_smp(SECURITY_REQUEST_BOND_SC)
+    assert smp_peer.wait_pairing() == 0
+    assert one_encryption_update(central) == (conn, 1, 0, 1, 16)
+    saved = central.eval('_dump()')
+    central.exec(f'ble.gap_disconnect({conn})')
+    central.wait_for_event('_IRQ_PERIPHERAL_DISCONNECT')
+    smp_peer.incoming = None
+    conn = board_as_central(central, smp_peer)
+    smp_peer.send_smp(SECURITY_REQUEST_BOND_SC)
+    assert one_encryption_update(central) == (conn, 1, 0, 1, 16)
+    assert smp_peer.encrypted()
+    assert central.eval('_dump()') == saved  # no new pairing
+
+
 @pytest.mark.api(methods=['gap_pair', 'gap_passkey'],
                  events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_PASSKEY_ACTION'])
 @pytest.mark.parametrize('sc', [False, True], ids=['legacy', 'sc'])
