@@ -1,0 +1,883 @@
+// Unit tests of the Security Manager (bh_smp.c, bh_smp_pair.c,
+// bh_smp_dist.c) through its real entry points: the CID 6 receive handler
+// it registers, the encryption events from bh_sec.c, the API and its layer
+// hooks. Below it, fakes of L2CAP (PDUs sent are logged), the HCI command
+// queue (commands logged, never answered unless a test does), the port
+// (time, random bytes), the address module and the bond store; above it,
+// the two events it raises. The crypto toolbox is the real one
+// (test_smp_crypto.c checks it against the Core's sample data), so the
+// confirm values and keys here are checked against it.
+//
+// Covered: malformed, out-of-order and random PDUs while idle and during a
+// pairing (the Pairing Failed reason sent back, and no out-of-bounds access
+// under ASan/UBSan); the Pairing Response for each configuration; key size
+// and Secure Connections Only refusals; the passkey action of each method
+// of the Core's table; a legacy Just Works pairing with bonding to the end;
+// the 30 s SMP timeout.
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bh_addr.h"
+#include "bh_conn.h"
+#include "bh_err.h"
+#include "bh_hci.h"
+#include "bh_port.h"
+#include "bh_smp.h"
+#include "bh_smp_crypto.h"
+#include "bh_smp_keys.h"
+#include "blehost.h"
+#include "check.h"
+
+#define PERIPH (0x0040) // a link where we are the peripheral (responder)
+#define CENTRAL (0x0041) // a link where we are the central (initiator)
+
+// ---- fakes of the layers below ----
+
+static bh_conn_t conns[2];
+static bh_l2cap_rx_fn_t smp_handler;
+static uint32_t now_ms;
+static uint8_t rnd_next;
+
+static const bh_addr_t own_addr = { 0, { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06 } };
+static const bh_addr_t peer_addr = { 0, { 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6 } };
+static const uint8_t own_irk[16] = { 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+                                     0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f };
+
+// PDUs the Security Manager sent.
+#define TX_MAX (64)
+static struct {
+    uint16_t handle;
+    size_t len;
+    uint8_t data[80];
+} tx[TX_MAX];
+static size_t n_tx;
+
+// HCI commands it queued.
+#define CMD_MAX (32)
+static struct {
+    uint16_t opcode;
+    size_t len;
+    uint8_t params[64];
+    bh_hci_done_fn_t done;
+    void *ctx;
+} cmds[CMD_MAX];
+static size_t n_cmds;
+
+// Events it raised.
+#define EVT_MAX (32)
+static struct {
+    uint16_t handle;
+    bool encrypted, authenticated, bonded;
+    uint8_t key_size;
+    uint16_t status;
+} enc_evts[EVT_MAX];
+static size_t n_enc;
+static struct {
+    uint16_t handle;
+    uint8_t action;
+    uint32_t passkey;
+} pk_evts[EVT_MAX];
+static size_t n_pk;
+
+// The store: one bond.
+static bh_smp_bond_t stored;
+static bool have_stored;
+static int n_bond_saves;
+
+bh_conn_t *bh_conn_find(uint16_t handle) {
+    for (size_t i = 0; i < 2; i++) {
+        if (conns[i].used && conns[i].handle == handle) {
+            return &conns[i];
+        }
+    }
+    return NULL;
+}
+
+int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn) {
+    if (cid == BH_L2CAP_CID_SMP) {
+        smp_handler = fn;
+    }
+    return 0;
+}
+
+int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    CHECK_EQ(cid, BH_L2CAP_CID_SMP);
+    CHECK(len > 0 && len <= sizeof(tx[0].data));
+    CHECK(bh_conn_find(conn_handle) != NULL);
+    if (n_tx < TX_MAX) {
+        tx[n_tx].handle = conn_handle;
+        tx[n_tx].len = len;
+        memcpy(tx[n_tx].data, data, len);
+        n_tx++;
+    }
+    return 0;
+}
+
+int bh_hci_cmd_async(uint16_t opcode, const uint8_t *params, size_t plen, bh_hci_done_fn_t done, void *ctx) {
+    CHECK(plen <= sizeof(cmds[0].params));
+    if (n_cmds < CMD_MAX) {
+        cmds[n_cmds].opcode = opcode;
+        cmds[n_cmds].len = plen;
+        if (plen > 0) {
+            memcpy(cmds[n_cmds].params, params, plen);
+        }
+        cmds[n_cmds].done = done;
+        cmds[n_cmds].ctx = ctx;
+        n_cmds++;
+    }
+    return 0;
+}
+
+uint32_t bh_port_ticks_ms(void) {
+    return now_ms;
+}
+
+int bh_port_random(uint8_t *buf, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = rnd_next++;
+    }
+    return 0;
+}
+
+bool bh_is_active(void) {
+    return true;
+}
+
+int bh_get_addr(bh_addr_t *addr) {
+    *addr = own_addr;
+    return 0;
+}
+
+int bh_get_irk(uint8_t irk[16]) {
+    memcpy(irk, own_irk, 16);
+    return 0;
+}
+
+int bh_addr_identity(bh_addr_t *id) {
+    *id = own_addr;
+    return 0;
+}
+
+bool bh_addr_is_rpa(const bh_addr_t *addr) {
+    return addr->type == 1 && (addr->val[5] >> 6) == 1;
+}
+
+bool bh_smp_bond_find(const bh_addr_t *addr, bh_smp_bond_t *out) {
+    if (have_stored && addr->type == stored.id.type && memcmp(addr->val, stored.id.val, 6) == 0) {
+        *out = stored;
+        return true;
+    }
+    return false;
+}
+
+bool bh_smp_bond_save(const bh_smp_bond_t *bond) {
+    stored = *bond;
+    have_stored = true;
+    n_bond_saves++;
+    return true;
+}
+
+bool bh_smp_local_id_load(void) {
+    return true;
+}
+
+bool bh_smp_local_id_save(void) {
+    return true;
+}
+
+void bh_smp_cccd_save(uint16_t conn_handle, const bh_addr_t *id) {
+    (void)conn_handle;
+    (void)id;
+}
+
+void bh_smp_cccd_restore(uint16_t conn_handle, const bh_addr_t *id) {
+    (void)conn_handle;
+    (void)id;
+}
+
+// ---- the events above ----
+
+void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authenticated,
+    bool bonded, uint8_t key_size, uint16_t status) {
+    if (n_enc < EVT_MAX) {
+        enc_evts[n_enc].handle = conn_handle;
+        enc_evts[n_enc].encrypted = encrypted;
+        enc_evts[n_enc].authenticated = authenticated;
+        enc_evts[n_enc].bonded = bonded;
+        enc_evts[n_enc].key_size = key_size;
+        enc_evts[n_enc].status = status;
+        n_enc++;
+    }
+}
+
+void bh_evt_passkey_action(uint16_t conn_handle, uint8_t action, uint32_t passkey) {
+    if (n_pk < EVT_MAX) {
+        pk_evts[n_pk].handle = conn_handle;
+        pk_evts[n_pk].action = action;
+        pk_evts[n_pk].passkey = passkey;
+        n_pk++;
+    }
+}
+
+// ---- helpers ----
+
+static void clear_logs(void) {
+    n_tx = 0;
+    n_cmds = 0;
+    n_enc = 0;
+    n_pk = 0;
+}
+
+// A fresh Security Manager with both links up (the host's order: reset,
+// then a connected hook per link).
+static void setup(uint8_t io, bool mitm, bool sc_only, bool bond) {
+    memset(conns, 0, sizeof(conns));
+    smp_handler = NULL;
+    have_stored = false;
+    n_bond_saves = 0;
+    now_ms = 1000;
+    bh_smp_layer.reset();
+    CHECK(smp_handler != NULL);
+    bh_smp_set_config(io, mitm, sc_only, bond);
+    conns[0] = (bh_conn_t) { .used = true, .role = BH_ROLE_PERIPHERAL, .handle = PERIPH,
+                             .peer = peer_addr, .id = peer_addr };
+    conns[1] = (bh_conn_t) { .used = true, .role = BH_ROLE_CENTRAL, .handle = CENTRAL,
+                             .peer = peer_addr, .id = peer_addr };
+    bh_smp_layer.connected(&conns[0]);
+    bh_smp_layer.connected(&conns[1]);
+    bh_smp_layer.poll(now_ms); // seeds the random generator from the port
+    clear_logs();
+}
+
+static void rx(uint16_t handle, const uint8_t *pdu, size_t len) {
+    CHECK(smp_handler(handle, BH_L2CAP_CID_SMP, pdu, len));
+}
+
+static void check_tx(size_t i, uint16_t handle, const uint8_t *pdu, size_t len) {
+    CHECK(i < n_tx);
+    CHECK_EQ(tx[i].handle, handle);
+    CHECK_EQ(tx[i].len, len);
+    CHECK_MEM(tx[i].data, pdu, len);
+}
+
+// Exactly one PDU went out since the last clear: Pairing Failed (reason).
+static void check_failed_sent(uint16_t handle, uint8_t reason) {
+    const uint8_t pdu[2] = { BH_SMP_PAIRING_FAILED, reason };
+    CHECK_EQ(n_tx, 1);
+    check_tx(0, handle, pdu, 2);
+}
+
+static void check_one_failure_report(uint16_t handle, uint16_t status) {
+    CHECK_EQ(n_enc, 1);
+    CHECK_EQ(enc_evts[0].handle, handle);
+    CHECK(!enc_evts[0].encrypted);
+    CHECK_EQ(enc_evts[0].status, status);
+}
+
+// The Core's PDU lengths (Vol 3 Part H 3.5, 3.6), code included.
+static size_t core_pdu_len(uint8_t code) {
+    static const uint8_t lens[15] = { 0, 7, 7, 17, 17, 2, 17, 11, 17, 8, 17, 2, 65, 17, 2 };
+    return code < 15 ? lens[code] : 0;
+}
+
+// Pairing Request from a peer: io, AuthReq, max key size, key distribution.
+static void pairing_request(uint8_t out[7], uint8_t io, uint8_t auth, uint8_t key_size, uint8_t dist) {
+    out[0] = BH_SMP_PAIRING_REQUEST;
+    out[1] = io;
+    out[2] = 0;
+    out[3] = auth;
+    out[4] = key_size;
+    out[5] = dist;
+    out[6] = dist;
+}
+
+#define AUTH_BOND (0x01)
+#define AUTH_MITM (0x04)
+#define AUTH_SC (0x08)
+
+// The peripheral link in a Secure Connections pairing, waiting for the
+// peer's Public Key (its Pairing Response sent).
+static void to_mid_pairing(void) {
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+    clear_logs();
+}
+
+// ---- tests ----
+
+static void test_registers_on_cid_6(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    // An empty PDU or one on an unknown link: nothing to answer.
+    rx(PERIPH, (const uint8_t *)"", 0);
+    rx(0x0123, (const uint8_t[]) { BH_SMP_PAIRING_REQUEST, 3, 0, 8, 16, 0, 0 }, 7);
+    CHECK_EQ(n_tx, 0);
+    CHECK_EQ(n_enc, 0);
+    CHECK_EQ(bh_smp_pair(0x0123), -BH_ENOTCONN);
+    CHECK_EQ(bh_smp_passkey(0x0123, BH_PASSKEY_INPUT, 1), -BH_ENOTCONN);
+    // No passkey asked for: an answer is not allowed.
+    CHECK_EQ(bh_smp_passkey(PERIPH, BH_PASSKEY_INPUT, 1), -BH_EPERM);
+}
+
+// What the Core says about a PDU that arrives while idle on our peripheral
+// link (zero parameters): the reason of the Pairing Failed we send, 0 for
+// no answer, 0xff for a Pairing Response.
+static uint8_t expected_idle(uint8_t code, size_t len) {
+    if (len == 0) {
+        return 0;
+    }
+    if (core_pdu_len(code) == 0) {
+        return BH_SMP_ERR_CMD_NOT_SUPPORTED;
+    }
+    if (len != core_pdu_len(code)) {
+        return BH_SMP_ERR_INVALID_PARAMS;
+    }
+    switch (code) {
+        case BH_SMP_PAIRING_FAILED:
+        case BH_SMP_KEYPRESS:
+            return 0;
+        case BH_SMP_PAIRING_REQUEST:
+            return BH_SMP_ERR_ENC_KEY_SIZE; // zero parameters: max key size 0
+        default:
+            return BH_SMP_ERR_UNSPECIFIED;
+    }
+}
+
+static void test_every_code_and_length_idle(void) {
+    uint8_t pdu[71];
+    for (unsigned code = 0; code < 0x40; code = code < 0x10 ? code + 1 : code + 0x2f) {
+        for (size_t len = 0; len <= 70; len++) {
+            setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+            memset(pdu, 0, sizeof(pdu));
+            pdu[0] = (uint8_t)code;
+            rx(PERIPH, pdu, len);
+            uint8_t reason = expected_idle((uint8_t)code, len);
+            if (reason == 0) {
+                CHECK_EQ(n_tx, 0);
+            } else {
+                check_failed_sent(PERIPH, reason);
+            }
+            // Idle: nothing to report, except a Pairing Request that got as
+            // far as a pairing (then failed on its key size).
+            CHECK_EQ(n_enc, code == BH_SMP_PAIRING_REQUEST && len == 7 ? 1 : 0);
+        }
+    }
+}
+
+static void test_every_code_and_length_mid_pairing(void) {
+    uint8_t pdu[71];
+    for (unsigned code = 0; code < 0x40; code = code < 0x10 ? code + 1 : code + 0x2f) {
+        for (size_t len = 0; len <= 70; len++) {
+            setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+            to_mid_pairing();
+            memset(pdu, 0, sizeof(pdu));
+            pdu[0] = (uint8_t)code;
+            pdu[1] = 0x0c; // a reason, for a Pairing Failed
+            rx(PERIPH, pdu, len);
+            size_t want = core_pdu_len((uint8_t)code);
+            if (len == 0 || (code == BH_SMP_KEYPRESS && len == 2)
+                || (code == BH_SMP_PUBLIC_KEY && len == 65)) {
+                // Nothing to answer; the Public Key is the one awaited (ours
+                // waits for the controller).
+                CHECK_EQ(n_tx, 0);
+                CHECK_EQ(n_enc, 0);
+            } else if (code == BH_SMP_PAIRING_FAILED && len == 2) {
+                // The peer ends it: no answer, its reason reported.
+                CHECK_EQ(n_tx, 0);
+                check_one_failure_report(PERIPH, 0x0c);
+            } else if (want == 0) {
+                // Unknown: refused, the pairing goes on.
+                check_failed_sent(PERIPH, BH_SMP_ERR_CMD_NOT_SUPPORTED);
+                CHECK_EQ(n_enc, 0);
+            } else if (len != want) {
+                check_failed_sent(PERIPH, BH_SMP_ERR_INVALID_PARAMS);
+                check_one_failure_report(PERIPH, BH_SMP_ERR_INVALID_PARAMS);
+            } else {
+                check_failed_sent(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+                check_one_failure_report(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+            }
+        }
+    }
+}
+
+// Every PDU the Security Manager sends is a well-formed SMP PDU.
+static void check_sent_well_formed(void) {
+    for (size_t i = 0; i < n_tx; i++) {
+        uint8_t code = tx[i].data[0];
+        CHECK(core_pdu_len(code) != 0);
+        CHECK_EQ(tx[i].len, core_pdu_len(code));
+        if (code == BH_SMP_PAIRING_FAILED) {
+            CHECK(tx[i].data[1] >= 0x01 && tx[i].data[1] <= 0x0e);
+        }
+    }
+}
+
+static uint32_t lcg = 12345;
+static uint32_t rand32(void) {
+    lcg = lcg * 1103515245u + 12345u;
+    return lcg >> 8;
+}
+
+static void test_random_pdus(void) {
+    uint8_t pdu[71];
+    for (int iter = 0; iter < 4000; iter++) {
+        if (iter % 20 == 0) {
+            setup((uint8_t)(rand32() % 5), rand32() & 1, rand32() & 1, rand32() & 1);
+            if (rand32() & 1) {
+                to_mid_pairing();
+            }
+        }
+        size_t len = rand32() % 71;
+        for (size_t i = 0; i < len; i++) {
+            pdu[i] = (uint8_t)rand32();
+        }
+        if (len > 0 && (rand32() & 3) != 0) {
+            pdu[0] = (uint8_t)(rand32() % 0x10); // mostly known codes
+            if ((rand32() & 1) && core_pdu_len(pdu[0]) != 0) {
+                len = core_pdu_len(pdu[0]); // and mostly their length
+            }
+        }
+        uint16_t handle = (rand32() & 1) ? PERIPH : CENTRAL;
+        n_tx = 0;
+        rx(handle, pdu, len);
+        check_sent_well_formed();
+        // Time passes; the poll hook acts on what was left for it.
+        now_ms += rand32() % 2000;
+        bh_smp_layer.poll(now_ms);
+        check_sent_well_formed();
+    }
+}
+
+// Our peripheral's Pairing Response for each configuration.
+static void test_pairing_response_per_config(void) {
+    for (uint8_t io = 0; io <= BH_IO_KEYBOARD_DISPLAY; io++) {
+        for (int cfgbits = 0; cfgbits < 8; cfgbits++) {
+            bool mitm = cfgbits & 1, bond = cfgbits & 2, sc_only = cfgbits & 4;
+            for (int peer_bonds = 0; peer_bonds < 2; peer_bonds++) {
+                setup(io, mitm, sc_only, bond);
+                uint8_t req[7];
+                // Without MITM from the peer and NoInputNoOutput on its side,
+                // every method is Just Works: no passkey action.
+                pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC | (peer_bonds ? AUTH_BOND : 0), 16, 0x07);
+                rx(PERIPH, req, 7);
+                uint8_t dist = bond && peer_bonds ? 0x03 : 0x00; // EncKey | IdKey of 0x07
+                const uint8_t want[7] = { BH_SMP_PAIRING_RESPONSE, io, 0,
+                                          (uint8_t)((bond ? AUTH_BOND : 0) | (mitm ? AUTH_MITM : 0) | AUTH_SC),
+                                          16, dist, dist };
+                CHECK_EQ(n_tx, 1);
+                check_tx(0, PERIPH, want, 7);
+                CHECK_EQ(n_enc, 0);
+                CHECK_EQ(n_pk, 0);
+                // Secure Connections: the controller is asked for our key.
+                CHECK(n_cmds >= 1);
+                CHECK_EQ(cmds[n_cmds - 1].opcode, BH_HCI_OP(0x08, 0x0025));
+            }
+        }
+    }
+    // An out-of-range I/O capability in the configuration becomes
+    // NoInputNoOutput.
+    setup(9, false, false, false);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[1], BH_IO_NO_INPUT_OUTPUT);
+}
+
+static void test_key_size(void) {
+    uint8_t req[7];
+    for (uint8_t size = 0; size <= 17; size++) {
+        setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+        pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, size, 0);
+        rx(PERIPH, req, 7);
+        CHECK_EQ(n_tx, 1);
+        if (size > 16) {
+            // Not a key size: the request is malformed.
+            check_failed_sent(PERIPH, BH_SMP_ERR_INVALID_PARAMS);
+            check_one_failure_report(PERIPH, BH_SMP_ERR_INVALID_PARAMS);
+        } else if (size < 7) {
+            check_failed_sent(PERIPH, BH_SMP_ERR_ENC_KEY_SIZE);
+            check_one_failure_report(PERIPH, BH_SMP_ERR_ENC_KEY_SIZE);
+        } else {
+            // We offer 16; the smaller of the two is used.
+            CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+            CHECK_EQ(tx[0].data[4], 16);
+            CHECK_EQ(n_enc, 0);
+        }
+    }
+    // An I/O capability out of range is malformed too.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    pairing_request(req, 5, AUTH_SC, 16, 0);
+    rx(PERIPH, req, 7);
+    check_failed_sent(PERIPH, BH_SMP_ERR_INVALID_PARAMS);
+}
+
+static void test_sc_only_refuses_legacy(void) {
+    uint8_t req[7];
+    // As responder: a legacy request is refused, the failure reported.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, true, true);
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_BOND, 16, 3);
+    rx(PERIPH, req, 7);
+    check_failed_sent(PERIPH, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    check_one_failure_report(PERIPH, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK_EQ(bh_smp_pair(PERIPH), 0); // idle again: may ask for security
+    // The same request without Secure Connections Only goes on.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+    CHECK_EQ(n_enc, 0);
+    // As initiator: our request, a legacy response, refused.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, true, false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    const uint8_t want_req[7] = { BH_SMP_PAIRING_REQUEST, BH_IO_NO_INPUT_OUTPUT, 0, AUTH_SC, 16, 0, 0 };
+    check_tx(0, CENTRAL, want_req, 7);
+    CHECK_EQ(bh_smp_pair(CENTRAL), -BH_EALREADY);
+    clear_logs();
+    const uint8_t rsp[7] = { BH_SMP_PAIRING_RESPONSE, BH_IO_NO_INPUT_OUTPUT, 0, 0, 16, 0, 0 };
+    rx(CENTRAL, rsp, 7);
+    check_failed_sent(CENTRAL, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    check_one_failure_report(CENTRAL, BH_SMP_ERR_AUTH_REQUIREMENTS);
+}
+
+// Our P-256 public key, and the peer's (any other 64 octets: the
+// controller, faked here, would check it is on the curve).
+static uint8_t our_pk[64], peer_pk[64];
+
+// Answer the controller's P-256 commands as they come: our key, then the
+// DHKey.
+static void controller_p256(void) {
+    for (size_t i = 0; i < n_cmds; i++) {
+        if (cmds[i].opcode == BH_HCI_OP(0x08, 0x0025)) {
+            cmds[i].opcode = 0; // answered
+            uint8_t ev[65] = { 0 };
+            memcpy(ev + 1, our_pk, 64);
+            bh_smp_on_p256_complete(ev, sizeof(ev));
+        } else if (cmds[i].opcode == BH_HCI_OP(0x08, 0x0026)) {
+            cmds[i].opcode = 0;
+            CHECK_EQ(cmds[i].len, 64);
+            CHECK_MEM(cmds[i].params, peer_pk, 64);
+            uint8_t ev[33] = { 0 };
+            memset(ev + 1, 0x77, 32);
+            bh_smp_on_dhkey_complete(ev, sizeof(ev));
+        }
+    }
+}
+
+// The passkey action our peripheral raises when a peer with io_peer asks
+// for MITM protection (Secure Connections or legacy): the method of the
+// Core's table (Vol 3 Part H 2.3.5.1, Table 2.8). Runs a Secure Connections
+// pairing as far as the nonces, where Numeric Comparison shows its number.
+static void check_method(uint8_t io_peer, uint8_t io_ours, bool sc, uint8_t want_action) {
+    setup(io_ours, false, false, false);
+    for (size_t i = 0; i < 64; i++) {
+        our_pk[i] = (uint8_t)(i + 1);
+        peer_pk[i] = (uint8_t)(0x80 + i);
+    }
+    uint8_t req[7];
+    pairing_request(req, io_peer, AUTH_MITM | (sc ? AUTH_SC : 0), 16, 0);
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+    if (want_action == BH_PASSKEY_INPUT || want_action == BH_PASSKEY_DISPLAY) {
+        // Asked for at once: the passkey is needed for the first Confirm.
+        CHECK_EQ(n_pk, 1);
+        CHECK_EQ(pk_evts[0].handle, PERIPH);
+        CHECK_EQ(pk_evts[0].action, want_action);
+        CHECK(pk_evts[0].passkey <= 999999);
+        if (want_action == BH_PASSKEY_INPUT) {
+            CHECK_EQ(pk_evts[0].passkey, 0);
+            CHECK_EQ(bh_smp_passkey(PERIPH, BH_PASSKEY_DISPLAY, 1), -BH_EPERM);
+            CHECK_EQ(bh_smp_passkey(PERIPH, BH_PASSKEY_INPUT, 1000000), -BH_EINVAL);
+            CHECK_EQ(bh_smp_passkey(PERIPH, BH_PASSKEY_INPUT, 123456), 0);
+            CHECK_EQ(bh_smp_passkey(PERIPH, BH_PASSKEY_INPUT, 123456), -BH_EPERM);
+        }
+        return;
+    }
+    CHECK_EQ(n_pk, 0);
+    if (!sc) {
+        return; // legacy Just Works: nothing asked
+    }
+    // Secure Connections: public keys, then the responder's Confirm, then
+    // the nonces.
+    controller_p256();
+    uint8_t pdu[65];
+    pdu[0] = BH_SMP_PUBLIC_KEY;
+    memcpy(pdu + 1, peer_pk, 64);
+    clear_logs();
+    rx(PERIPH, pdu, 65);
+    controller_p256();
+    CHECK_EQ(n_tx, 2);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PUBLIC_KEY);
+    CHECK_MEM(tx[0].data + 1, our_pk, 64);
+    CHECK_EQ(tx[1].data[0], BH_SMP_PAIRING_CONFIRM);
+    uint8_t confirm[16];
+    memcpy(confirm, tx[1].data + 1, 16);
+    uint8_t na[17] = { BH_SMP_PAIRING_RANDOM, 0x5a, 0x5b, 0x5c };
+    clear_logs();
+    rx(PERIPH, na, 17);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RANDOM);
+    const uint8_t *nb = tx[0].data + 1;
+    // Cb = f4(PKbx, PKax, Nb, 0) (2.3.5.6.2).
+    uint8_t cb[16];
+    bh_smp_f4(our_pk, peer_pk, nb, 0, cb);
+    CHECK_MEM(confirm, cb, 16);
+    if (want_action == 0) {
+        CHECK_EQ(n_pk, 0);
+        return;
+    }
+    CHECK_EQ(want_action, BH_PASSKEY_NUMCMP);
+    CHECK_EQ(n_pk, 1);
+    CHECK_EQ(pk_evts[0].action, BH_PASSKEY_NUMCMP);
+    // Vb = g2(PKax, PKbx, Na, Nb) mod 10^6 (2.3.5.6.2).
+    CHECK_EQ(pk_evts[0].passkey, bh_smp_g2(peer_pk, our_pk, na + 1, nb) % 1000000u);
+    // Rejecting the number ends the pairing.
+    clear_logs();
+    CHECK_EQ(bh_smp_passkey(PERIPH, BH_PASSKEY_NUMCMP, 0), 0);
+    check_failed_sent(PERIPH, BH_SMP_ERR_NUMERIC_COMPARISON_FAILED);
+    check_one_failure_report(PERIPH, BH_SMP_ERR_NUMERIC_COMPARISON_FAILED);
+    // A failed authentication: the next attempt must wait (2.3.6).
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EAGAIN);
+}
+
+enum { NONE = 0 };
+
+static void test_method_selection(void) {
+    // [initiator = peer][responder = us], Secure Connections.
+    check_method(BH_IO_KEYBOARD_ONLY, BH_IO_DISPLAY_ONLY, true, BH_PASSKEY_DISPLAY);
+    check_method(BH_IO_DISPLAY_ONLY, BH_IO_KEYBOARD_ONLY, true, BH_PASSKEY_INPUT);
+    check_method(BH_IO_KEYBOARD_ONLY, BH_IO_KEYBOARD_ONLY, true, BH_PASSKEY_INPUT);
+    check_method(BH_IO_KEYBOARD_DISPLAY, BH_IO_KEYBOARD_ONLY, true, BH_PASSKEY_INPUT);
+    check_method(BH_IO_KEYBOARD_ONLY, BH_IO_KEYBOARD_DISPLAY, true, BH_PASSKEY_DISPLAY);
+    check_method(BH_IO_DISPLAY_YESNO, BH_IO_DISPLAY_YESNO, true, BH_PASSKEY_NUMCMP);
+    check_method(BH_IO_KEYBOARD_DISPLAY, BH_IO_DISPLAY_YESNO, true, BH_PASSKEY_NUMCMP);
+    check_method(BH_IO_DISPLAY_YESNO, BH_IO_KEYBOARD_DISPLAY, true, BH_PASSKEY_NUMCMP);
+    check_method(BH_IO_NO_INPUT_OUTPUT, BH_IO_KEYBOARD_DISPLAY, true, NONE);
+    check_method(BH_IO_KEYBOARD_DISPLAY, BH_IO_NO_INPUT_OUTPUT, true, NONE);
+    check_method(BH_IO_DISPLAY_ONLY, BH_IO_DISPLAY_YESNO, true, NONE);
+    // Legacy: where the table says Numeric Comparison, Just Works or
+    // Passkey Entry instead.
+    check_method(BH_IO_DISPLAY_YESNO, BH_IO_DISPLAY_YESNO, false, NONE);
+    check_method(BH_IO_KEYBOARD_DISPLAY, BH_IO_DISPLAY_YESNO, false, BH_PASSKEY_DISPLAY);
+    check_method(BH_IO_DISPLAY_YESNO, BH_IO_KEYBOARD_DISPLAY, false, BH_PASSKEY_INPUT);
+    check_method(BH_IO_KEYBOARD_ONLY, BH_IO_DISPLAY_ONLY, false, BH_PASSKEY_DISPLAY);
+    check_method(BH_IO_NO_INPUT_OUTPUT, BH_IO_KEYBOARD_ONLY, false, NONE);
+    // MITM asked for by us alone decides too.
+    setup(BH_IO_DISPLAY_ONLY, true, false, false);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_KEYBOARD_ONLY, AUTH_SC, 16, 0);
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_pk, 1);
+    CHECK_EQ(pk_evts[0].action, BH_PASSKEY_DISPLAY);
+    // Neither asks: Just Works whatever the I/O.
+    setup(BH_IO_DISPLAY_ONLY, false, false, false);
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_pk, 0);
+}
+
+// A legacy Just Works pairing with bonding, our peripheral the responder,
+// to the end: confirm values, STK, keys both ways, the bond stored and the
+// result reported once.
+static void test_legacy_just_works_bond(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_BOND, 16, 0x03);
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    uint8_t rsp[7];
+    memcpy(rsp, tx[0].data, 7);
+    const uint8_t tk[16] = { 0 };
+    const uint8_t mrand[16] = { 0xee, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    // The peer (initiator: ia = its address, ra = ours) commits first.
+    uint8_t pdu[17] = { BH_SMP_PAIRING_CONFIRM };
+    bh_smp_c1(tk, mrand, req, rsp, &peer_addr, &own_addr, pdu + 1);
+    clear_logs();
+    rx(PERIPH, pdu, 17);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_CONFIRM);
+    uint8_t sconfirm[16];
+    memcpy(sconfirm, tx[0].data + 1, 16);
+    pdu[0] = BH_SMP_PAIRING_RANDOM;
+    memcpy(pdu + 1, mrand, 16);
+    clear_logs();
+    rx(PERIPH, pdu, 17);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RANDOM);
+    uint8_t srand[16], check[16];
+    memcpy(srand, tx[0].data + 1, 16);
+    bh_smp_c1(tk, srand, req, rsp, &peer_addr, &own_addr, check);
+    CHECK_MEM(check, sconfirm, 16);
+    // The central encrypts with the STK: the LTK request is answered with it.
+    uint8_t stk[16];
+    bh_smp_s1(tk, srand, mrand, stk);
+    const uint8_t zero[8] = { 0 };
+    CHECK(bh_smp_ltk_request(&conns[0], zero, 0));
+    CHECK_EQ(n_cmds, 1);
+    CHECK_EQ(cmds[0].opcode, BH_HCI_OP_LE_LTK_REPLY);
+    CHECK_EQ(cmds[0].len, 18);
+    CHECK_EQ(cmds[0].params[0] | (cmds[0].params[1] << 8), PERIPH);
+    CHECK_MEM(cmds[0].params + 2, stk, 16);
+    // Encrypted: reported from the poll hook, then our keys go first.
+    conns[0].sec.encrypted = true;
+    conns[0].sec.key_size = 16;
+    clear_logs();
+    bh_smp_encryption_changed(&conns[0], 0);
+    CHECK_EQ(n_tx, 0);
+    bh_smp_layer.poll(now_ms);
+    CHECK_EQ(n_tx, 4);
+    CHECK_EQ(tx[0].data[0], BH_SMP_ENCRYPTION_INFO);
+    CHECK_EQ(tx[1].data[0], BH_SMP_CENTRAL_IDENT);
+    CHECK_EQ(tx[2].data[0], BH_SMP_IDENTITY_INFO);
+    for (size_t i = 0; i < 16; i++) {
+        CHECK_EQ(tx[2].data[1 + i], own_irk[15 - i]); // least significant first
+    }
+    const uint8_t id_addr[8] = { BH_SMP_IDENTITY_ADDR_INFO, 0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06 };
+    check_tx(3, PERIPH, id_addr, 8);
+    CHECK_EQ(n_enc, 0); // not complete before the peer's keys
+    // The peer's keys.
+    const bh_addr_t peer_id = { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0xc6 } };
+    uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO, 0x42 };
+    uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12, 9, 9, 9, 9, 9, 9, 9, 9 };
+    uint8_t id_info[17] = { BH_SMP_IDENTITY_INFO, 0x99 };
+    uint8_t addr_info[8] = { BH_SMP_IDENTITY_ADDR_INFO, 1 };
+    memcpy(addr_info + 2, peer_id.val, 6);
+    clear_logs();
+    rx(PERIPH, enc_info, 17);
+    rx(PERIPH, ident, 11);
+    rx(PERIPH, id_info, 17);
+    CHECK_EQ(n_enc, 0);
+    rx(PERIPH, addr_info, 8);
+    CHECK_EQ(n_tx, 0);
+    CHECK_EQ(n_bond_saves, 1);
+    CHECK_EQ(stored.id.type, 1);
+    CHECK_MEM(stored.id.val, peer_id.val, 6);
+    CHECK_EQ(stored.key_size, 16);
+    CHECK_EQ(stored.ltk_c.ediv, 0x1234);
+    CHECK_EQ(stored.ltk_c.ltk[0], 0x42);
+    CHECK_EQ(stored.irk[15], 0x99); // kept most significant first
+    CHECK(stored.flags & BH_SMP_BOND_LTK_C);
+    CHECK(stored.flags & BH_SMP_BOND_LTK_P);
+    CHECK(stored.flags & BH_SMP_BOND_IRK);
+    CHECK(!(stored.flags & (BH_SMP_BOND_AUTH | BH_SMP_BOND_SC)));
+    CHECK_EQ(n_enc, 1);
+    CHECK_EQ(enc_evts[0].handle, PERIPH);
+    CHECK(enc_evts[0].encrypted);
+    CHECK(!enc_evts[0].authenticated);
+    CHECK(enc_evts[0].bonded);
+    CHECK_EQ(enc_evts[0].key_size, 16);
+    CHECK_EQ(enc_evts[0].status, 0);
+    CHECK(conns[0].sec.bonded);
+    // From now on the peer is known by its identity.
+    CHECK_EQ(conns[0].id.type, 1);
+    CHECK_MEM(conns[0].id.val, peer_id.val, 6);
+    // A later encryption with the LTK we gave finds it in the store.
+    clear_logs();
+    CHECK(bh_smp_ltk_request(&conns[0], stored.ltk_p.rand, stored.ltk_p.ediv));
+    CHECK_EQ(n_cmds, 1);
+    CHECK_MEM(cmds[0].params + 2, stored.ltk_p.ltk, 16);
+    CHECK(!bh_smp_ltk_request(&conns[0], zero, 0)); // a wrong EDIV/Rand: no key
+}
+
+static void test_timeout(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    to_mid_pairing();
+    // Just before 30 s: still going.
+    bh_smp_layer.poll(now_ms + BH_SMP_TIMEOUT_MS - 1);
+    CHECK_EQ(n_enc, 0);
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EALREADY);
+    // At 30 s the pairing ends, reported, and the peer is not told (3.4).
+    bh_smp_layer.poll(now_ms + BH_SMP_TIMEOUT_MS);
+    CHECK_EQ(n_tx, 0);
+    check_one_failure_report(PERIPH, BH_SEC_FAIL_TIMEOUT);
+    // No more SMP on the link: PDUs are not answered, pairing is refused.
+    clear_logs();
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+    rx(PERIPH, req, 7);
+    rx(PERIPH, (const uint8_t[]) { 0x3f, 0 }, 2);
+    rx(PERIPH, req, 3);
+    CHECK_EQ(n_tx, 0);
+    CHECK_EQ(n_enc, 0);
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_ETIMEDOUT);
+    const uint8_t zero[8] = { 0 };
+    CHECK(!bh_smp_ltk_request(&conns[0], zero, 0));
+    // The other link is not affected.
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].handle, CENTRAL);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_REQUEST);
+    // A new connection in the slot starts afresh.
+    bh_smp_layer.disconnected(&conns[0]);
+    bh_smp_layer.connected(&conns[0]);
+    clear_logs();
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+    // Each PDU restarts the 30 s: the Public Key at +20 s, still going at +40 s.
+    now_ms += 20000;
+    bh_smp_layer.poll(now_ms);
+    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY, 1 };
+    rx(PERIPH, pk, 65);
+    bh_smp_layer.poll(now_ms + 20000);
+    // Only the central link's pairing (started at 0 s, silent since) ended.
+    check_one_failure_report(CENTRAL, BH_SEC_FAIL_TIMEOUT);
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EALREADY);
+}
+
+static void test_disconnect_during_pairing(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    to_mid_pairing();
+    bh_smp_layer.disconnected(&conns[0]);
+    check_one_failure_report(PERIPH, BH_SEC_FAIL_DISCONNECTED);
+    conns[0].used = false;
+    clear_logs();
+    bh_smp_layer.poll(now_ms + 2 * BH_SMP_TIMEOUT_MS);
+    CHECK_EQ(n_enc, 0); // nothing left to time out
+}
+
+static void test_security_request(void) {
+    // To our central: we start pairing with our Pairing Request.
+    setup(BH_IO_KEYBOARD_DISPLAY, true, false, true);
+    rx(CENTRAL, (const uint8_t[]) { BH_SMP_SECURITY_REQUEST, AUTH_BOND | AUTH_MITM }, 2);
+    const uint8_t want[7] = { BH_SMP_PAIRING_REQUEST, BH_IO_KEYBOARD_DISPLAY, 0,
+                              AUTH_BOND | AUTH_MITM | AUTH_SC, 16, 0x03, 0x03 };
+    CHECK_EQ(n_tx, 1);
+    check_tx(0, CENTRAL, want, 7);
+    // Again while pairing: ignored.
+    clear_logs();
+    rx(CENTRAL, (const uint8_t[]) { BH_SMP_SECURITY_REQUEST, 0 }, 2);
+    CHECK_EQ(n_tx, 0);
+    // Our peripheral asks with one.
+    CHECK_EQ(bh_smp_pair(PERIPH), 0);
+    const uint8_t sr[2] = { BH_SMP_SECURITY_REQUEST, AUTH_BOND | AUTH_MITM | AUTH_SC };
+    check_tx(0, PERIPH, sr, 2);
+    // A response that asks for keys we did not offer is malformed.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    clear_logs();
+    rx(CENTRAL, (const uint8_t[]) { BH_SMP_PAIRING_RESPONSE, 3, 0, AUTH_SC, 16, 0x01, 0 }, 7);
+    check_failed_sent(CENTRAL, BH_SMP_ERR_INVALID_PARAMS);
+    check_one_failure_report(CENTRAL, BH_SMP_ERR_INVALID_PARAMS);
+}
+
+int main(void) {
+    static const unit_test_t tests[] = {
+        T(test_registers_on_cid_6),
+        T(test_every_code_and_length_idle),
+        T(test_every_code_and_length_mid_pairing),
+        T(test_random_pdus),
+        T(test_pairing_response_per_config),
+        T(test_key_size),
+        T(test_sc_only_refuses_legacy),
+        T(test_method_selection),
+        T(test_legacy_just_works_bond),
+        T(test_timeout),
+        T(test_disconnect_during_pairing),
+        T(test_security_request),
+    };
+    return run_tests("smp", tests, sizeof(tests) / sizeof(tests[0]));
+}
