@@ -203,6 +203,16 @@ void bh_smp_refuse(smp_link_t *s, uint8_t reason) {
     bh_smp_send(s, pdu, sizeof(pdu));
 }
 
+// A bad PDU ends the pairing that runs; with none running it is only
+// refused (the application started nothing, so hears of nothing).
+void bh_smp_reject(smp_link_t *s, uint8_t reason) {
+    if (s->phase != PH_IDLE) {
+        bh_smp_fail(s, reason, true);
+    } else {
+        bh_smp_refuse(s, reason);
+    }
+}
+
 // ---- received PDUs ----
 
 static size_t pdu_len(uint8_t code) {
@@ -245,12 +255,7 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
         return true;
     }
     if (len != pdu_len(code)) {
-        if (s->phase != PH_IDLE) {
-            bh_smp_fail(s, BH_SMP_ERR_INVALID_PARAMS, true);
-        } else {
-            uint8_t pdu[2] = { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_INVALID_PARAMS };
-            bh_smp_send(s, pdu, sizeof(pdu));
-        }
+        bh_smp_reject(s, BH_SMP_ERR_INVALID_PARAMS);
         return true;
     }
     if (code == BH_SMP_PAIRING_FAILED) {
@@ -400,8 +405,9 @@ static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status) {
         s->enc = ENC_NONE;
         s->started_ms = bh_port_ticks_ms();
         // The responder distributes first (3.6.1).
-        if (!s->initiator) {
-            bh_smp_send_keys(s);
+        if (!s->initiator && !bh_smp_send_keys(s)) {
+            bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+            return;
         }
         bh_smp_after_keys(s);
         return;
@@ -423,8 +429,13 @@ bool bh_smp_ltk_request(bh_conn_t *c, const uint8_t rand[8], uint16_t ediv) {
         return false;
     }
     const uint8_t *key = NULL;
+    static const uint8_t zero_rand[8];
     if (s->phase == PH_ENCRYPT && !s->initiator) {
-        key = s->ltk;
+        // The pairing's key goes with EDIV and Rand zero (Vol 3 Part H
+        // 2.4.4.1); any other request is not for it.
+        if (ediv == 0 && memcmp(rand, zero_rand, 8) == 0) {
+            key = s->ltk;
+        }
     } else if (s->phase == PH_IDLE) {
         bh_smp_bond_t b;
         if (bh_smp_bond_find(&c->id, &b) && (b.flags & BH_SMP_BOND_LTK_P)

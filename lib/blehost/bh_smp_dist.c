@@ -13,13 +13,16 @@
 
 // ---- key distribution ----
 
-void bh_smp_send_keys(smp_link_t *s) {
+// Send the keys promised in the features; false when one cannot be made
+// (no random numbers, no identity): the pairing must then fail, as the
+// peer waits for them.
+bool bh_smp_send_keys(smp_link_t *s) {
     s->keys_sent = true;
     if (s->local_dist & DIST_ENC) {
         bh_smp_ltk_t *k = &s->bond.ltk_p;
         uint8_t ediv[2];
         if (!bh_smp_random(k->ltk, 16) || !bh_smp_random(k->rand, 8) || !bh_smp_random(ediv, 2)) {
-            return;
+            return false;
         }
         mask_key(k->ltk, s->key_size);
         k->ediv = bh_get_u16(ediv);
@@ -35,7 +38,7 @@ void bh_smp_send_keys(smp_link_t *s) {
         uint8_t irk[16], pdu[8];
         bh_addr_t id;
         if (bh_get_irk(irk) != 0 || bh_addr_identity(&id) != 0) {
-            return;
+            return false;
         }
         // bh_get_irk gives it most significant octet first; SMP carries it
         // least significant first.
@@ -49,6 +52,7 @@ void bh_smp_send_keys(smp_link_t *s) {
         memcpy(pdu + 2, id.val, 6);
         bh_smp_send(s, pdu, sizeof(pdu));
     }
+    return true;
 }
 
 // Pairing complete: store the bond (when both sides bond), then tell the
@@ -72,7 +76,10 @@ static void complete(smp_link_t *s) {
         b->id = c->peer;
     }
     s->failures = 0;
-    c->sec.bonded = s->bonding && bh_smp_bond_save(b);
+    // A private address without the IRK that resolves it names nobody on
+    // the next connection: no bond under it.
+    bool identified = (b->flags & BH_SMP_BOND_IRK) || !bh_addr_is_rpa(&c->peer);
+    c->sec.bonded = s->bonding && identified && bh_smp_bond_save(b);
     if (c->sec.bonded) {
         // A new bond starts with the subscriptions the client has now; from
         // here on the peer is known by its identity (the disconnect event).
@@ -101,8 +108,9 @@ void bh_smp_after_keys(smp_link_t *s) {
         return;
     }
     s->expect = 0;
-    if (!s->keys_sent) {
-        bh_smp_send_keys(s);
+    if (!s->keys_sent && !bh_smp_send_keys(s)) {
+        bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+        return;
     }
     complete(s);
 }

@@ -135,6 +135,7 @@ void bh_smp_clear(smp_link_t *s);
 void bh_smp_fail(smp_link_t *s, uint16_t status, bool tell_peer);
 bool bh_smp_too_soon(const smp_link_t *s);
 void bh_smp_refuse(smp_link_t *s, uint8_t reason);
+void bh_smp_reject(smp_link_t *s, uint8_t reason);
 void bh_smp_identity_for_pairing(void);
 
 // bh_smp_pair.c: entered from the dispatcher, the encryption events, the
@@ -148,7 +149,7 @@ void bh_smp_advance(smp_link_t *s);
 void bh_smp_kick_p256(void);
 
 // bh_smp_dist.c: entered from the dispatcher and the encryption events.
-void bh_smp_send_keys(smp_link_t *s);
+bool bh_smp_send_keys(smp_link_t *s);
 void bh_smp_after_keys(smp_link_t *s);
 void bh_smp_on_key_pdu(smp_link_t *s, const uint8_t *p, size_t len);
 

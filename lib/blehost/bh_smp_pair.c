@@ -137,6 +137,7 @@ void bh_smp_on_pairing_request(smp_link_t *s, const uint8_t *p, size_t len) {
         return;
     }
     if (!valid_features(p, len)) {
+        // A pairing attempt that failed: reported, as any other refusal.
         bh_smp_fail(s, BH_SMP_ERR_INVALID_PARAMS, true);
         return;
     }

@@ -154,9 +154,11 @@ int bh_get_irk(uint8_t irk[16]) {
     return 0;
 }
 
+static bool identity_fails;
+
 int bh_addr_identity(bh_addr_t *id) {
     *id = own_addr;
-    return 0;
+    return identity_fails ? -BH_EIO : 0;
 }
 
 bool bh_addr_is_rpa(const bh_addr_t *addr) {
@@ -682,10 +684,19 @@ static void test_method_selection(void) {
 // A legacy Just Works pairing with bonding, our peripheral the responder,
 // to the end: confirm values, STK, keys both ways, the bond stored and the
 // result reported once.
-static void test_legacy_just_works_bond(void) {
+// A legacy Just Works pairing on the peripheral link with a peer (the
+// initiator) at address peer asking to bond with key distribution dist, up
+// to encryption with the STK; then the poll hook runs (our keys go out).
+static void legacy_just_works_encrypted(const bh_addr_t *peer, uint8_t dist) {
     setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    // The link's addresses are taken when it connects.
+    bh_smp_layer.disconnected(&conns[0]);
+    conns[0].peer = *peer;
+    conns[0].id = *peer;
+    bh_smp_layer.connected(&conns[0]);
+    clear_logs();
     uint8_t req[7];
-    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_BOND, 16, 0x03);
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_BOND, 16, dist);
     rx(PERIPH, req, 7);
     CHECK_EQ(n_tx, 1);
     uint8_t rsp[7];
@@ -694,7 +705,7 @@ static void test_legacy_just_works_bond(void) {
     const uint8_t mrand[16] = { 0xee, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     // The peer (initiator: ia = its address, ra = ours) commits first.
     uint8_t pdu[17] = { BH_SMP_PAIRING_CONFIRM };
-    bh_smp_c1(tk, mrand, req, rsp, &peer_addr, &own_addr, pdu + 1);
+    bh_smp_c1(tk, mrand, req, rsp, peer, &own_addr, pdu + 1);
     clear_logs();
     rx(PERIPH, pdu, 17);
     CHECK_EQ(n_tx, 1);
@@ -709,12 +720,16 @@ static void test_legacy_just_works_bond(void) {
     CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RANDOM);
     uint8_t srand[16], check[16];
     memcpy(srand, tx[0].data + 1, 16);
-    bh_smp_c1(tk, srand, req, rsp, &peer_addr, &own_addr, check);
+    bh_smp_c1(tk, srand, req, rsp, peer, &own_addr, check);
     CHECK_MEM(check, sconfirm, 16);
     // The central encrypts with the STK: the LTK request is answered with it.
     uint8_t stk[16];
     bh_smp_s1(tk, srand, mrand, stk);
     const uint8_t zero[8] = { 0 };
+    // The STK goes with EDIV and Rand zero only.
+    CHECK(!bh_smp_ltk_request(&conns[0], zero, 0x1234));
+    CHECK(!bh_smp_ltk_request(&conns[0], mrand, 0));
+    CHECK_EQ(n_cmds, 0);
     CHECK(bh_smp_ltk_request(&conns[0], zero, 0));
     CHECK_EQ(n_cmds, 1);
     CHECK_EQ(cmds[0].opcode, BH_HCI_OP_LE_LTK_REPLY);
@@ -728,6 +743,11 @@ static void test_legacy_just_works_bond(void) {
     bh_smp_encryption_changed(&conns[0], 0);
     CHECK_EQ(n_tx, 0);
     bh_smp_layer.poll(now_ms);
+}
+
+static void test_legacy_just_works_bond(void) {
+    legacy_just_works_encrypted(&peer_addr, 0x03);
+    const uint8_t zero[8] = { 0 };
     CHECK_EQ(n_tx, 4);
     CHECK_EQ(tx[0].data[0], BH_SMP_ENCRYPTION_INFO);
     CHECK_EQ(tx[1].data[0], BH_SMP_CENTRAL_IDENT);
@@ -780,6 +800,34 @@ static void test_legacy_just_works_bond(void) {
     CHECK_EQ(n_cmds, 1);
     CHECK_MEM(cmds[0].params + 2, stored.ltk_p.ltk, 16);
     CHECK(!bh_smp_ltk_request(&conns[0], zero, 0)); // a wrong EDIV/Rand: no key
+}
+
+// The peer asks for our identity, which cannot be had: the pairing fails
+// (the peer would wait for it until the timeout).
+static void test_keys_that_cannot_be_made_fail_the_pairing(void) {
+    identity_fails = true;
+    legacy_just_works_encrypted(&peer_addr, 0x02);
+    identity_fails = false;
+    check_failed_sent(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+    check_one_failure_report(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+    CHECK_EQ(n_bond_saves, 0);
+}
+
+// A peer at a resolvable private address that gives no IRK cannot be
+// known again: paired and encrypted, but no bond is stored.
+static void test_private_peer_without_irk_is_not_bonded(void) {
+    const bh_addr_t rpa = { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 } };
+    legacy_just_works_encrypted(&rpa, 0x01);
+    CHECK_EQ(n_tx, 2); // our LTK: Encryption Information, Central Identification
+    uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO, 0x42 };
+    uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12 };
+    rx(PERIPH, enc_info, 17);
+    rx(PERIPH, ident, 11);
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(n_enc, 1);
+    CHECK(enc_evts[0].encrypted);
+    CHECK(!enc_evts[0].bonded);
+    CHECK(!conns[0].sec.bonded);
 }
 
 static void test_timeout(void) {
@@ -875,6 +923,8 @@ int main(void) {
         T(test_sc_only_refuses_legacy),
         T(test_method_selection),
         T(test_legacy_just_works_bond),
+        T(test_keys_that_cannot_be_made_fail_the_pairing),
+        T(test_private_peer_without_irk_is_not_bonded),
         T(test_timeout),
         T(test_disconnect_during_pairing),
         T(test_security_request),
