@@ -136,8 +136,16 @@ def test_bonded_peer_with_private_address_is_resolved(central: Board, peripheral
     central.exec(f'ble.gap_disconnect({c_conn})')
     peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
     restart(peripheral, saved[peripheral], addr_mode=2)
-    assert mac(peripheral)[0] == 1 and mac(peripheral)[1] != first_rpa
-    c_conn, p_conn = connect_b2b(central, peripheral)
+    peripheral.exec('ble.gap_advertise(20000, b"")')
+    rpa = mac(peripheral)
+    assert rpa[0] == 1 and rpa[1] != first_rpa
+    # Connected to the address it advertises with: reported with that
+    # address (as named, so aioble matches the event to its connect()).
+    central.exec(f'ble.gap_connect({rpa[0]}, {rpa[1]!r})')
+    connected = central.wait_for_event('_IRQ_PERIPHERAL_CONNECT')
+    assert connected.data[1:] == rpa
+    c_conn = connected.data[0]
+    p_conn = peripheral.wait_for_event('_IRQ_CENTRAL_CONNECT').data[0]
     pair_bonded(central, peripheral, c_conn, p_conn)
     assert central.eval('_dump()') == saved[central]
 

@@ -307,12 +307,11 @@ static void connection_complete(const uint8_t *p, size_t len, size_t min_len) {
     memcpy(peer.val, p + 5, 6);
     const uint8_t *params = p + min_len - 7;
     bool ours = role == BH_ROLE_CENTRAL && attempt.pending && !attempt.resolving;
-    // The application knows a bonded peer by its identity: the address it
-    // connected to, or the one its private address resolves to.
-    bh_addr_t id = peer;
-    if (ours && bh_addr_is_rpa(&peer) && !bh_addr_is_rpa(&attempt.peer)) {
-        id = attempt.peer;
-    }
+    // Our attempt is reported with the address the application named (an
+    // identity reached through a private address, or the address a scan
+    // showed it), so it can match the two; a central that connected to
+    // us by the identity of its bond when its private address resolves.
+    bh_addr_t id = ours ? attempt.peer : peer;
     if (status != BH_HCI_SUCCESS) {
         // A failed attempt of ours (cancelled, timed out, refused); failed
         // peripheral links (directed advertising timeout) are not links.
@@ -342,7 +341,7 @@ static void connection_complete(const uint8_t *p, size_t len, size_t min_len) {
     c->interval = bh_get_u16(params);
     c->latency = bh_get_u16(params + 2);
     c->timeout = bh_get_u16(params + 4);
-    if (bh_addr_is_rpa(&id)) {
+    if (!ours && bh_addr_is_rpa(&id)) {
         (void)bh_smp_peer_identity(&peer, &id);
     }
     c->id = id;
