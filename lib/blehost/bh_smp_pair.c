@@ -460,26 +460,43 @@ void bh_smp_on_dhkey_complete(const uint8_t *p, size_t len) {
 
 // ---- the steps that wait for something other than a PDU ----
 
+// The temporary key of a passkey (little-endian, zero-padded; 0 for Just
+// Works), which the confirm values of both kinds of pairing take.
+static void set_tk(smp_link_t *s, uint32_t passkey) {
+    memset(s->tk, 0, 16);
+    s->tk[0] = (uint8_t)passkey;
+    s->tk[1] = (uint8_t)(passkey >> 8);
+    s->tk[2] = (uint8_t)(passkey >> 16);
+}
+
+// Our Pairing Confirm for this round, over a fresh nonce; false when no
+// random numbers could be had (the pairing has then failed).
+static bool send_confirm(smp_link_t *s) {
+    uint8_t c[16];
+    if (!bh_smp_random(s->nl, 16)) {
+        bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+        return false;
+    }
+    if (s->sc) {
+        sc_confirm_local(s, c);
+    } else {
+        legacy_confirm(s, s->nl, c);
+    }
+    bh_smp_send16(s, BH_SMP_PAIRING_CONFIRM, c);
+    s->sent = true;
+    return true;
+}
+
 void bh_smp_advance(smp_link_t *s) {
     if (!s->used) {
         return;
     }
     if (s->phase == PH_LEGACY && s->user_done && !s->sent) {
         if (s->initiator || s->have_confirm) {
-            memset(s->tk, 0, 16);
-            if (s->method != M_JW) {
-                s->tk[0] = (uint8_t)s->passkey;
-                s->tk[1] = (uint8_t)(s->passkey >> 8);
-                s->tk[2] = (uint8_t)(s->passkey >> 16);
-            }
-            if (!bh_smp_random(s->nl, 16)) {
-                bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+            set_tk(s, s->method == M_JW ? 0 : s->passkey);
+            if (!send_confirm(s)) {
                 return;
             }
-            uint8_t c[16];
-            legacy_confirm(s, s->nl, c);
-            bh_smp_send16(s, BH_SMP_PAIRING_CONFIRM, c);
-            s->sent = true;
             s->expect = s->initiator ? BH_SMP_PAIRING_CONFIRM : BH_SMP_PAIRING_RANDOM;
         }
         return;
@@ -512,14 +529,9 @@ void bh_smp_advance(smp_link_t *s) {
         if (!is_passkey(s)) {
             s->expect = s->initiator ? BH_SMP_PAIRING_CONFIRM : 0;
             if (!s->initiator) {
-                uint8_t c[16];
-                if (!bh_smp_random(s->nl, 16)) {
-                    bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+                if (!send_confirm(s)) {
                     return;
                 }
-                sc_confirm_local(s, c);
-                bh_smp_send16(s, BH_SMP_PAIRING_CONFIRM, c);
-                s->sent = true;
                 s->expect = BH_SMP_PAIRING_RANDOM;
             }
             return;
@@ -528,18 +540,10 @@ void bh_smp_advance(smp_link_t *s) {
     }
     if (s->phase == PH_AUTH1 && is_passkey(s) && s->user_done && !s->sent
         && (s->initiator || s->have_confirm)) {
-        memset(s->tk, 0, 16);
-        s->tk[0] = (uint8_t)s->passkey;
-        s->tk[1] = (uint8_t)(s->passkey >> 8);
-        s->tk[2] = (uint8_t)(s->passkey >> 16);
-        uint8_t c[16];
-        if (!bh_smp_random(s->nl, 16)) {
-            bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+        set_tk(s, s->passkey);
+        if (!send_confirm(s)) {
             return;
         }
-        sc_confirm_local(s, c);
-        bh_smp_send16(s, BH_SMP_PAIRING_CONFIRM, c);
-        s->sent = true;
         s->expect = s->initiator ? BH_SMP_PAIRING_CONFIRM : BH_SMP_PAIRING_RANDOM;
         return;
     }
