@@ -22,6 +22,7 @@
 #include "bh_gap.h"
 #include "bh_hci.h"
 #include "bh_port.h"
+#include "bh_util.h"
 
 #define MODE_DEFAULT (0xff)
 
@@ -336,7 +337,7 @@ uint32_t bh_get_rpa_timeout(void) {
 // The current private address has been in use for the RPA timeout (or an
 // earlier change is still waiting for the controller).
 static bool due(uint32_t now) {
-    return st.rotation_due || (uint32_t)(now - st.rotated_ms) >= rpa_timeout_s * 1000u;
+    return st.rotation_due || bh_elapsed_ms(now, st.rotated_ms) >= rpa_timeout_s * 1000u;
 }
 
 static int rotate(uint32_t now) {
@@ -361,7 +362,7 @@ void bh_addr_poll(void) {
         return;
     }
     uint32_t now = bh_port_ticks_ms();
-    if (!due(now) || (st.rotation_due && (uint32_t)(now - st.retry_ms) < BH_ADDR_RETRY_MS)) {
+    if (!due(now) || (st.rotation_due && bh_elapsed_ms(now, st.retry_ms) < BH_ADDR_RETRY_MS)) {
         return;
     }
     (void)rotate(now);

@@ -614,7 +614,7 @@ void bh_coc_poll(uint32_t now_ms) {
         case CH_CONNECTING:
         case CH_CLOSING:
             // Core Vol 3 Part A 6.2.1: no response within the RTX time.
-            if (now_ms - ch->sig_ms >= SIG_TIMEOUT_MS && ch->sig_id != 0) {
+            if (bh_elapsed_ms(now_ms, ch->sig_ms) >= SIG_TIMEOUT_MS && ch->sig_id != 0) {
                 close_channel(ch->state == CH_CONNECTING ? BH_COC_STATUS_TIMEOUT : 0);
             }
             break;

@@ -228,10 +228,10 @@ static void poll_attempt(uint32_t now) {
         }
     }
     if (attempt.cancelling) {
-        if ((uint32_t)(now - attempt.cancel_ms) >= CANCEL_GRACE_MS) {
+        if (bh_elapsed_ms(now, attempt.cancel_ms) >= CANCEL_GRACE_MS) {
             attempt_failed(BH_HCI_ERR_UNKNOWN_CONN_ID);
         }
-    } else if (attempt.timeout_ms != 0 && (uint32_t)(now - attempt.start_ms) >= attempt.timeout_ms) {
+    } else if (attempt.timeout_ms != 0 && bh_elapsed_ms(now, attempt.start_ms) >= attempt.timeout_ms) {
         (void)bh_connect_cancel();
     }
 }

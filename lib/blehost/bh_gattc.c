@@ -863,7 +863,7 @@ void bh_gattc_poll(uint32_t now_ms) {
         if (c->proc == PROC_NONE) {
             continue;
         }
-        if ((uint32_t)(now_ms - c->sent_ms) >= BH_ATT_TIMEOUT_MS) {
+        if (bh_elapsed_ms(now_ms, c->sent_ms) >= BH_ATT_TIMEOUT_MS) {
             // Core Vol 3 Part F 3.3.3: the transaction failed and the bearer
             // must not carry further requests.
             c->dead = true;

@@ -336,7 +336,7 @@ static int write_command(uint16_t opcode, const uint8_t *params, size_t plen) {
 // A controller that took credits and then went silent: after a long wait
 // assume one credit back, so later commands can at least try (and time out).
 static void check_credit_silence(uint32_t now) {
-    if (hci.credits == 0 && (uint32_t)(now - hci.no_credit_since) >= BH_HCI_CREDIT_WAIT_MS) {
+    if (hci.credits == 0 && bh_elapsed_ms(now, hci.no_credit_since) >= BH_HCI_CREDIT_WAIT_MS) {
         hci.stats.credit_timeouts++;
         hci.credits = 1;
     }
@@ -389,7 +389,7 @@ int bh_hci_cmd_async(uint16_t opcode, const uint8_t *params, size_t plen,
 static void expire_inflight(uint32_t now) {
     for (size_t i = 0; i < BH_HCI_INFLIGHT_MAX; i++) {
         inflight_t *f = &hci.inflight[i];
-        if (f->opcode == 0 || f->sync || (uint32_t)(now - f->sent_ms) < BH_HCI_CMD_TIMEOUT_MS) {
+        if (f->opcode == 0 || f->sync || bh_elapsed_ms(now, f->sent_ms) < BH_HCI_CMD_TIMEOUT_MS) {
             continue;
         }
         inflight_t done = *f;

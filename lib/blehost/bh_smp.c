@@ -611,7 +611,7 @@ static void smp_poll(uint32_t now_ms) {
             bh_smp_fail(s, st, st < 0x100);
             continue;
         }
-        if (s->phase != PH_IDLE && (uint32_t)(now_ms - s->started_ms) >= BH_SMP_TIMEOUT_MS) {
+        if (s->phase != PH_IDLE && bh_elapsed_ms(now_ms, s->started_ms) >= BH_SMP_TIMEOUT_MS) {
             // SMP timeout: no further SMP on this link (3.4).
             bh_smp_fail(s, BH_SEC_FAIL_TIMEOUT, false);
             s->dead = true;

@@ -7,6 +7,14 @@
 #include <stdint.h>
 #include <string.h>
 
+// Milliseconds from then to now on the wrapping tick counter, 0 when then
+// is after now: a poll that read the clock before a timestamp was taken
+// (by work it ran) must not see almost 2^32 ms gone.
+static inline uint32_t bh_elapsed_ms(uint32_t now, uint32_t then) {
+    int32_t d = (int32_t)(now - then);
+    return d > 0 ? (uint32_t)d : 0;
+}
+
 static inline uint16_t bh_get_u16(const uint8_t *p) {
     return (uint16_t)(p[0] | (p[1] << 8));
 }
