@@ -75,6 +75,11 @@ class Link:
     central_handle: int
     peripheral_handle: int
 
+    @property
+    def sides(self) -> tuple[tuple[HciClient, int], tuple[HciClient, int]]:
+        """Each end's host with its handle for the link."""
+        return ((self.central, self.central_handle), (self.peripheral, self.peripheral_handle))
+
 
 # -- fixtures -----------------------------------------------------------------
 @pytest.fixture
@@ -281,8 +286,7 @@ def test_equal_keys_encrypt_the_link_on_both_sides(link: Link) -> None:
     assert ltk_reply(link.peripheral, link.peripheral_handle) == (SUCCESS, link.peripheral_handle)
     assert encryption_change(link.peripheral) == (SUCCESS, link.peripheral_handle, AES_CCM)
     assert encryption_change(link.central) == (SUCCESS, link.central_handle, AES_CCM)
-    for host, handle in ((link.central, link.central_handle),
-                         (link.peripheral, link.peripheral_handle)):
+    for host, handle in link.sides:
         assert key_size(host, handle) == (SUCCESS, handle, 16)
         assert quiet(host, *ENCRYPTION_EVENTS, ENCRYPTION_CHANGE_V2, LE_META, duration=0.1)
     # The order each host saw: Command Status, then Encryption Change (central);
@@ -331,8 +335,7 @@ def test_different_keys_drop_the_link_with_mic_failure(link: Link) -> None:
     ltk_request(link.peripheral)
     assert ltk_reply(link.peripheral, link.peripheral_handle, OTHER_LTK) == (
         SUCCESS, link.peripheral_handle)
-    for host, handle in ((link.central, link.central_handle),
-                         (link.peripheral, link.peripheral_handle)):
+    for host, handle in link.sides:
         assert struct.unpack('<BHB', next_event(host, DISCONNECTION_COMPLETE)) == (
             SUCCESS, handle, MIC_FAILURE)
         assert quiet(host, *ENCRYPTION_EVENTS, duration=0.1)
@@ -349,8 +352,7 @@ def test_negative_reply_leaves_the_link_up_and_unencrypted(link: Link) -> None:
     # The peripheral's host hears nothing more, and the link stays up.
     assert quiet(link.peripheral, *ENCRYPTION_EVENTS, DISCONNECTION_COMPLETE)
     assert quiet(link.central, DISCONNECTION_COMPLETE, duration=0.05)
-    for host, handle in ((link.central, link.central_handle),
-                         (link.peripheral, link.peripheral_handle)):
+    for host, handle in link.sides:
         assert key_size(host, handle) == (INSUFFICIENT_SECURITY, handle, 0)
     acl_flows(link)
     # A later attempt with a key the peripheral has works.
@@ -366,8 +368,7 @@ def test_encrypting_an_encrypted_link_refreshes_the_key(link: Link) -> None:
     assert ltk_request(link.peripheral) == (link.peripheral_handle, new_rand, new_ediv)
     assert ltk_reply(link.peripheral, link.peripheral_handle, OTHER_LTK) == (
         SUCCESS, link.peripheral_handle)
-    for host, handle in ((link.central, link.central_handle),
-                         (link.peripheral, link.peripheral_handle)):
+    for host, handle in link.sides:
         assert struct.unpack('<BH', next_event(host, KEY_REFRESH_COMPLETE)) == (SUCCESS, handle)
         assert quiet(host, ENCRYPTION_CHANGE, ENCRYPTION_CHANGE_V2, duration=0.1)
         assert key_size(host, handle) == (SUCCESS, handle, 16)
@@ -383,8 +384,7 @@ def test_a_negative_reply_at_refresh_leaves_the_link_up_and_unencrypted(link: Li
     # Encryption was paused and does not restart: the central hears why.
     assert encryption_change(link.central) == (PIN_OR_KEY_MISSING, link.central_handle, 0)
     assert quiet(link.peripheral, *ENCRYPTION_EVENTS, DISCONNECTION_COMPLETE)
-    for host, handle in ((link.central, link.central_handle),
-                         (link.peripheral, link.peripheral_handle)):
+    for host, handle in link.sides:
         assert key_size(host, handle) == (INSUFFICIENT_SECURITY, handle, 0)
     acl_flows(link)
 
@@ -394,8 +394,7 @@ def test_a_wrong_key_at_refresh_drops_the_link_with_mic_failure(link: Link) -> N
     assert enable_encryption(link.central, link.central_handle, OTHER_LTK) == SUCCESS
     ltk_request(link.peripheral)
     ltk_reply(link.peripheral, link.peripheral_handle, LTK)
-    for host, handle in ((link.central, link.central_handle),
-                         (link.peripheral, link.peripheral_handle)):
+    for host, handle in link.sides:
         assert struct.unpack('<BHB', next_event(host, DISCONNECTION_COMPLETE)) == (
             SUCCESS, handle, MIC_FAILURE)
         assert quiet(host, *ENCRYPTION_EVENTS, duration=0.05)
@@ -418,8 +417,7 @@ def test_masked_encryption_change_is_not_sent_but_the_link_is_encrypted(link: Li
     assert enable_encryption(link.central, link.central_handle) == SUCCESS
     ltk_request(link.peripheral)
     ltk_reply(link.peripheral, link.peripheral_handle)
-    for host, handle in ((link.central, link.central_handle),
-                         (link.peripheral, link.peripheral_handle)):
+    for host, handle in link.sides:
         assert quiet(host, *ENCRYPTION_EVENTS)
         assert key_size(host, handle) == (SUCCESS, handle, 16)
     # The refresh is bit 47: masked there, and then unmasked again.
