@@ -35,6 +35,7 @@
 #define ADV_UNIT_US (625)
 #define CONN_UNIT_US (1250)
 
+#define ADV_INTERVAL_DEFAULT_US (500000)
 #define SCAN_INTERVAL_DEFAULT_US (1280000)
 #define SCAN_WINDOW_DEFAULT_US (11250)
 #define CONNECT_SCAN_DURATION_DEFAULT_MS (2000)
@@ -56,8 +57,7 @@ static mp_int_t get_int_range(mp_obj_t obj, mp_int_t lo, mp_int_t hi, qstr name)
 }
 
 // Microseconds to controller units (rounded down), range-checked.
-static uint16_t us_to_units(mp_obj_t obj, uint32_t unit_us, uint16_t lo, uint16_t hi, qstr name) {
-    mp_int_t us = mp_obj_get_int(obj);
+static uint16_t us_to_units(mp_int_t us, uint32_t unit_us, uint16_t lo, uint16_t hi, qstr name) {
     if (us < 0 || (mp_uint_t)us / unit_us < lo || (mp_uint_t)us / unit_us > hi) {
         mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("%q must be %u..%u us"), name,
             (unsigned)(lo * unit_us), (unsigned)(hi * unit_us + unit_us - 1));
@@ -86,12 +86,13 @@ static void check_payload(mp_obj_t obj, qstr name) {
     }
 }
 
-// ---- gap_advertise(interval_us, adv_data=None, *, resp_data=None, connectable=True) ----
+// ---- gap_advertise(interval_us=500000, adv_data=None, *, resp_data=None, connectable=True) ----
+// interval_us may be omitted (500 ms, as the reference binding); None stops.
 
 static mp_obj_t ble_gap_advertise(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
     enum { ARG_interval_us, ARG_adv_data, ARG_resp_data, ARG_connectable };
     static const mp_arg_t allowed_args[] = {
-        { MP_QSTR_interval_us, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        { MP_QSTR_interval_us, MP_ARG_OBJ, {.u_obj = MP_OBJ_NEW_SMALL_INT(ADV_INTERVAL_DEFAULT_US)} },
         { MP_QSTR_adv_data, MP_ARG_OBJ, {.u_obj = mp_const_none} },
         { MP_QSTR_resp_data, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
         { MP_QSTR_connectable, MP_ARG_KW_ONLY | MP_ARG_BOOL, {.u_bool = true} },
@@ -101,7 +102,7 @@ static mp_obj_t ble_gap_advertise(size_t n_args, const mp_obj_t *pos_args, mp_ma
     mp_obj_t interval_obj = args[ARG_interval_us].u_obj;
     uint16_t interval = 0;
     if (interval_obj != mp_const_none) {
-        interval = us_to_units(interval_obj, ADV_UNIT_US, BH_ADV_INTERVAL_MIN, BH_ADV_INTERVAL_MAX,
+        interval = us_to_units(mp_obj_get_int(interval_obj), ADV_UNIT_US, BH_ADV_INTERVAL_MIN, BH_ADV_INTERVAL_MAX,
             MP_QSTR_interval_us);
     }
     // Check everything before changing anything.
@@ -119,26 +120,29 @@ static mp_obj_t ble_gap_advertise(size_t n_args, const mp_obj_t *pos_args, mp_ma
 }
 MP_DEFINE_CONST_FUN_OBJ_KW(ble_gap_advertise_obj, 1, ble_gap_advertise);
 
-// ---- gap_scan(duration_ms, interval_us=1280000, window_us=11250, active=False, /) ----
+// An optional positional argument: absent or None means its default.
+static bool given(size_t n_args, const mp_obj_t *args, size_t index) {
+    return n_args > index && args[index] != mp_const_none;
+}
+
+// ---- gap_scan(duration_ms=0, interval_us=1280000, window_us=11250, active=False, /) ----
+// As the reference binding: gap_scan() scans until stopped; gap_scan(None)
+// stops. Interval and window may also be None (their defaults).
 
 static mp_obj_t ble_gap_scan(size_t n_args, const mp_obj_t *args) {
-    if (args[1] == mp_const_none) {
+    if (n_args > 1 && args[1] == mp_const_none) {
         ble_check_active();
         raise_if_error(bh_scan_stop());
         return mp_const_none;
     }
-    mp_int_t duration = get_int_range(args[1], 0, DURATION_MAX_MS, MP_QSTR_duration_ms);
-    uint16_t interval = SCAN_INTERVAL_DEFAULT_US / ADV_UNIT_US;
-    uint16_t window = SCAN_WINDOW_DEFAULT_US / ADV_UNIT_US;
-    if (n_args > 2) {
-        interval = us_to_units(args[2], ADV_UNIT_US, BH_SCAN_INTERVAL_MIN, BH_SCAN_INTERVAL_MAX,
-            MP_QSTR_interval_us);
-    }
-    if (n_args > 3) {
-        window = us_to_units(args[3], ADV_UNIT_US, BH_SCAN_INTERVAL_MIN, BH_SCAN_INTERVAL_MAX,
-            MP_QSTR_window_us);
-    }
-    if (window > interval || (n_args > 3 && mp_obj_get_int(args[3]) > mp_obj_get_int(args[2]))) {
+    mp_int_t duration = n_args > 1 ? get_int_range(args[1], 0, DURATION_MAX_MS, MP_QSTR_duration_ms) : 0;
+    mp_int_t interval_us = given(n_args, args, 2) ? mp_obj_get_int(args[2]) : SCAN_INTERVAL_DEFAULT_US;
+    mp_int_t window_us = given(n_args, args, 3) ? mp_obj_get_int(args[3]) : SCAN_WINDOW_DEFAULT_US;
+    uint16_t interval = us_to_units(interval_us, ADV_UNIT_US,
+        BH_SCAN_INTERVAL_MIN, BH_SCAN_INTERVAL_MAX, MP_QSTR_interval_us);
+    uint16_t window = us_to_units(window_us, ADV_UNIT_US,
+        BH_SCAN_INTERVAL_MIN, BH_SCAN_INTERVAL_MAX, MP_QSTR_window_us);
+    if (window > interval || window_us > interval_us) {
         mp_raise_ValueError(MP_ERROR_TEXT("window_us must not exceed interval_us"));
     }
     bool active = n_args > 4 && mp_obj_is_true(args[4]);
@@ -146,10 +150,12 @@ static mp_obj_t ble_gap_scan(size_t n_args, const mp_obj_t *args) {
     raise_if_error(bh_scan_start((uint32_t)duration, interval, window, active));
     return mp_const_none;
 }
-MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_scan_obj, 2, 5, ble_gap_scan);
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gap_scan_obj, 1, 5, ble_gap_scan);
 
 // ---- gap_connect(addr_type, addr=None, scan_duration_ms=2000,
 //                  min_conn_interval_us=None, max_conn_interval_us=None, /) ----
+// As the reference binding (and aioble, which passes None for all three):
+// None means the default, and so does 0 for an interval.
 
 static mp_obj_t ble_gap_connect(size_t n_args, const mp_obj_t *args) {
     if (args[1] == mp_const_none) {
@@ -173,19 +179,19 @@ static mp_obj_t ble_gap_connect(size_t n_args, const mp_obj_t *args) {
         peer.val[i] = ((const uint8_t *)buf.buf)[5 - i];
     }
     mp_int_t duration = CONNECT_SCAN_DURATION_DEFAULT_MS;
-    if (n_args > 3) {
+    if (given(n_args, args, 3)) {
         duration = get_int_range(args[3], 0, DURATION_MAX_MS, MP_QSTR_scan_duration_ms);
     }
-    bool have_min = n_args > 4 && args[4] != mp_const_none;
-    bool have_max = n_args > 5 && args[5] != mp_const_none;
+    bool have_min = given(n_args, args, 4) && mp_obj_get_int(args[4]) != 0;
+    bool have_max = given(n_args, args, 5) && mp_obj_get_int(args[5]) != 0;
     uint16_t min = BH_CONN_INTERVAL_DEFAULT_MIN;
     uint16_t max = BH_CONN_INTERVAL_DEFAULT_MAX;
     if (have_min) {
-        min = us_to_units(args[4], CONN_UNIT_US, BH_CONN_INTERVAL_MIN, BH_CONN_INTERVAL_MAX,
+        min = us_to_units(mp_obj_get_int(args[4]), CONN_UNIT_US, BH_CONN_INTERVAL_MIN, BH_CONN_INTERVAL_MAX,
             MP_QSTR_min_conn_interval_us);
     }
     if (have_max) {
-        max = us_to_units(args[5], CONN_UNIT_US, BH_CONN_INTERVAL_MIN, BH_CONN_INTERVAL_MAX,
+        max = us_to_units(mp_obj_get_int(args[5]), CONN_UNIT_US, BH_CONN_INTERVAL_MIN, BH_CONN_INTERVAL_MAX,
             MP_QSTR_max_conn_interval_us);
     }
     if (have_min && have_max) {

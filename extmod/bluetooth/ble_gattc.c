@@ -72,10 +72,12 @@ static void raise_if_error(int err) {
     ble_raise_errno(err);
 }
 
+// A handle outside the range names no link: ENOTCONN, as an unknown one
+// (the reference binding's answer too).
 static uint16_t get_conn_handle(mp_obj_t obj) {
     mp_int_t v = mp_obj_get_int(obj);
     if (v < 0 || v > BH_CONN_HANDLE_MAX) {
-        mp_raise_ValueError(MP_ERROR_TEXT("conn_handle out of range"));
+        mp_raise_OSError(MP_ENOTCONN);
     }
     return (uint16_t)v;
 }

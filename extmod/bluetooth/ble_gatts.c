@@ -1,8 +1,10 @@
 // GATT server methods (gatts_*) and the host's GATT server events.
 //
 // Decisions beyond the spec:
+// - Flags: only the low 16 bits count (see get_flags).
 // - gatts_register_services raises OSError(EBUSY) while advertising,
-//   TypeError/ValueError for malformed definitions (nothing is registered
+//   TypeError/ValueError for malformed definitions (ValueError for a UUID
+//   that is not a bluetooth.UUID, as the reference binding) (nothing is registered
 //   then: the previous services stay) and OSError(ENOMEM) when the host's
 //   database pools are full (only Generic Access remains). The return value
 //   is a list of tuples, as the spec says.
@@ -58,7 +60,8 @@ void ble_gatts_init(void) {
 
 static void get_uuid(mp_obj_t obj, const uint8_t **data, size_t *len) {
     if (!mp_obj_is_type(obj, &ble_type_uuid)) {
-        mp_raise_TypeError(MP_ERROR_TEXT("UUID must be a bluetooth.UUID"));
+        // ValueError, as the reference binding raises.
+        mp_raise_ValueError(MP_ERROR_TEXT("UUID must be a bluetooth.UUID"));
     }
     const ble_uuid_obj_t *u = MP_OBJ_TO_PTR(obj);
     *data = u->data;
@@ -77,12 +80,12 @@ static mp_obj_t *get_seq(mp_obj_t obj, size_t *len, size_t min, size_t max, cons
     return items;
 }
 
+// As the reference binding: the low 16 bits are the flags; bits above them
+// are the application's own (aioble marks capture mode with 0x10000), and
+// the two bits of the low 16 that the API does not define (0x0080, 0x8000)
+// mean nothing here.
 static uint16_t get_flags(mp_obj_t obj) {
-    mp_int_t f = mp_obj_get_int(obj);
-    if (f < 0 || (f & ~(mp_int_t)BH_GATTS_F_ALL)) {
-        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("invalid flags 0x%x"), (unsigned)f);
-    }
-    return (uint16_t)f;
+    return (uint16_t)((mp_uint_t)mp_obj_get_int(obj) & BH_GATTS_F_ALL);
 }
 
 static bool is_cccd_uuid(mp_obj_t obj) {

@@ -63,20 +63,33 @@ static uint16_t get_range(mp_obj_t obj, mp_int_t lo, mp_int_t hi, qstr name) {
     return (uint16_t)v;
 }
 
+// A connection handle or CID outside its range names no channel: ENOTCONN,
+// as for any unknown one (the reference binding's answer too).
+static uint16_t get_id(mp_obj_t obj, mp_int_t hi) {
+    mp_int_t v = mp_obj_get_int(obj);
+    if (v < 0 || v > hi) {
+        mp_raise_OSError(MP_ENOTCONN);
+    }
+    return (uint16_t)v;
+}
+
 static uint16_t get_conn_handle(mp_obj_t obj) {
-    return get_range(obj, 0, BH_CONN_HANDLE_MAX, MP_QSTR_conn_handle);
+    return get_id(obj, BH_CONN_HANDLE_MAX);
 }
 
 static uint16_t get_cid(mp_obj_t obj) {
-    return get_range(obj, 0, 0xffff, MP_QSTR_cid);
+    return get_id(obj, 0xffff);
 }
 
 static uint16_t get_psm(mp_obj_t obj) {
     return get_range(obj, PSM_MIN, PSM_MAX, MP_QSTR_psm);
 }
 
+// As the reference binding, an MTU out of range is clamped, not refused:
+// to 23 (the Core's minimum) and to the largest SDU our buffers take.
 static uint16_t get_mtu(mp_obj_t obj) {
-    return get_range(obj, BH_COC_MTU_MIN, BH_COC_MTU_MAX, MP_QSTR_mtu);
+    mp_int_t v = mp_obj_get_int(obj);
+    return (uint16_t)MIN(MAX(v, BH_COC_MTU_MIN), BH_COC_MTU_MAX);
 }
 
 // A host error of listen/connect. The checks above already reject what the

@@ -28,23 +28,16 @@ static int hex_value(char c) {
     return -1;
 }
 
-// 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx' (hyphens at exactly these places)
-// or the same 32 digits without hyphens; any case.
+// UUID text: 32 hex digits, most significant first, in any case; hyphens
+// may stand anywhere and are skipped (as the reference binding reads them).
 static bool parse_uuid128(const char *s, size_t len, uint8_t out[16]) {
-    bool hyphens = len == 36;
-    if (!hyphens && len != 32) {
-        return false;
-    }
     size_t digit = 0;
     for (size_t i = 0; i < len; i++) {
-        if (hyphens && (i == 8 || i == 13 || i == 18 || i == 23)) {
-            if (s[i] != '-') {
-                return false;
-            }
+        if (s[i] == '-') {
             continue;
         }
         int v = hex_value(s[i]);
-        if (v < 0) {
+        if (v < 0 || digit == 32) {
             return false;
         }
         // Text is most-significant first; storage is little-endian.
@@ -56,40 +49,38 @@ static bool parse_uuid128(const char *s, size_t len, uint8_t out[16]) {
         }
         digit++;
     }
-    return true;
+    return digit == 32;
 }
 
+// UUID(int 0..0xffff) is 16-bit. Any other argument is a buffer (a str is
+// one too, a UUID as well): 2, 4 or 16 octets are the UUID's own
+// little-endian bytes, whatever they hold (so UUID("AB12") is 32-bit, as
+// in the reference binding); any other length is read as UUID text.
 static mp_obj_t uuid_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
     mp_arg_check_num(n_args, n_kw, 1, 1, false);
     ble_uuid_obj_t *self = mp_obj_malloc(ble_uuid_obj_t, type);
     mp_obj_t value = args[0];
-    if (mp_obj_is_type(value, &ble_type_uuid)) {
-        const ble_uuid_obj_t *other = MP_OBJ_TO_PTR(value);
-        ble_uuid_set(self, other->data, other->len);
-    } else if (mp_obj_is_int(value)) {
+    if (mp_obj_is_int(value)) {
         mp_int_t v = mp_obj_get_int(value);
         if (v < 0 || v > 0xffff) {
             mp_raise_ValueError(MP_ERROR_TEXT("16-bit UUID must be 0..0xffff"));
         }
         uint8_t le[2] = { (uint8_t)v, (uint8_t)(v >> 8) };
         ble_uuid_set(self, le, 2);
-    } else if (mp_obj_is_str(value)) {
-        size_t len;
-        const char *s = mp_obj_str_get_data(value, &len);
+        return MP_OBJ_FROM_PTR(self);
+    }
+    mp_buffer_info_t buf;
+    if (!mp_get_buffer(value, &buf, MP_BUFFER_READ)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("UUID needs int, str, buffer or UUID"));
+    }
+    if (buf.len == 2 || buf.len == 4 || buf.len == 16) {
+        ble_uuid_set(self, buf.buf, buf.len);
+    } else {
         uint8_t le[16];
-        if (!parse_uuid128(s, len, le)) {
+        if (!parse_uuid128(buf.buf, buf.len, le)) {
             mp_raise_ValueError(MP_ERROR_TEXT("invalid UUID string"));
         }
         ble_uuid_set(self, le, 16);
-    } else {
-        mp_buffer_info_t buf;
-        if (!mp_get_buffer(value, &buf, MP_BUFFER_READ)) {
-            mp_raise_TypeError(MP_ERROR_TEXT("UUID needs int, str, buffer or UUID"));
-        }
-        if (buf.len != 2 && buf.len != 4 && buf.len != 16) {
-            mp_raise_ValueError(MP_ERROR_TEXT("UUID buffer must be 2, 4 or 16 bytes"));
-        }
-        ble_uuid_set(self, buf.buf, buf.len);
     }
     return MP_OBJ_FROM_PTR(self);
 }
@@ -100,9 +91,9 @@ static void uuid_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_
     if (self->len == 2) {
         mp_printf(print, "UUID(0x%04x)", self->data[0] | (self->data[1] << 8));
     } else if (self->len == 4) {
-        // An int would read back as 16-bit; the buffer form round-trips.
-        mp_printf(print, "UUID(b'\\x%02x\\x%02x\\x%02x\\x%02x')",
-            self->data[0], self->data[1], self->data[2], self->data[3]);
+        // As the reference binding prints it (UUID() does not read it back).
+        mp_printf(print, "UUID(0x%02x%02x%02x%02x)",
+            self->data[3], self->data[2], self->data[1], self->data[0]);
     } else {
         mp_print_str(print, "UUID('");
         for (int i = 15; i >= 0; i--) {
@@ -128,13 +119,32 @@ static mp_obj_t uuid_unary_op(mp_unary_op_t op, mp_obj_t self_in) {
     return MP_OBJ_NEW_SMALL_INT(h & 0x3fffffff);
 }
 
+// ==, <, <=, >, >=: a narrower UUID sorts first; UUIDs of one width compare
+// by their stored (little-endian) octets, as in the reference binding.
 static mp_obj_t uuid_binary_op(mp_binary_op_t op, mp_obj_t lhs_in, mp_obj_t rhs_in) {
-    if (op != MP_BINARY_OP_EQUAL || !mp_obj_is_type(rhs_in, &ble_type_uuid)) {
+    if (!mp_obj_is_type(rhs_in, &ble_type_uuid)) {
         return MP_OBJ_NULL;
     }
     const ble_uuid_obj_t *lhs = MP_OBJ_TO_PTR(lhs_in);
     const ble_uuid_obj_t *rhs = MP_OBJ_TO_PTR(rhs_in);
-    return mp_obj_new_bool(lhs->len == rhs->len && memcmp(lhs->data, rhs->data, lhs->len) == 0);
+    int cmp = (int)lhs->len - (int)rhs->len;
+    if (cmp == 0) {
+        cmp = memcmp(lhs->data, rhs->data, lhs->len);
+    }
+    switch (op) {
+        case MP_BINARY_OP_EQUAL:
+            return mp_obj_new_bool(cmp == 0);
+        case MP_BINARY_OP_LESS:
+            return mp_obj_new_bool(cmp < 0);
+        case MP_BINARY_OP_LESS_EQUAL:
+            return mp_obj_new_bool(cmp <= 0);
+        case MP_BINARY_OP_MORE:
+            return mp_obj_new_bool(cmp > 0);
+        case MP_BINARY_OP_MORE_EQUAL:
+            return mp_obj_new_bool(cmp >= 0);
+        default:
+            return MP_OBJ_NULL;
+    }
 }
 
 static mp_int_t uuid_get_buffer(mp_obj_t self_in, mp_buffer_info_t *bufinfo, mp_uint_t flags) {

@@ -65,9 +65,11 @@ void ble_check_active(void) {
 
 // ---- construction, active, irq ----
 
+// Arguments are ignored, as by the reference binding.
 static mp_obj_t ble_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    (void)n_args;
+    (void)n_kw;
     (void)args;
-    mp_arg_check_num(n_args, n_kw, 0, 0, false);
     mp_obj_bluetooth_ble_t *ble = MP_STATE_VM(bluetooth_ble);
     if (ble == NULL) {
         ble = mp_obj_malloc(mp_obj_bluetooth_ble_t, type);
@@ -106,7 +108,8 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_active_obj, 1, 2, ble_active);
 static mp_obj_t ble_irq(mp_obj_t self_in, mp_obj_t handler) {
     mp_obj_bluetooth_ble_t *ble = MP_OBJ_TO_PTR(self_in);
     if (handler != mp_const_none && !mp_obj_is_callable(handler)) {
-        mp_raise_TypeError(MP_ERROR_TEXT("handler must be callable or None"));
+        // ValueError, as the reference binding raises.
+        mp_raise_ValueError(MP_ERROR_TEXT("handler must be callable or None"));
     }
     ble->irq_handler = handler;
     ble_sec_identity_hint(ble);
