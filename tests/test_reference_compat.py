@@ -415,3 +415,28 @@ def test_every_method_is_audited() -> None:
     # Each of the API's methods is called in some test of this file.
     source = open(__file__).read()
     assert [m for m in METHODS if f'ble.{m}(' not in source] == []
+
+
+def test_differences_table_rows(central: Board) -> None:
+    # Each row of the README's "Differences from MicroPython's reference
+    # binding" where we refuse what the reference passes on, or accept more.
+    prepare(central)
+    central.exec('((_h,),) = ble.gatts_register_services(((bluetooth.UUID(0x180F), '
+                 '((bluetooth.UUID(0x2A19), 2),)),))')
+    refused = ['ble.gatts_read(_h + 7)', 'ble.config(rxbuf=16)', 'ble.config(rxbuf=63)',
+               'ble.config(io=5)', 'ble.config(addr_mode=4)', 'ble.config(mtu=22)',
+               'ble.config(mtu=518)', 'ble.gap_advertise(19999)', 'ble.gap_advertise(10240625)',
+               'ble.gap_advertise(100000, bytes(32))', 'ble.gap_scan(0, 10000, 20000)',
+               'ble.gattc_write(0, 1, b"x", 2)', 'ble.gattc_read(0, 0)',
+               'ble.gattc_discover_characteristics(0, 9, 8)', 'ble.l2cap_listen(0, 100)',
+               'ble.gap_passkey(0, 5, 0)', 'ble.gap_passkey(0, 2, 1000000)',
+               'ble.gap_connect(2, bytes(6))', 'bluetooth.UUID(-1)']
+    assert tries(central, refused) == {call: 'ValueError' for call in refused}
+    assert tries(central, ['ble.config(rxbuf=64)']) == {'ble.config(rxbuf=64)': 'ok'}
+    assert central.eval('[ble.config(k) for k in ("bond", "mitm", "io", "le_secure")]') == \
+        [False, False, 3, False]
+    central.exec('ble.active(False)')
+    all_ok(central, ['ble.config(mtu=200)', 'ble.config(addr_mode=1)'])
+    central.exec('ble.active(True)')
+    assert central.eval('(ble.config("mtu"), ble.config("addr_mode"), ble.config("mac")[0])') == \
+        (200, 1, 1)
