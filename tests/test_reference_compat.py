@@ -187,6 +187,7 @@ def test_general_methods_every_form(central: Board) -> None:
 def test_gap_advertise_and_scan_every_form(central: Board, peripheral: Board) -> None:
     for board in (central, peripheral):
         prepare(board)
+    central.exec(FIELD_TYPES)
     adv_forms = ['ble.gap_advertise()', f'ble.gap_advertise({ADV_INTERVAL_US})',
                  f'ble.gap_advertise({ADV_INTERVAL_US}, None)',
                  f'ble.gap_advertise({ADV_INTERVAL_US}, adv_data=None, resp_data=None)',
@@ -216,6 +217,8 @@ def test_gap_advertise_and_scan_every_form(central: Board, peripheral: Board) ->
     assert not [e for e in central.take_events() if e.name == '_IRQ_SCAN_DONE']
     central.exec('ble.gap_scan(None)')
     central.wait_for_event('_IRQ_SCAN_DONE')
+    # addr and adv_data are memoryviews.
+    assert central.eval('_types[5]') == ('int', 'memoryview', 'int', 'int', 'memoryview')
     scan_forms = ['ble.gap_scan(50)', 'ble.gap_scan(50, 30000)', f'ble.gap_scan(50, {FULL_SCAN})',
                   f'ble.gap_scan(50, {FULL_SCAN}, 1)', f'ble.gap_scan(50, {FULL_SCAN}, None)',
                   'ble.gap_scan(50, None, None, True)']
@@ -398,7 +401,8 @@ def test_l2cap_every_form(central: Board, peripheral: Board) -> None:
 def test_pairing_methods_every_form(central: Board, peripheral: Board) -> None:
     for board in (central, peripheral):
         prepare(board)
-        board.exec('ble.config(io=2, mitm=True, le_secure=1)')  # keyboard only: both type
+        board.exec('ble.config(io=2, mitm=True, le_secure=1, bond=1)')  # keyboard: both type
+        board.exec(FIELD_TYPES)
     c_conn, p_conn = connect(central, peripheral)
     central.exec(f'ble.gap_pair({c_conn})')
     for board, conn in ((central, c_conn), (peripheral, p_conn)):
@@ -407,6 +411,12 @@ def test_pairing_methods_every_form(central: Board, peripheral: Board) -> None:
         board.exec(f'ble.gap_passkey({conn}, {action[1]}, True + 123455)')  # an int subtype
     for board, conn in ((central, c_conn), (peripheral, p_conn)):
         assert board.wait_for_event('_IRQ_ENCRYPTION_UPDATE').data[:3] == (conn, 1, 1)
+        # The store's events: keys and values are memoryviews (a key None
+        # when the host asks for the index'th record).
+        types = board.eval('_types')
+        assert types[31] == ('int', 'int', 'int') and types[28] == ('int',) * 5
+        assert types[29][:2] == ('int', 'int') and types[29][2] in ('memoryview', 'NoneType')
+        assert types[30] == ('int', 'memoryview', 'memoryview')
     assert tries(central, ['ble.gap_pair(0x7ff)', f'ble.gap_passkey({c_conn}, 5, 0)']) == {
         'ble.gap_pair(0x7ff)': 'ENOTCONN', f'ble.gap_passkey({c_conn}, 5, 0)': 'ValueError'}
 
