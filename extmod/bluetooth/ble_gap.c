@@ -102,8 +102,8 @@ static mp_obj_t ble_gap_advertise(size_t n_args, const mp_obj_t *pos_args, mp_ma
     mp_obj_t interval_obj = args[ARG_interval_us].u_obj;
     uint16_t interval = 0;
     if (interval_obj != mp_const_none) {
-        interval = us_to_units(mp_obj_get_int(interval_obj), ADV_UNIT_US, BH_ADV_INTERVAL_MIN, BH_ADV_INTERVAL_MAX,
-            MP_QSTR_interval_us);
+        interval = us_to_units(mp_obj_get_int(interval_obj), ADV_UNIT_US, BH_ADV_INTERVAL_MIN,
+            BH_ADV_INTERVAL_MAX, MP_QSTR_interval_us);
     }
     // Check everything before changing anything.
     check_payload(args[ARG_adv_data].u_obj, MP_QSTR_adv_data);
@@ -187,12 +187,12 @@ static mp_obj_t ble_gap_connect(size_t n_args, const mp_obj_t *args) {
     uint16_t min = BH_CONN_INTERVAL_DEFAULT_MIN;
     uint16_t max = BH_CONN_INTERVAL_DEFAULT_MAX;
     if (have_min) {
-        min = us_to_units(mp_obj_get_int(args[4]), CONN_UNIT_US, BH_CONN_INTERVAL_MIN, BH_CONN_INTERVAL_MAX,
-            MP_QSTR_min_conn_interval_us);
+        min = us_to_units(mp_obj_get_int(args[4]), CONN_UNIT_US, BH_CONN_INTERVAL_MIN,
+            BH_CONN_INTERVAL_MAX, MP_QSTR_min_conn_interval_us);
     }
     if (have_max) {
-        max = us_to_units(mp_obj_get_int(args[5]), CONN_UNIT_US, BH_CONN_INTERVAL_MIN, BH_CONN_INTERVAL_MAX,
-            MP_QSTR_max_conn_interval_us);
+        max = us_to_units(mp_obj_get_int(args[5]), CONN_UNIT_US, BH_CONN_INTERVAL_MIN,
+            BH_CONN_INTERVAL_MAX, MP_QSTR_max_conn_interval_us);
     }
     if (have_min && have_max) {
         if (min > max) {

@@ -3,9 +3,9 @@
 // Decisions beyond the spec:
 // - Flags: only the low 16 bits count (see get_flags).
 // - gatts_register_services raises OSError(EBUSY) while advertising,
-//   TypeError/ValueError for malformed definitions (ValueError for a UUID
-//   that is not a bluetooth.UUID, as the reference binding) (nothing is registered
-//   then: the previous services stay) and OSError(ENOMEM) when the host's
+//   TypeError/ValueError for malformed definitions (a UUID that is not a
+//   bluetooth.UUID: ValueError, as the reference binding raises; nothing is
+//   registered then: the previous services stay) and OSError(ENOMEM) when the host's
 //   database pools are full (only Generic Access remains). The return value
 //   is a list of tuples, as the spec says.
 // - Characteristics with notify/indicate get a CCCD (0x2902) right after
