@@ -70,11 +70,14 @@ bool bh_smp_peer_identity(const bh_addr_t *rpa, bh_addr_t *id);
 // Pairing timeout (3.4).
 #define BH_SMP_TIMEOUT_MS (30000)
 // Repeated attempts (2.3.6): after a failed authentication (wrong passkey,
-// rejected comparison, bad check value) a new pairing on the link is
-// refused with Repeated Attempts (gap_pair: EAGAIN) for BH_SMP_RETRY_MS,
-// doubled per further failure up to BH_SMP_RETRY_MAX_DOUBLINGS times.
+// rejected comparison, bad check value) a new pairing with the same peer
+// (the address it used, or its identity) is refused with Repeated Attempts
+// (gap_pair: EAGAIN) for BH_SMP_RETRY_MS, doubled per further failure up
+// to BH_SMP_RETRY_MAX_MS; reconnecting does not reset it, a successful
+// pairing does.
 #define BH_SMP_RETRY_MS (2000u)
-#define BH_SMP_RETRY_MAX_DOUBLINGS (6)
+#define BH_SMP_RETRY_MAX_FAILURES (7)
+#define BH_SMP_RETRY_MAX_MS (BH_SMP_RETRY_MS << (BH_SMP_RETRY_MAX_FAILURES - 1)) // 128 s
 
 struct _bh_layer_t;
 extern const struct _bh_layer_t bh_smp_layer;
