@@ -120,8 +120,13 @@ smp_link_t *bh_smp_link_find(uint16_t handle) {
     return NULL;
 }
 
+// A PDU the transmit queue refuses ends the pairing at the next poll (the
+// peer would otherwise wait for it until the 30 s timeout).
 void bh_smp_send(smp_link_t *s, const uint8_t *pdu, size_t len) {
-    (void)bh_l2cap_send(s->handle, BH_L2CAP_CID_SMP, pdu, len);
+    if (bh_l2cap_send(s->handle, BH_L2CAP_CID_SMP, pdu, len) != 0 && s->phase != PH_IDLE
+        && s->fail_pending == 0) {
+        s->fail_pending = BH_SMP_ERR_UNSPECIFIED;
+    }
 }
 
 void bh_smp_send16(smp_link_t *s, uint8_t code, const uint8_t v[16]) {

@@ -154,6 +154,9 @@ void bh_smp_after_keys(smp_link_t *s) {
         bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
         return;
     }
+    if (s->fail_pending != 0) {
+        return; // a key PDU was not sent: the poll fails the pairing
+    }
     complete(s);
 }
 

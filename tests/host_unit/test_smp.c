@@ -101,7 +101,14 @@ int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn) {
     return 0;
 }
 
+// The transmit queue refuses PDUs (full); keys_tx_full: only when our
+// keys go out in legacy_just_works_encrypted().
+static bool tx_full, keys_tx_full;
+
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    if (tx_full) {
+        return -BH_ENOMEM;
+    }
     CHECK_EQ(cid, BH_L2CAP_CID_SMP);
     CHECK(len > 0 && len <= sizeof(tx[0].data));
     CHECK(bh_conn_find(conn_handle) != NULL);
@@ -764,7 +771,9 @@ static void legacy_just_works_encrypted(const bh_addr_t *peer, uint8_t dist) {
     // The key phase starts (its time taken) inside the poll, a millisecond
     // after the poll read the clock: not 2^32 ms ago, so no SMP timeout.
     ticks_ahead = 1;
+    tx_full = keys_tx_full;
     bh_smp_layer.poll(now_ms);
+    tx_full = false;
     ticks_ahead = 0;
 }
 
@@ -1417,6 +1426,22 @@ static void test_no_random_no_passkey(void) {
     check_one_failure_report(PERIPH, BH_SMP_ERR_UNSPECIFIED);
 }
 
+// Item 7: our keys cannot be queued (the transmit queue is full): the
+// pairing fails at once with a reason, not after the peer's 30 s.
+static void test_refused_key_pdu_fails_pairing(void) {
+    keys_tx_full = true;
+    legacy_just_works_encrypted(&peer_addr, 0x01);
+    keys_tx_full = false;
+    // Failed in the same poll (the Pairing Failed could not be queued
+    // either); nothing stored, nothing left to time out.
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(n_enc, 1);
+    CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_UNSPECIFIED);
+    clear_logs();
+    bh_smp_layer.poll(now_ms + BH_SMP_TIMEOUT_MS);
+    CHECK_EQ(n_enc, 0);
+}
+
 int main(int argc, char **argv) {
     static const unit_test_t tests[] = {
         T(test_registers_on_cid_6),
@@ -1444,6 +1469,7 @@ int main(int argc, char **argv) {
         T(test_peer_public_key_checked),
         T(test_peer_failure_reason_zero_is_a_failure),
         T(test_no_random_no_passkey),
+        T(test_refused_key_pdu_fails_pairing),
     };
     // A test name as argument runs that test alone.
     for (size_t i = 1; argc > 1 && i < sizeof(tests) / sizeof(tests[0]) + 1; i++) {
