@@ -325,7 +325,7 @@ static size_t pdu_len(uint8_t code) {
     }
 }
 
-static void start_security_central(smp_link_t *s);
+static void start_security_central(smp_link_t *s, uint8_t peer_auth);
 static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status);
 
 static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t len) {
@@ -364,7 +364,7 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
         if (bh_smp_too_soon(s)) {
             bh_smp_refuse(s, BH_SMP_ERR_REPEATED_ATTEMPTS);
         } else if (s->phase == PH_IDLE && s->enc == ENC_NONE) {
-            start_security_central(s);
+            start_security_central(s, data[1]);
         }
         return true;
     }
@@ -449,13 +449,19 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
 
 // ---- encryption events (from bh_sec.c) ----
 
-static void start_security_central(smp_link_t *s) {
+// As central: encrypt with the bond, or pair. peer_auth: the AuthReq of the
+// peripheral's Security Request (0 when we start); a bond without the MITM
+// protection or Secure Connections it asks for is not enough, so we pair
+// again instead (Vol 3 Part H 2.4.6).
+static void start_security_central(smp_link_t *s, uint8_t peer_auth) {
     bh_conn_t *c = bh_conn_find(s->handle);
     if (c == NULL) {
         return;
     }
     bh_smp_bond_t b;
-    if (bh_smp_cfg.bond && bh_smp_bond_find(&c->id, &b) && (b.flags & BH_SMP_BOND_LTK_C)) {
+    if (bh_smp_cfg.bond && bh_smp_bond_find(&c->id, &b) && (b.flags & BH_SMP_BOND_LTK_C)
+        && !((peer_auth & AUTH_MITM) && !(b.flags & BH_SMP_BOND_AUTH))
+        && !((peer_auth & AUTH_SC) && !(b.flags & BH_SMP_BOND_SC))) {
         bh_smp_clear(s);
         s->bond = b;
         s->have_bond = true;
@@ -626,7 +632,7 @@ int bh_smp_pair(uint16_t conn_handle) {
     }
     bh_smp_identity_for_pairing();
     if (c->role == BH_ROLE_CENTRAL) {
-        start_security_central(s);
+        start_security_central(s, 0);
         return 0;
     }
     uint8_t pdu[2] = { BH_SMP_SECURITY_REQUEST, local_authreq() };

@@ -1442,6 +1442,35 @@ static void test_refused_key_pdu_fails_pairing(void) {
     CHECK_EQ(n_enc, 0);
 }
 
+// Item 9: a peripheral's Security Request asking for MITM (or SC) that our
+// bond with it lacks makes our central pair again, not re-encrypt with
+// the weaker key; one our bond satisfies re-encrypts.
+static void test_security_request_auth_needs_stronger_bond(void) {
+    static const struct {
+        uint8_t bond_flags, auth;
+        bool pairs;
+    } cases[] = {
+        { BH_SMP_BOND_LTK_C, AUTH_BOND, false },
+        { BH_SMP_BOND_LTK_C, AUTH_BOND | AUTH_MITM, true },
+        { BH_SMP_BOND_LTK_C | BH_SMP_BOND_AUTH, AUTH_BOND | AUTH_MITM | AUTH_SC, true },
+        { BH_SMP_BOND_LTK_C | BH_SMP_BOND_AUTH | BH_SMP_BOND_SC, AUTH_BOND | AUTH_MITM | AUTH_SC, false },
+        { BH_SMP_BOND_LTK_C | BH_SMP_BOND_SC, AUTH_BOND | AUTH_SC, false },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setup(BH_IO_KEYBOARD_DISPLAY, true, false, true);
+        store_bond(cases[i].bond_flags);
+        rx(CENTRAL, (const uint8_t[]) { BH_SMP_SECURITY_REQUEST, cases[i].auth }, 2);
+        if (cases[i].pairs) {
+            CHECK_EQ(n_tx, 1);
+            CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_REQUEST);
+            CHECK_EQ(count_cmds(BH_HCI_OP_LE_ENABLE_ENCRYPTION), 0);
+        } else {
+            CHECK_EQ(n_tx, 0);
+            CHECK_EQ(count_cmds(BH_HCI_OP_LE_ENABLE_ENCRYPTION), 1);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     static const unit_test_t tests[] = {
         T(test_registers_on_cid_6),
@@ -1470,6 +1499,7 @@ int main(int argc, char **argv) {
         T(test_peer_failure_reason_zero_is_a_failure),
         T(test_no_random_no_passkey),
         T(test_refused_key_pdu_fails_pairing),
+        T(test_security_request_auth_needs_stronger_bond),
     };
     // A test name as argument runs that test alone.
     for (size_t i = 1; argc > 1 && i < sizeof(tests) / sizeof(tests[0]) + 1; i++) {
