@@ -16,7 +16,7 @@ from harness.gap import up
 from smp_board import ERRNO, configure, one_encryption_update
 from smp_peer import SmpPeer
 from test_smp import board_as_central, board_as_peripheral
-from tools.radio import ControllerInfo
+from tools.radio import ControllerInfo, Radio
 
 P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
 CONFIRM_VALUE_FAILED, INVALID_PARAMS = 0x04, 0x0a
@@ -161,3 +161,38 @@ def test_link_lost_during_pairing_reported_before_disconnect(peripheral: Board,
     names = [e.name for e in peripheral.events
              if e.name in ('_IRQ_ENCRYPTION_UPDATE', '_IRQ_CENTRAL_DISCONNECT')]
     assert names[-2:] == ['_IRQ_ENCRYPTION_UPDATE', '_IRQ_CENTRAL_DISCONNECT'], names
+
+
+EOPNOTSUPP = 95
+
+
+@pytest.mark.api(methods=['gap_pair'], events=['_IRQ_ENCRYPTION_UPDATE'])
+def test_controller_without_p256_pairs_legacy(central: Board, raw_peer: SmpPeer,
+                                              radio: Radio) -> None:
+    """Item 8: on a 4.0/4.1 controller (no P-256 commands, the radio's
+    p256_commands flag) the board does not offer Secure Connections, so an
+    SC-capable peer pairs legacy instead of failing; with le_secure=True
+    gap_pair fails at once with EOPNOTSUPP."""
+    assert central.controller is not None
+    controller = radio.controller(central.controller)
+
+    def set_p256(on: bool) -> None:
+        radio.call(lambda: setattr(controller, 'p256_commands', on))
+    set_p256(False)
+    try:
+        up(central)  # activation reads the supported commands
+        central.exec('ble.active(False)')
+        central.exec('ble.active(True)')
+        central.exec(ERRNO)
+        configure(central)
+        raw_peer.configure(io=3, sc=True, mitm=False, bond=False)
+        conn = board_as_central(central, raw_peer)
+        raw_peer.expect_pairing()
+        central.exec(f'ble.gap_pair({conn})')
+        assert raw_peer.wait_pairing() == 0
+        assert one_encryption_update(central) == (conn, 1, 0, 0, 16)
+        configure(central, le_secure=True)
+        assert central.eval(f'_errno(lambda: ble.gap_pair({conn}))') == EOPNOTSUPP
+    finally:
+        set_p256(True)
+        central.exec('ble.active(False)')

@@ -611,6 +611,10 @@ void bh_smp_set_config(uint8_t io, bool mitm, bool sc_only, bool bond) {
     bh_smp_cfg.bond = bond;
 }
 
+void bh_smp_set_controller_sc(bool supported) {
+    bh_smp_cfg.no_controller_sc = !supported;
+}
+
 void bh_smp_set_debug_keys(bool allow) {
     bh_smp_cfg.debug_keys = allow;
 }
@@ -629,6 +633,9 @@ int bh_smp_pair(uint16_t conn_handle) {
     }
     if (bh_smp_too_soon(s)) {
         return -BH_EAGAIN;
+    }
+    if (bh_smp_cfg.sc_only && bh_smp_cfg.no_controller_sc) {
+        return -BH_EOPNOTSUPP; // Secure Connections Only, and no way to do them
     }
     bh_smp_identity_for_pairing();
     if (c->role == BH_ROLE_CENTRAL) {

@@ -59,6 +59,12 @@ void bh_smp_on_dhkey_complete(const uint8_t *p, size_t len);
 void bh_smp_encryption_changed(struct _bh_conn_t *c, uint8_t status);
 bool bh_smp_ltk_request(struct _bh_conn_t *c, const uint8_t rand[8], uint16_t ediv);
 
+// Whether the controller has the P-256 commands LE Secure Connections
+// needs (bh_host.c reads it at activation; true until then): without them
+// SC is not offered, and with Secure Connections Only bh_smp_pair fails
+// with -BH_EOPNOTSUPP.
+void bh_smp_set_controller_sc(bool supported);
+
 // Bonded peers for GAP (with bonding on; synchronous store upcalls: from
 // bh_poll() or an API call). peer_irk: the IRK of the bond stored under
 // this identity address (never a private address), if it has one.

@@ -93,6 +93,7 @@ typedef struct _bh_smp_cfg_t {
     bool sc_only;
     bool bond;
     bool debug_keys;      // the Core's debug public key accepted from a peer
+    bool no_controller_sc; // the controller lacks the P-256 commands
 } bh_smp_cfg_t;
 extern bh_smp_cfg_t bh_smp_cfg;
 
@@ -130,7 +131,8 @@ extern bh_smp_state_t bh_smp;
 
 // Small enough to be inline where they are used.
 static inline uint8_t local_authreq(void) {
-    return (bh_smp_cfg.bond ? AUTH_BOND : 0) | (bh_smp_cfg.mitm ? AUTH_MITM : 0) | AUTH_SC;
+    return (bh_smp_cfg.bond ? AUTH_BOND : 0) | (bh_smp_cfg.mitm ? AUTH_MITM : 0)
+           | (bh_smp_cfg.no_controller_sc ? 0 : AUTH_SC);
 }
 
 static inline void mask_key(uint8_t key[16], uint8_t size) {

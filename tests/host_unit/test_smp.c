@@ -1471,6 +1471,31 @@ static void test_security_request_auth_needs_stronger_bond(void) {
     }
 }
 
+// Item 8: a controller without the P-256 commands: Secure Connections is
+// not offered (the pairing is legacy), and with Secure Connections Only
+// gap_pair fails at once with EOPNOTSUPP.
+static void test_no_sc_without_controller_p256(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    bh_smp_set_controller_sc(false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    const uint8_t want_req[7] = { BH_SMP_PAIRING_REQUEST, BH_IO_NO_INPUT_OUTPUT, 0, 0, 16, 0, 0 };
+    check_tx(0, CENTRAL, want_req, 7);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+    clear_logs();
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+    CHECK_EQ(tx[0].data[3] & AUTH_SC, 0);
+    CHECK_EQ(count_cmds(OP_READ_P256), 0); // legacy: no P-256 asked for
+    setup(BH_IO_NO_INPUT_OUTPUT, false, true, false);
+    bh_smp_set_controller_sc(false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), -BH_EOPNOTSUPP);
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EOPNOTSUPP);
+    CHECK_EQ(n_tx, 0);
+    bh_smp_set_controller_sc(true);
+}
+
 int main(int argc, char **argv) {
     static const unit_test_t tests[] = {
         T(test_registers_on_cid_6),
@@ -1500,6 +1525,7 @@ int main(int argc, char **argv) {
         T(test_no_random_no_passkey),
         T(test_refused_key_pdu_fails_pairing),
         T(test_security_request_auth_needs_stronger_bond),
+        T(test_no_sc_without_controller_p256),
     };
     // A test name as argument runs that test alone.
     for (size_t i = 1; argc > 1 && i < sizeof(tests) / sizeof(tests[0]) + 1; i++) {
