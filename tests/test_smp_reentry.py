@@ -101,3 +101,51 @@ ble.irq(_irq)
     bumble_peer.run(bumble_peer.peer.read_value(h))
     seen = peripheral.eval('_seen')
     assert seen == [((conn, h), (conn, h))], seen
+
+
+# API calls that change the host most, made from inside a read request
+# handler (a synchronous upcall that may call the API).
+IN_READ_REQUEST = ['ble.active(False)', 'ble.gap_disconnect(data[0])', 'ble.gap_pair(data[0])',
+                   'ble.config(addr_mode=2)', 'ble.gatts_register_services(())']
+
+
+@pytest.mark.api(methods=['active', 'gap_disconnect', 'gap_pair', 'config', 'gatts_register_services'],
+                 events=['_IRQ_GATTS_READ_REQUEST'])
+@pytest.mark.parametrize('call', IN_READ_REQUEST)
+def test_api_inside_read_request_leaves_host_usable(peripheral: Board, bumble_peer: SmpPeer,
+                                                    call: str) -> None:
+    up(peripheral)
+    ((h,),) = peripheral.eval(
+        f'ble.gatts_register_services(((bluetooth.UUID(0x2FF0), ((bluetooth.UUID(0x3001), '
+        f'{F_READ | F_READ_AUTHZ}),)),))')
+    peripheral.exec(f'''
+_res = []
+def _irq(event, data):
+    if event == 4:
+        try:
+            {call}
+            _res.append('ok')
+        except OSError as e:
+            _res.append(e.errno)
+        return 0
+    return _mpbt_rec.irq(event, data)
+ble.irq(_irq)
+''')
+    board_as_peripheral(peripheral, bumble_peer)
+    try:
+        bumble_peer.run(bumble_peer.peer.read_value(h), 5)
+    except Exception:  # noqa: BLE001 - the call may have ended the link
+        pass
+    # The call ran (or was refused cleanly), and the host works after it:
+    # active again, its services registered anew, advertising.
+    assert len(peripheral.eval('_res')) == 1
+    peripheral.exec('ble.active(True)')
+    assert peripheral.eval('ble.active()') is True
+    peripheral.exec('ble.irq(_mpbt_rec.irq)')
+    ((h2,),) = peripheral.eval(
+        f'ble.gatts_register_services(((bluetooth.UUID(0x2FF0), ((bluetooth.UUID(0x3001), '
+        f'{F_READ}),)),))')
+    peripheral.exec(f'ble.gatts_write({h2}, b"ok")')
+    assert peripheral.eval(f'bytes(ble.gatts_read({h2}))') == b'ok'
+    peripheral.exec('ble.gap_advertise(100000)')
+    peripheral.exec('ble.gap_advertise(None)')
