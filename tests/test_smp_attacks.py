@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from bumble import att
 from bumble.crypto import EccKey
 
 from harness.board import Board
@@ -126,7 +127,6 @@ def test_mitm_config_and_authenticated_attributes(peripheral: Board, raw_peer: S
     (Just Works, authenticated 0, as MicroPython's own tests expect), and
     then every attribute flagged authenticated refuses it (0x05): the
     enforcement an application relies on."""
-    from bumble import att
     up(peripheral)
     configure(peripheral, io=4, mitm=True)
     ((h_read, h_write),) = peripheral.eval(
