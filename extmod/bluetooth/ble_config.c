@@ -179,6 +179,7 @@ static mp_obj_t ble_config(size_t n_args, const mp_obj_t *args, mp_map_t *kwargs
         return config_get(ble, args[1]);
     }
     if (n_args == 1 && kwargs->used > 0) {
+        ble_check_not_in_store();
         for (size_t i = 0; i < kwargs->alloc; i++) {
             if (mp_map_slot_is_filled(kwargs, i)) {
                 config_set(ble, mp_obj_str_get_qstr(kwargs->table[i].key), kwargs->table[i].value);

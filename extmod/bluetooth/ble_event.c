@@ -38,7 +38,11 @@ static void ctx_init(ble_event_ctx_t *ctx) {
 
 void ble_event_init(mp_obj_bluetooth_ble_t *ble, size_t rxbuf) {
     ctx_init(&ble->sched_ctx);
-    ctx_init(&ble->sync_ctx);
+    for (size_t i = 0; i < BLE_SYNC_DEPTH_MAX; i++) {
+        ctx_init(&ble->sync_ctx[i]);
+    }
+    ble->sync_depth = 0;
+    ble->store_depth = 0;
     ble->ring = m_new(uint8_t, rxbuf);
     ble->ring_size = rxbuf;
     ble_event_clear(ble);
@@ -321,6 +325,8 @@ mp_obj_t ble_event_call_sync(uint8_t event, const ble_field_t *fields, size_t n)
     return ret == MP_OBJ_NULL ? mp_const_none : ret;
 }
 
+static mp_obj_t call_sync(mp_obj_bluetooth_ble_t *ble, uint8_t event, const ble_field_t *fields, size_t n);
+
 mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_t n) {
     mp_obj_bluetooth_ble_t *ble = ble_get();
     if (ble == NULL || ble->irq_handler == mp_const_none || n > BLE_EVENT_MAX_FIELDS) {
@@ -330,7 +336,27 @@ mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_
     // sees them in the order they happened (e.g. a pairing's
     // _IRQ_ENCRYPTION_UPDATE before the read request it made possible).
     ble_event_dispatch();
-    ble_event_ctx_t *ctx = &ble->sync_ctx;
+    return call_sync(ble, event, fields, n);
+}
+
+mp_obj_t ble_event_call_store(uint8_t event, const ble_field_t *fields, size_t n) {
+    mp_obj_bluetooth_ble_t *ble = ble_get();
+    if (ble == NULL || ble->irq_handler == mp_const_none || n > BLE_EVENT_MAX_FIELDS) {
+        return mp_const_none;
+    }
+    // No dispatch first: a queued handler calling gap_pair() or active()
+    // here would re-enter the Security Manager in the middle of its step.
+    ble->store_depth++;
+    mp_obj_t ret = call_sync(ble, event, fields, n);
+    ble->store_depth--;
+    return ret == MP_OBJ_NULL ? mp_const_none : ret;
+}
+
+static mp_obj_t call_sync(mp_obj_bluetooth_ble_t *ble, uint8_t event, const ble_field_t *fields, size_t n) {
+    if (ble->sync_depth >= BLE_SYNC_DEPTH_MAX) {
+        return MP_OBJ_NULL; // deeper than any API path goes: no answer
+    }
+    ble_event_ctx_t *ctx = &ble->sync_ctx[ble->sync_depth];
     mp_obj_tuple_t *t = ctx->tuple;
     size_t views = 0;
     for (size_t i = 0; i < n; i++) {
@@ -351,7 +377,9 @@ mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_
         }
     }
     t->len = n;
+    ble->sync_depth++;
     mp_obj_t ret = call_handler(ble->irq_handler, event, ctx);
+    ble->sync_depth--;
     // The views pointed at host memory that is gone after this call.
     for (size_t i = 0; i < views; i++) {
         mp_obj_memoryview_init(ctx->views[i], 'B', 0, 0, NULL);

@@ -67,7 +67,7 @@ int bh_evt_get_secret(uint8_t sec_type, uint16_t index, const uint8_t *key, size
     uint8_t *value, size_t value_max) {
     // key None asks for the index'th record of the type.
     const ble_field_t fields[] = { BLE_INT(sec_type), BLE_INT(index), BLE_BYTES(key, key_len) };
-    mp_obj_t ret = ble_event_call_sync(IRQ_GET_SECRET, fields, MP_ARRAY_SIZE(fields));
+    mp_obj_t ret = ble_event_call_store(IRQ_GET_SECRET, fields, MP_ARRAY_SIZE(fields));
     mp_buffer_info_t buf;
     if (ret == mp_const_none || !mp_get_buffer(ret, &buf, MP_BUFFER_READ)) {
         return -1;
@@ -79,6 +79,6 @@ int bh_evt_get_secret(uint8_t sec_type, uint16_t index, const uint8_t *key, size
 bool bh_evt_set_secret(uint8_t sec_type, const uint8_t *key, size_t key_len,
     const uint8_t *value, size_t value_len) {
     const ble_field_t fields[] = { BLE_INT(sec_type), BLE_BYTES(key, key_len), BLE_BYTES(value, value_len) };
-    mp_obj_t ret = ble_event_call_sync(IRQ_SET_SECRET, fields, MP_ARRAY_SIZE(fields));
+    mp_obj_t ret = ble_event_call_store(IRQ_SET_SECRET, fields, MP_ARRAY_SIZE(fields));
     return mp_obj_is_true(ret);
 }

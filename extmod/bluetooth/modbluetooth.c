@@ -57,7 +57,15 @@ NORETURN void ble_raise_errno(int err) {
     mp_raise_OSError(ble_errno_to_mp(err));
 }
 
+void ble_check_not_in_store(void) {
+    mp_obj_bluetooth_ble_t *ble = ble_get();
+    if (ble != NULL && ble->store_depth > 0) {
+        mp_raise_OSError(MP_EBUSY);
+    }
+}
+
 void ble_check_active(void) {
+    ble_check_not_in_store();
     if (!bh_is_active()) {
         mp_raise_OSError(MP_EPERM);
     }
@@ -89,6 +97,7 @@ static mp_obj_t ble_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_
 static mp_obj_t ble_active(size_t n_args, const mp_obj_t *args) {
     mp_obj_bluetooth_ble_t *ble = MP_OBJ_TO_PTR(args[0]);
     if (n_args == 2) {
+        ble_check_not_in_store();
         bool want = mp_obj_is_true(args[1]);
         if (want && !bh_is_active()) {
             ble_event_clear(ble);

@@ -64,6 +64,8 @@ typedef struct _ble_field_t {
 
 // ---- the BLE singleton ----
 
+#define BLE_SYNC_DEPTH_MAX (2)
+
 typedef struct _mp_obj_bluetooth_ble_t {
     mp_obj_base_t base;
     mp_obj_t irq_handler;
@@ -84,7 +86,12 @@ typedef struct _mp_obj_bluetooth_ble_t {
     uint16_t snap_len;
     const uint8_t *snap_data;
     ble_event_ctx_t sched_ctx;
-    ble_event_ctx_t sync_ctx;
+    // Synchronous upcalls: one context per nesting level (a handler of one
+    // may call an API that makes another, e.g. gap_pair in a read request
+    // asking the store), so an inner call never rewrites the outer data.
+    ble_event_ctx_t sync_ctx[BLE_SYNC_DEPTH_MAX];
+    uint8_t sync_depth;
+    uint8_t store_depth; // inside an _IRQ_GET_SECRET / _IRQ_SET_SECRET handler
 
     // Configuration.
     uint16_t mtu;
@@ -99,8 +106,13 @@ typedef struct _mp_obj_bluetooth_ble_t {
 // The singleton, or NULL when no BLE() was created since the last reset.
 mp_obj_bluetooth_ble_t *ble_get(void);
 
-// Raise OSError(EPERM) unless the controller is active.
+// Raise OSError(EPERM) unless the controller is active, OSError(EBUSY)
+// inside a store upcall (ble_check_not_in_store).
 void ble_check_active(void);
+// Raise OSError(EBUSY) inside an _IRQ_GET_SECRET / _IRQ_SET_SECRET handler:
+// the host is in the middle of a step that asked the store, and must not
+// be re-entered (README, "Pairing and bonding").
+void ble_check_not_in_store(void);
 
 // A negative errno from the host as MicroPython's errno number.
 int ble_errno_to_mp(int err);
@@ -123,6 +135,10 @@ mp_obj_t ble_event_call_sync(uint8_t event, const ble_field_t *fields, size_t n)
 // The same, but MP_OBJ_NULL when the handler raised (for events whose
 // answer on failure differs from None's).
 mp_obj_t ble_event_call_sync_raw(uint8_t event, const ble_field_t *fields, size_t n);
+// A store upcall (_IRQ_GET_SECRET / _IRQ_SET_SECRET): queued events stay
+// queued (their handlers run later, not in the middle of the host's step),
+// and API calls that act on the host raise OSError(EBUSY) meanwhile.
+mp_obj_t ble_event_call_store(uint8_t event, const ble_field_t *fields, size_t n);
 // Deliver every queued event now, unless a handler is running already
 // (then false): for an event that must be delivered synchronously, in order.
 bool ble_event_flush(void);

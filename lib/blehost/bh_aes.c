@@ -48,6 +48,15 @@ static void next_round_key(uint8_t rk[16], uint8_t rcon) {
     }
 }
 
+// Clear key material on the stack with stores the compiler keeps (a
+// memset() of a buffer about to go out of scope may be removed).
+static void wipe(void *buf, size_t len) {
+    volatile uint8_t *p = buf;
+    while (len--) {
+        *p++ = 0;
+    }
+}
+
 // SubBytes and ShiftRows together. The state is column-major: s[4 * c + r].
 static void sub_shift(uint8_t s[16]) {
     uint8_t t[16];
@@ -57,6 +66,7 @@ static void sub_shift(uint8_t s[16]) {
         }
     }
     memcpy(s, t, 16);
+    wipe(t, sizeof(t));
 }
 
 static void mix_columns(uint8_t s[16]) {
@@ -88,8 +98,9 @@ void bh_aes128_encrypt(const uint8_t key[16], const uint8_t in[16], uint8_t out[
         add_round_key(s, rk);
     }
     memcpy(out, s, 16);
-    // Do not leave key material on the stack.
-    memset(rk, 0, sizeof(rk));
+    // Do not leave key material (the last round key, the state) on the stack.
+    wipe(rk, sizeof(rk));
+    wipe(s, sizeof(s));
 }
 
 void bh_ah(const uint8_t irk[16], const uint8_t prand_le[3], uint8_t hash_le[3]) {

@@ -8,6 +8,13 @@
 #define BH_MAX_CONNECTIONS (4)
 #endif
 
+// Peers whose failed pairings the Security Manager remembers for the
+// repeated-attempts back-off (Core Vol 3 Part H 2.3.6) after they
+// disconnect; when full the oldest entry goes.
+#ifndef BH_SMP_BACKOFF_MAX
+#define BH_SMP_BACKOFF_MAX (8)
+#endif
+
 // Largest ACL payload accepted from the controller; longer packets are
 // skipped by the H4 parser (LE Data Length Extension allows up to 251).
 #ifndef BH_ACL_RX_MAX_DATA

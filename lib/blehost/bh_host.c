@@ -114,6 +114,18 @@ static int read_buffer_sizes(void) {
     return 0;
 }
 
+// LE Secure Connections needs the controller's P-256 commands (Read Local
+// Supported Commands octet 34, bits 1 and 2: LE Read Local P-256 Public Key,
+// LE Generate DHKey), which 4.0 and 4.1 controllers lack. A controller
+// that cannot say is taken to lack them.
+static void read_p256_support(void) {
+    uint8_t ret[64];
+    size_t n = 0;
+    int err = bh_hci_cmd_sync(BH_HCI_OP_READ_LOCAL_COMMANDS, NULL, 0, ret, 0, sizeof(ret), &n,
+        BH_HCI_CMD_TIMEOUT_MS);
+    bh_smp_set_controller_sc(err == 0 && n > 34 && (ret[34] & 0x06) == 0x06);
+}
+
 static int activate_sequence(void) {
     int err = bh_port_hci_open();
     if (err != 0) {
@@ -138,6 +150,7 @@ static int activate_sequence(void) {
         return err;
     }
     host.hci_version = version[0];
+    read_p256_support();
 
     uint8_t bd_addr[6];
     err = cmd(BH_HCI_OP_READ_BD_ADDR, NULL, 0, bd_addr, sizeof(bd_addr));

@@ -24,6 +24,7 @@
 #include "bh_hci.h"
 #include "bh_port.h"
 #include "bh_smp.h"
+#include "bh_smp_crypto.h"
 #include "bh_smp_int.h"
 #include "bh_smp_keys.h"
 #include "bh_util.h"
@@ -47,7 +48,7 @@ bool bh_smp_random(uint8_t *buf, size_t len) {
         }
         memcpy(bh_smp.drbg_key, seed, 16);
         memcpy(bh_smp.drbg_ctr, seed + 16, 16);
-        memset(seed, 0, sizeof(seed));
+        bh_smp_wipe(seed, sizeof(seed));
         bh_smp.seeded = true;
     }
     uint8_t b[16];
@@ -61,7 +62,7 @@ bool bh_smp_random(uint8_t *buf, size_t len) {
     // Rekey: earlier outputs cannot be recomputed from the state.
     drbg_block(b);
     memcpy(bh_smp.drbg_key, b, 16);
-    memset(b, 0, sizeof(b));
+    bh_smp_wipe(b, sizeof(b));
     return true;
 }
 
@@ -119,8 +120,13 @@ smp_link_t *bh_smp_link_find(uint16_t handle) {
     return NULL;
 }
 
+// A PDU the transmit queue refuses ends the pairing at the next poll (the
+// peer would otherwise wait for it until the 30 s timeout).
 void bh_smp_send(smp_link_t *s, const uint8_t *pdu, size_t len) {
-    (void)bh_l2cap_send(s->handle, BH_L2CAP_CID_SMP, pdu, len);
+    if (bh_l2cap_send(s->handle, BH_L2CAP_CID_SMP, pdu, len) != 0 && s->phase != PH_IDLE
+        && s->fail_pending == 0) {
+        s->fail_pending = BH_SMP_ERR_UNSPECIFIED;
+    }
 }
 
 void bh_smp_send16(smp_link_t *s, uint8_t code, const uint8_t v[16]) {
@@ -130,6 +136,9 @@ void bh_smp_send16(smp_link_t *s, uint8_t code, const uint8_t v[16]) {
     bh_smp_send(s, pdu, sizeof(pdu));
 }
 
+// A failure reports the link as it is (a pairing that fails after its
+// encryption leaves the link encrypted with the new key, unbonded), with
+// the status, which the embedding shows as a negative key size.
 void bh_smp_report(smp_link_t *s, bool ok, uint16_t status) {
     bh_conn_t *c = bh_conn_find(s->handle);
     if (c == NULL) {
@@ -140,7 +149,8 @@ void bh_smp_report(smp_link_t *s, bool ok, uint16_t status) {
         bh_evt_encryption_update(s->handle, c->sec.encrypted, c->sec.authenticated, c->sec.bonded,
             c->sec.key_size, 0);
     } else {
-        bh_evt_encryption_update(s->handle, false, false, false, 0, status);
+        bh_evt_encryption_update(s->handle, c->sec.encrypted, c->sec.encrypted && c->sec.authenticated,
+            false, c->sec.encrypted ? c->sec.key_size : 0, status);
     }
 }
 
@@ -152,12 +162,8 @@ void bh_smp_clear(smp_link_t *s) {
     bool initiator = s->initiator;
     bh_smp_bond_t bond = s->bond;
     bool have_bond = s->have_bond;
-    uint8_t failures = s->failures;
     bool skip = s->skip_next_enc;
-    uint32_t failed_ms = s->failed_ms;
-    memset(s, 0, sizeof(*s));
-    s->failures = failures;
-    s->failed_ms = failed_ms;
+    bh_smp_wipe(s, sizeof(*s));
     s->skip_next_enc = skip;
     s->used = true;
     s->handle = handle;
@@ -167,6 +173,95 @@ void bh_smp_clear(smp_link_t *s) {
     s->initiator = initiator;
     s->bond = bond;
     s->have_bond = have_bond;
+    bh_smp_wipe(&bond, sizeof(bond));
+}
+
+// ---- repeated attempts (2.3.6) ----
+
+static bool addr_eq(const bh_addr_t *a, const bh_addr_t *b) {
+    return a->type == b->type && memcmp(a->val, b->val, 6) == 0;
+}
+
+// The entry of the link's peer: by the address it uses or its identity.
+static smp_backoff_t *backoff_find(const smp_link_t *s) {
+    bh_conn_t *c = bh_conn_find(s->handle);
+    if (c == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < BH_SMP_BACKOFF_MAX; i++) {
+        smp_backoff_t *e = &bh_smp.backoff[i];
+        if (e->used && (addr_eq(&e->addr, &c->peer) || addr_eq(&e->id, &c->id)
+                        || addr_eq(&e->addr, &c->id) || addr_eq(&e->id, &c->peer))) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void backoff_count(const smp_link_t *s) {
+    bh_conn_t *c = bh_conn_find(s->handle);
+    if (c == NULL) {
+        return;
+    }
+    smp_backoff_t *e = backoff_find(s);
+    if (e == NULL) {
+        // A free entry, else the one whose last failure is oldest.
+        e = &bh_smp.backoff[0];
+        for (size_t i = 0; i < BH_SMP_BACKOFF_MAX; i++) {
+            smp_backoff_t *x = &bh_smp.backoff[i];
+            if (!x->used) {
+                e = x;
+                break;
+            }
+            if ((int32_t)(x->failed_ms - e->failed_ms) < 0) {
+                e = x;
+            }
+        }
+        memset(e, 0, sizeof(*e));
+        e->used = true;
+    }
+    e->addr = c->peer;
+    e->id = c->id;
+    if (e->failures < BH_SMP_RETRY_MAX_FAILURES) {
+        e->failures++;
+    }
+    e->failed_ms = bh_port_ticks_ms();
+}
+
+// After failed authentications a new attempt with the peer waits
+// BH_SMP_RETRY_MS, doubled for each further failure.
+bool bh_smp_too_soon(const smp_link_t *s) {
+    const smp_backoff_t *e = backoff_find(s);
+    return e != NULL && e->failures > 0
+           && (uint32_t)(bh_port_ticks_ms() - e->failed_ms) < (BH_SMP_RETRY_MS << (e->failures - 1));
+}
+
+void bh_smp_backoff_clear(const smp_link_t *s) {
+    smp_backoff_t *e = backoff_find(s);
+    if (e != NULL) {
+        memset(e, 0, sizeof(*e));
+    }
+}
+
+// ---- how a pairing ends ----
+
+// A pairing attempt ended (either way): a public key of ours that a peer
+// saw is not used again (2.3.6 asks for a new one after a few attempts at
+// most; a reflecting peer learns it on a first, aborted attempt). The
+// next one is read as soon as no other pairing needs the current one.
+void bh_smp_attempt_over(smp_link_t *s) {
+    if (s->pk_sent) {
+        bh_smp.pk_stale = true;
+    }
+}
+
+// A pairing that would leave a weaker bond than the one stored for the
+// same identity (unauthenticated for authenticated, legacy for Secure
+// Connections, a shorter key).
+bool bh_smp_weaker_than_bond(uint8_t prior_flags, uint8_t prior_key_size, bool auth, bool sc,
+    uint8_t key_size) {
+    return ((prior_flags & BH_SMP_BOND_AUTH) && !auth) || ((prior_flags & BH_SMP_BOND_SC) && !sc)
+           || key_size < prior_key_size;
 }
 
 // End a pairing or an encryption attempt with a failure: tell the peer
@@ -175,11 +270,9 @@ void bh_smp_fail(smp_link_t *s, uint16_t status, bool tell_peer) {
     if (status == BH_SMP_ERR_CONFIRM_VALUE_FAILED || status == BH_SMP_ERR_DHKEY_CHECK_FAILED
         || status == BH_SMP_ERR_NUMERIC_COMPARISON_FAILED || status == BH_SMP_ERR_PASSKEY_ENTRY_FAILED) {
         // An authentication failed: the next attempt must wait (2.3.6).
-        if (s->failures < BH_SMP_RETRY_MAX_DOUBLINGS) {
-            s->failures++;
-        }
-        s->failed_ms = bh_port_ticks_ms();
+        backoff_count(s);
     }
+    bh_smp_attempt_over(s);
     if (tell_peer && status > 0 && status < 0x100) {
         uint8_t pdu[2] = { BH_SMP_PAIRING_FAILED, (uint8_t)status };
         bh_smp_send(s, pdu, sizeof(pdu));
@@ -189,13 +282,7 @@ void bh_smp_fail(smp_link_t *s, uint16_t status, bool tell_peer) {
     }
     bh_smp_clear(s);
     bh_smp_report(s, false, status);
-}
-
-// After failed authentications a new attempt on the link waits
-// BH_SMP_RETRY_MS, doubled for each further failure.
-bool bh_smp_too_soon(const smp_link_t *s) {
-    return s->failures > 0
-           && (uint32_t)(bh_port_ticks_ms() - s->failed_ms) < (BH_SMP_RETRY_MS << (s->failures - 1));
+    bh_smp_kick_p256();
 }
 
 void bh_smp_refuse(smp_link_t *s, uint8_t reason) {
@@ -238,7 +325,7 @@ static size_t pdu_len(uint8_t code) {
     }
 }
 
-static void start_security_central(smp_link_t *s);
+static void start_security_central(smp_link_t *s, uint8_t peer_auth);
 static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status);
 
 static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t len) {
@@ -260,7 +347,8 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
     }
     if (code == BH_SMP_PAIRING_FAILED) {
         if (s->phase != PH_IDLE) {
-            bh_smp_fail(s, data[1], false);
+            // Reason 0 is reserved: still a failure, never "status 0".
+            bh_smp_fail(s, data[1] != 0 ? data[1] : BH_SMP_ERR_UNSPECIFIED, false);
         }
         return true;
     }
@@ -276,7 +364,7 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
         if (bh_smp_too_soon(s)) {
             bh_smp_refuse(s, BH_SMP_ERR_REPEATED_ATTEMPTS);
         } else if (s->phase == PH_IDLE && s->enc == ENC_NONE) {
-            start_security_central(s);
+            start_security_central(s, data[1]);
         }
         return true;
     }
@@ -305,6 +393,12 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
             bh_smp_on_pairing_response(s, data, len);
             break;
         case BH_SMP_PAIRING_CONFIRM:
+            if (s->sent && bh_smp_equal(data + 1, s->our_confirm, 16)) {
+                // Our own Confirm sent back: a peer that does not know
+                // the passkey, about to reflect our nonce too.
+                bh_smp_fail(s, BH_SMP_ERR_CONFIRM_VALUE_FAILED, true);
+                break;
+            }
             memcpy(s->peer_confirm, data + 1, 16);
             s->have_confirm = true;
             if (s->initiator) {
@@ -326,6 +420,15 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
             bh_smp_on_random(s, data + 1);
             break;
         case BH_SMP_PUBLIC_KEY:
+            // Checked here whatever the controller does (CVE-2018-5383).
+            if (!bh_p256_on_curve(data + 1)) {
+                bh_smp_fail(s, BH_SMP_ERR_DHKEY_CHECK_FAILED, true);
+                break;
+            }
+            if (bh_p256_is_debug_key(data + 1) && !bh_smp_cfg.debug_keys) {
+                bh_smp_fail(s, BH_SMP_ERR_AUTH_REQUIREMENTS, true);
+                break;
+            }
             memcpy(s->ppk, data + 1, 64);
             s->have_peer_pk = true;
             s->expect = 0;
@@ -346,20 +449,28 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
 
 // ---- encryption events (from bh_sec.c) ----
 
-static void start_security_central(smp_link_t *s) {
+// As central: encrypt with the bond, or pair. peer_auth: the AuthReq of the
+// peripheral's Security Request (0 when we start); a bond without the MITM
+// protection or Secure Connections it asks for is not enough, so we pair
+// again instead (Vol 3 Part H 2.4.6).
+static void start_security_central(smp_link_t *s, uint8_t peer_auth) {
     bh_conn_t *c = bh_conn_find(s->handle);
     if (c == NULL) {
         return;
     }
     bh_smp_bond_t b;
-    if (bh_smp_cfg.bond && bh_smp_bond_find(&c->id, &b) && (b.flags & BH_SMP_BOND_LTK_C)) {
+    if (bh_smp_cfg.bond && bh_smp_bond_find(&c->id, &b) && (b.flags & BH_SMP_BOND_LTK_C)
+        && !((peer_auth & AUTH_MITM) && !(b.flags & BH_SMP_BOND_AUTH))
+        && !((peer_auth & AUTH_SC) && !(b.flags & BH_SMP_BOND_SC))) {
         bh_smp_clear(s);
         s->bond = b;
         s->have_bond = true;
         s->enc = ENC_BOND;
         bh_smp_start_encryption(s, b.ltk_c.rand, b.ltk_c.ediv, b.ltk_c.ltk);
+        bh_smp_wipe(&b, sizeof(b));
         return;
     }
+    bh_smp_wipe(&b, sizeof(b));
     bh_smp_start_pairing(s);
 }
 
@@ -445,6 +556,7 @@ bool bh_smp_ltk_request(bh_conn_t *c, const uint8_t rand[8], uint16_t ediv) {
             s->enc = ENC_BOND;
             key = s->bond.ltk_p.ltk;
         }
+        bh_smp_wipe(&b, sizeof(b));
     }
     if (key == NULL) {
         return false;
@@ -453,7 +565,7 @@ bool bh_smp_ltk_request(bh_conn_t *c, const uint8_t rand[8], uint16_t ediv) {
     bh_put_u16(p, c->handle);
     memcpy(p + 2, key, 16);
     int err = bh_hci_cmd_async(BH_HCI_OP_LE_LTK_REPLY, p, sizeof(p), NULL, NULL);
-    memset(p, 0, sizeof(p));
+    bh_smp_wipe(p, sizeof(p));
     return err == 0;
 }
 
@@ -465,6 +577,7 @@ bool bh_smp_peer_irk(const bh_addr_t *id, uint8_t irk[16]) {
         return false;
     }
     memcpy(irk, b.irk, 16);
+    bh_smp_wipe(&b, sizeof(b));
     return true;
 }
 
@@ -474,6 +587,7 @@ bool bh_smp_peer_identity(const bh_addr_t *rpa, bh_addr_t *id) {
         return false;
     }
     *id = b.id;
+    bh_smp_wipe(&b, sizeof(b));
     return true;
 }
 
@@ -497,6 +611,14 @@ void bh_smp_set_config(uint8_t io, bool mitm, bool sc_only, bool bond) {
     bh_smp_cfg.bond = bond;
 }
 
+void bh_smp_set_controller_sc(bool supported) {
+    bh_smp_cfg.no_controller_sc = !supported;
+}
+
+void bh_smp_set_debug_keys(bool allow) {
+    bh_smp_cfg.debug_keys = allow;
+}
+
 int bh_smp_pair(uint16_t conn_handle) {
     bh_conn_t *c = bh_conn_find(conn_handle);
     smp_link_t *s = bh_smp_link_find(conn_handle);
@@ -512,9 +634,12 @@ int bh_smp_pair(uint16_t conn_handle) {
     if (bh_smp_too_soon(s)) {
         return -BH_EAGAIN;
     }
+    if (bh_smp_cfg.sc_only && bh_smp_cfg.no_controller_sc) {
+        return -BH_EOPNOTSUPP; // Secure Connections Only, and no way to do them
+    }
     bh_smp_identity_for_pairing();
     if (c->role == BH_ROLE_CENTRAL) {
-        start_security_central(s);
+        start_security_central(s, 0);
         return 0;
     }
     uint8_t pdu[2] = { BH_SMP_SECURITY_REQUEST, local_authreq() };
@@ -550,7 +675,7 @@ int bh_smp_passkey(uint16_t conn_handle, uint8_t action, uint32_t passkey) {
 // ---- the layer ----
 
 static void smp_reset(void) {
-    memset(&bh_smp, 0, sizeof(bh_smp));
+    bh_smp_wipe(&bh_smp, sizeof(bh_smp));
     bh_smp.dh_owner = 0xffff;
     (void)bh_l2cap_set_rx_handler(BH_L2CAP_CID_SMP, smp_rx);
 }
@@ -585,7 +710,9 @@ static void smp_disconnected(bh_conn_t *c) {
     if (s->phase != PH_IDLE || s->enc != ENC_NONE) {
         bh_smp_report(s, false, BH_SEC_FAIL_DISCONNECTED);
     }
-    memset(s, 0, sizeof(*s));
+    bh_smp_attempt_over(s);
+    bh_smp_wipe(s, sizeof(*s));
+    bh_smp_kick_p256();
 }
 
 static void smp_poll(uint32_t now_ms) {

@@ -59,6 +59,12 @@ void bh_smp_on_dhkey_complete(const uint8_t *p, size_t len);
 void bh_smp_encryption_changed(struct _bh_conn_t *c, uint8_t status);
 bool bh_smp_ltk_request(struct _bh_conn_t *c, const uint8_t rand[8], uint16_t ediv);
 
+// Whether the controller has the P-256 commands LE Secure Connections
+// needs (bh_host.c reads it at activation; true until then): without them
+// SC is not offered, and with Secure Connections Only bh_smp_pair fails
+// with -BH_EOPNOTSUPP.
+void bh_smp_set_controller_sc(bool supported);
+
 // Bonded peers for GAP (with bonding on; synchronous store upcalls: from
 // bh_poll() or an API call). peer_irk: the IRK of the bond stored under
 // this identity address (never a private address), if it has one.
@@ -70,11 +76,14 @@ bool bh_smp_peer_identity(const bh_addr_t *rpa, bh_addr_t *id);
 // Pairing timeout (3.4).
 #define BH_SMP_TIMEOUT_MS (30000)
 // Repeated attempts (2.3.6): after a failed authentication (wrong passkey,
-// rejected comparison, bad check value) a new pairing on the link is
-// refused with Repeated Attempts (gap_pair: EAGAIN) for BH_SMP_RETRY_MS,
-// doubled per further failure up to BH_SMP_RETRY_MAX_DOUBLINGS times.
+// rejected comparison, bad check value) a new pairing with the same peer
+// (the address it used, or its identity) is refused with Repeated Attempts
+// (gap_pair: EAGAIN) for BH_SMP_RETRY_MS, doubled per further failure up
+// to BH_SMP_RETRY_MAX_MS; reconnecting does not reset it, a successful
+// pairing does.
 #define BH_SMP_RETRY_MS (2000u)
-#define BH_SMP_RETRY_MAX_DOUBLINGS (6)
+#define BH_SMP_RETRY_MAX_FAILURES (7)
+#define BH_SMP_RETRY_MAX_MS (BH_SMP_RETRY_MS << (BH_SMP_RETRY_MAX_FAILURES - 1)) // 128 s
 
 struct _bh_layer_t;
 extern const struct _bh_layer_t bh_smp_layer;

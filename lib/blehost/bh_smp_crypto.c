@@ -11,11 +11,22 @@
 
 // Clear a buffer that held key material; the volatile writes are not
 // optimised away as a memset() before return may be.
-static void wipe(void *buf, size_t len) {
+void bh_smp_wipe(void *buf, size_t len) {
     volatile uint8_t *p = buf;
     while (len--) {
         *p++ = 0;
     }
+}
+
+#define wipe bh_smp_wipe
+
+bool bh_smp_equal(const void *a, const void *b, size_t n) {
+    const volatile uint8_t *x = a, *y = b;
+    uint8_t diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        diff |= x[i] ^ y[i];
+    }
+    return diff == 0;
 }
 
 static void xor16(uint8_t *dst, const uint8_t *src) {

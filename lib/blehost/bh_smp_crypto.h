@@ -28,6 +28,7 @@
 #ifndef BLEHOST_BH_SMP_CRYPTO_H
 #define BLEHOST_BH_SMP_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,5 +82,27 @@ void bh_smp_h6(const uint8_t w_le[16], uint32_t key_id, uint8_t out_le[16]);
 
 // Link key conversion h7(SALT, W) (2.2.11).
 void bh_smp_h7(const uint8_t salt_le[16], const uint8_t w_le[16], uint8_t out_le[16]);
+
+// ---- checks on received values, and key hygiene ----
+
+// True when a and b (n octets) are equal; the time taken does not depend on
+// where they differ (confirm and check values, which an attacker probes).
+bool bh_smp_equal(const void *a, const void *b, size_t n);
+
+// Clear memory that held key material with stores the compiler cannot
+// remove as it may a memset() of a buffer about to go out of scope.
+void bh_smp_wipe(void *buf, size_t len);
+
+// A P-256 public key as SMP and HCI carry it (X then Y, 32 octets each,
+// least significant octet first): true when it is a point of the curve,
+// y^2 = x^3 - 3x + b (mod p) with both coordinates below p (the point at
+// infinity has no such form). A peer's key off the curve is the
+// invalid-curve attack (CVE-2018-5383) that pre-2018 controllers let
+// through.
+bool bh_p256_on_curve(const uint8_t pk_le[64]);
+
+// True for the Core's debug public key (Vol 3 Part H 2.3.5.6.1), whose
+// private key is published: a pairing with it is no secret.
+bool bh_p256_is_debug_key(const uint8_t pk_le[64]);
 
 #endif // BLEHOST_BH_SMP_CRYPTO_H

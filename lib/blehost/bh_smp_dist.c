@@ -7,6 +7,7 @@
 #include "bh_addr.h"
 #include "bh_conn.h"
 #include "bh_smp.h"
+#include "bh_smp_crypto.h"
 #include "bh_smp_int.h"
 #include "bh_smp_keys.h"
 #include "bh_util.h"
@@ -47,12 +48,25 @@ bool bh_smp_send_keys(smp_link_t *s) {
             le[i] = irk[15 - i];
         }
         bh_smp_send16(s, BH_SMP_IDENTITY_INFO, le);
+        bh_smp_wipe(irk, sizeof(irk));
+        bh_smp_wipe(le, sizeof(le));
         pdu[0] = BH_SMP_IDENTITY_ADDR_INFO;
         pdu[1] = id.type;
         memcpy(pdu + 2, id.val, 6);
         bh_smp_send(s, pdu, sizeof(pdu));
     }
     return true;
+}
+
+// The identity a peer gave names a bond of ours that this pairing would
+// weaken (a device claiming a bonded peer's identity with less): looked
+// up again now the identity is known, as it may differ from the address.
+static bool weakens_stored_bond(const smp_link_t *s, bool auth) {
+    bh_smp_bond_t old;
+    bool weaker = bh_smp_cfg.bond && bh_smp_bond_find(&s->bond.id, &old)
+        && bh_smp_weaker_than_bond(old.flags, old.key_size, auth, s->sc, s->key_size);
+    bh_smp_wipe(&old, sizeof(old));
+    return weaker;
 }
 
 // Pairing complete: store the bond (when both sides bond), then tell the
@@ -65,6 +79,8 @@ static void complete(smp_link_t *s) {
     }
     bh_smp_bond_t *b = &s->bond;
     b->key_size = s->key_size;
+    // The pairing started from no keys (bh_smp_pair.c): these flags and the
+    // keys collected describe this pairing alone.
     b->flags |= (c->sec.authenticated ? BH_SMP_BOND_AUTH : 0) | (s->sc ? BH_SMP_BOND_SC : 0);
     if (s->sc) {
         memset(&b->ltk_c, 0, sizeof(b->ltk_c));
@@ -75,7 +91,12 @@ static void complete(smp_link_t *s) {
     if (!(b->flags & BH_SMP_BOND_IRK)) {
         b->id = c->peer;
     }
-    s->failures = 0;
+    if (s->bonding && weakens_stored_bond(s, c->sec.authenticated)) {
+        bh_smp_fail(s, BH_SMP_ERR_AUTH_REQUIREMENTS, true);
+        return;
+    }
+    bh_smp_backoff_clear(s);
+    bh_smp_attempt_over(s);
     // A private address without the IRK that resolves it names nobody on
     // the next connection: no bond under it.
     bool identified = (b->flags & BH_SMP_BOND_IRK) || !bh_addr_is_rpa(&c->peer);
@@ -98,7 +119,28 @@ static void complete(smp_link_t *s) {
     if (have) {
         s->bond = keep;
     }
+    bh_smp_wipe(&keep, sizeof(keep));
     bh_smp_report(s, true, 0);
+    bh_smp_kick_p256();
+}
+
+// An identity address must name a device for good: a public address
+// other than zero, or a static random one (two top bits 1, the other 46
+// bits neither all 0 nor all 1). A private address is not an identity.
+static bool valid_identity(uint8_t type, const uint8_t val[6]) {
+    static const uint8_t zero[6];
+    if (type == 0) {
+        return memcmp(val, zero, 6) != 0;
+    }
+    if ((val[5] & 0xc0) != 0xc0) {
+        return false;
+    }
+    bool all0 = (val[5] & 0x3f) == 0, all1 = (val[5] & 0x3f) == 0x3f;
+    for (size_t i = 0; i < 5; i++) {
+        all0 = all0 && val[i] == 0;
+        all1 = all1 && val[i] == 0xff;
+    }
+    return !all0 && !all1;
 }
 
 void bh_smp_after_keys(smp_link_t *s) {
@@ -111,6 +153,9 @@ void bh_smp_after_keys(smp_link_t *s) {
     if (!s->keys_sent && !bh_smp_send_keys(s)) {
         bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
         return;
+    }
+    if (s->fail_pending != 0) {
+        return; // a key PDU was not sent: the poll fails the pairing
     }
     complete(s);
 }
@@ -144,7 +189,7 @@ void bh_smp_on_key_pdu(smp_link_t *s, const uint8_t *p, size_t len) {
             s->got_id_info = true;
             break;
         default: // BH_SMP_IDENTITY_ADDR_INFO
-            if (len != 8 || p[1] > 1) {
+            if (len != 8 || p[1] > 1 || !valid_identity(p[1], p + 2)) {
                 goto bad;
             }
             b->id.type = p[1];

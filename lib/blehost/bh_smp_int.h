@@ -64,8 +64,9 @@ typedef struct _smp_link_t {
     uint8_t enc_status;
     uint32_t passkey;
     uint32_t started_ms;
-    uint8_t failures;        // failed authentications on this link (2.3.6)
-    uint32_t failed_ms;      // when the last one failed
+    bool have_prior;         // a bond with this identity was stored when
+    uint8_t prior_flags;     // the pairing started: its BH_SMP_BOND_AUTH
+    uint8_t prior_key_size;  // and _SC flags and key size (no downgrade)
     uint8_t preq[7];
     uint8_t pres[7];
     bh_addr_t ia;
@@ -74,6 +75,7 @@ typedef struct _smp_link_t {
     uint8_t nl[16];          // our nonce / Mrand or Srand
     uint8_t np[16];          // the peer's
     uint8_t peer_confirm[16];
+    uint8_t our_confirm[16]; // the last Confirm we sent (a reflection fails)
     uint8_t peer_check[16];
     uint8_t ppk[64];         // the peer's public key
     uint8_t dhkey[32];
@@ -90,14 +92,29 @@ typedef struct _bh_smp_cfg_t {
     bool mitm;
     bool sc_only;
     bool bond;
+    bool debug_keys;      // the Core's debug public key accepted from a peer
+    bool no_controller_sc; // the controller lacks the P-256 commands
 } bh_smp_cfg_t;
 extern bh_smp_cfg_t bh_smp_cfg;
 
-// The module state, cleared by the layer's reset: the links, and the
-// controller's P-256 key and DHKey work, which all links share.
+// Failed authentications of a peer (2.3.6), by the address it used and
+// its identity, kept across its reconnections.
+typedef struct _smp_backoff_t {
+    bool used;
+    uint8_t failures;
+    uint32_t failed_ms;
+    bh_addr_t addr;
+    bh_addr_t id;
+} smp_backoff_t;
+
+// The module state, cleared by the layer's reset: the links, the back-off
+// table, and the controller's P-256 key and DHKey work, which all links
+// share.
 typedef struct _bh_smp_state_t {
     smp_link_t links[BH_MAX_CONNECTIONS];
+    smp_backoff_t backoff[BH_SMP_BACKOFF_MAX];
     uint8_t pk_state;     // P_*: our P-256 public key
+    bool pk_stale;        // shown to a peer: read a new one when unused
     uint8_t pk[64];
     uint16_t dh_owner;    // link whose DHKey the controller computes
     bool dh_busy;
@@ -114,7 +131,8 @@ extern bh_smp_state_t bh_smp;
 
 // Small enough to be inline where they are used.
 static inline uint8_t local_authreq(void) {
-    return (bh_smp_cfg.bond ? AUTH_BOND : 0) | (bh_smp_cfg.mitm ? AUTH_MITM : 0) | AUTH_SC;
+    return (bh_smp_cfg.bond ? AUTH_BOND : 0) | (bh_smp_cfg.mitm ? AUTH_MITM : 0)
+           | (bh_smp_cfg.no_controller_sc ? 0 : AUTH_SC);
 }
 
 static inline void mask_key(uint8_t key[16], uint8_t size) {
@@ -133,7 +151,11 @@ void bh_smp_send16(smp_link_t *s, uint8_t code, const uint8_t v[16]);
 void bh_smp_report(smp_link_t *s, bool ok, uint16_t status);
 void bh_smp_clear(smp_link_t *s);
 void bh_smp_fail(smp_link_t *s, uint16_t status, bool tell_peer);
+void bh_smp_attempt_over(smp_link_t *s);
 bool bh_smp_too_soon(const smp_link_t *s);
+void bh_smp_backoff_clear(const smp_link_t *s);
+bool bh_smp_weaker_than_bond(uint8_t prior_flags, uint8_t prior_key_size, bool auth, bool sc,
+    uint8_t key_size);
 void bh_smp_refuse(smp_link_t *s, uint8_t reason);
 void bh_smp_reject(smp_link_t *s, uint8_t reason);
 void bh_smp_identity_for_pairing(void);

@@ -14,6 +14,7 @@
 #include "bh_smp.h"
 #include "bh_smp_crypto.h"
 #include "bh_smp_int.h"
+#include "bh_smp_keys.h"
 #include "bh_util.h"
 
 #define OP_LE_READ_P256 BH_HCI_OP(0x08, 0x0025)
@@ -55,10 +56,31 @@ static void ask_user(smp_link_t *s, uint8_t action, uint32_t passkey) {
     bh_evt_passkey_action(s->handle, action, passkey);
 }
 
-static uint32_t random_passkey(void) {
-    uint8_t r[4] = { 0 };
-    (void)bh_smp_random(r, sizeof(r));
-    return (uint32_t)(r[0] | (r[1] << 8) | (r[2] << 16) | ((uint32_t)r[3] << 24)) % 1000000u;
+// A passkey to show; false when no random numbers could be had (never a
+// predictable 000000).
+static bool random_passkey(uint32_t *passkey) {
+    uint8_t r[4];
+    if (!bh_smp_random(r, sizeof(r))) {
+        return false;
+    }
+    *passkey = (uint32_t)(r[0] | (r[1] << 8) | (r[2] << 16) | ((uint32_t)r[3] << 24)) % 1000000u;
+    bh_smp_wipe(r, sizeof(r));
+    return true;
+}
+
+// What the store holds for the link's peer when a pairing starts, so the
+// features can be refused before anything else if the result would be a
+// weaker bond (the application deletes the bond to allow it).
+static void load_prior_bond(smp_link_t *s) {
+    s->have_prior = false;
+    bh_conn_t *c = bh_conn_find(s->handle);
+    bh_smp_bond_t b;
+    if (c != NULL && bh_smp_cfg.bond && bh_smp_bond_find(&c->id, &b)) {
+        s->have_prior = true;
+        s->prior_flags = b.flags;
+        s->prior_key_size = b.key_size;
+    }
+    bh_smp_wipe(&b, sizeof(b));
 }
 
 // Both feature PDUs known: pick the method, key size and key distribution,
@@ -91,11 +113,19 @@ static uint8_t negotiate(smp_link_t *s) {
             s->method = legacy_for_nc(io_i, io_r);
         }
     }
+    if (s->have_prior && bh_smp_weaker_than_bond(s->prior_flags, s->prior_key_size, s->method != M_JW,
+        s->sc, s->key_size)) {
+        return BH_SMP_ERR_AUTH_REQUIREMENTS;
+    }
     s->user_done = true;
     bool display = s->method == (s->initiator ? M_PK_I_DISP : M_PK_R_DISP);
     bool input = s->method == M_PK_BOTH_INPUT || s->method == (s->initiator ? M_PK_R_DISP : M_PK_I_DISP);
     if (display) {
-        ask_user(s, BH_PASSKEY_DISPLAY, random_passkey());
+        uint32_t passkey;
+        if (!random_passkey(&passkey)) {
+            return BH_SMP_ERR_UNSPECIFIED;
+        }
+        ask_user(s, BH_PASSKEY_DISPLAY, passkey);
     } else if (input) {
         ask_user(s, BH_PASSKEY_INPUT, 0);
     }
@@ -114,9 +144,17 @@ static bool valid_features(const uint8_t *p, size_t len) {
     return len == 7 && p[1] <= BH_IO_KEYBOARD_DISPLAY && p[4] <= KEY_SIZE_MAX;
 }
 
+// A pairing starts with no keys: what it stores describes it alone.
+static void start_afresh(smp_link_t *s) {
+    bh_smp_clear(s);
+    bh_smp_wipe(&s->bond, sizeof(s->bond));
+    s->have_bond = false;
+    load_prior_bond(s);
+}
+
 void bh_smp_start_pairing(smp_link_t *s) {
     bh_smp_identity_for_pairing();
-    bh_smp_clear(s);
+    start_afresh(s);
     s->initiator = true;
     s->started_ms = bh_port_ticks_ms();
     s->preq[0] = BH_SMP_PAIRING_REQUEST;
@@ -142,7 +180,7 @@ void bh_smp_on_pairing_request(smp_link_t *s, const uint8_t *p, size_t len) {
         return;
     }
     bh_smp_identity_for_pairing();
-    bh_smp_clear(s);
+    start_afresh(s);
     s->initiator = false;
     s->started_ms = bh_port_ticks_ms();
     memcpy(s->preq, p, 7);
@@ -201,7 +239,7 @@ void bh_smp_start_encryption(smp_link_t *s, const uint8_t rand[8], uint16_t ediv
         (void *)(uintptr_t)s->handle) != 0) {
         s->fail_pending = BH_SMP_ERR_UNSPECIFIED;
     }
-    memset(p, 0, sizeof(p));
+    bh_smp_wipe(p, sizeof(p));
 }
 
 static void to_encrypt(smp_link_t *s) {
@@ -225,7 +263,9 @@ static void legacy_random(smp_link_t *s, const uint8_t *p) {
     memcpy(s->np, p, 16);
     uint8_t check[16];
     legacy_confirm(s, s->np, check);
-    if (memcmp(check, s->peer_confirm, 16) != 0) {
+    bool ok = bh_smp_equal(check, s->peer_confirm, 16);
+    bh_smp_wipe(check, sizeof(check));
+    if (!ok) {
         bh_smp_fail(s, BH_SMP_ERR_CONFIRM_VALUE_FAILED, true);
         return;
     }
@@ -264,7 +304,9 @@ static bool sc_check_peer_confirm(smp_link_t *s) {
     uint8_t z = s->method == M_JW || s->method == M_NC ? 0 : passkey_z(s);
     uint8_t c[16];
     bh_smp_f4(s->ppk, bh_smp.pk, s->np, z, c);
-    return memcmp(c, s->peer_confirm, 16) == 0;
+    bool ok = bh_smp_equal(c, s->peer_confirm, 16);
+    bh_smp_wipe(c, sizeof(c));
+    return ok;
 }
 
 // Nonces exchanged (or the 20 passkey rounds done): on to the checks.
@@ -326,7 +368,10 @@ static void sc_auth2(smp_link_t *s) {
         }
         if (s->have_check) {
             sc_checks(s, ea, eb);
-            if (memcmp(eb, s->peer_check, 16) != 0) {
+            bool ok = bh_smp_equal(eb, s->peer_check, 16);
+            bh_smp_wipe(ea, sizeof(ea));
+            bh_smp_wipe(eb, sizeof(eb));
+            if (!ok) {
                 bh_smp_fail(s, BH_SMP_ERR_DHKEY_CHECK_FAILED, true);
                 return;
             }
@@ -334,17 +379,27 @@ static void sc_auth2(smp_link_t *s) {
         }
     } else if (s->have_check) {
         sc_checks(s, ea, eb);
-        if (memcmp(ea, s->peer_check, 16) != 0) {
+        bool ok = bh_smp_equal(ea, s->peer_check, 16);
+        if (ok) {
+            bh_smp_send16(s, BH_SMP_DHKEY_CHECK, eb);
+        }
+        bh_smp_wipe(ea, sizeof(ea));
+        bh_smp_wipe(eb, sizeof(eb));
+        if (!ok) {
             bh_smp_fail(s, BH_SMP_ERR_DHKEY_CHECK_FAILED, true);
             return;
         }
-        bh_smp_send16(s, BH_SMP_DHKEY_CHECK, eb);
         to_encrypt(s);
     }
 }
 
 // A Pairing Random the dispatcher (bh_smp.c) found in its place.
 void bh_smp_on_random(smp_link_t *s, const uint8_t *p) {
+    if (bh_smp_equal(p, s->nl, 16)) {
+        // Our own nonce sent back (a reflection, see the Confirm).
+        bh_smp_fail(s, BH_SMP_ERR_CONFIRM_VALUE_FAILED, true);
+        return;
+    }
     if (s->sc) {
         sc_random(s, p);
     } else {
@@ -382,10 +437,28 @@ static void dhkey_status(void *ctx, int status, const uint8_t *ret, size_t len) 
     }
 }
 
+// A pairing between sending our public key and its last use of it (the
+// confirm values, the comparison number) needs the current key pair.
+static bool key_pair_in_use(void) {
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
+        const smp_link_t *s = &bh_smp.links[i];
+        if (s->used && s->pk_sent && (s->phase == PH_PUBKEY || s->phase == PH_AUTH1 || s->phase == PH_AUTH2)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // Start the next P-256 computation when the controller is free.
 void bh_smp_kick_p256(void) {
     if (bh_smp.dh_busy || bh_smp.pk_state == P_BUSY) {
         return;
+    }
+    if (bh_smp.pk_stale && bh_smp.pk_state == P_READY && !key_pair_in_use()) {
+        // A peer saw it: the next pairing gets a new one, read now so it
+        // does not wait for it.
+        bh_smp.pk_state = P_WANTED;
+        bh_smp.pk_stale = false;
     }
     if (bh_smp.pk_state == P_WANTED) {
         if (bh_hci_cmd_async(OP_LE_READ_P256, NULL, 0, p256_status, NULL) == 0) {
@@ -472,7 +545,7 @@ static void set_tk(smp_link_t *s, uint32_t passkey) {
 // Our Pairing Confirm for this round, over a fresh nonce; false when no
 // random numbers could be had (the pairing has then failed).
 static bool send_confirm(smp_link_t *s) {
-    uint8_t c[16];
+    uint8_t *c = s->our_confirm;
     if (!bh_smp_random(s->nl, 16)) {
         bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
         return false;
@@ -502,7 +575,7 @@ void bh_smp_advance(smp_link_t *s) {
         return;
     }
     if (s->phase == PH_PUBKEY) {
-        if (bh_smp.pk_state != P_READY) {
+        if (bh_smp.pk_state != P_READY || (bh_smp.pk_stale && !s->pk_sent)) {
             return;
         }
         if (!s->pk_sent && (s->initiator || s->have_peer_pk)) {
@@ -516,8 +589,9 @@ void bh_smp_advance(smp_link_t *s) {
         if (!s->pk_sent || !s->have_peer_pk) {
             return;
         }
-        // A peer that reflects our own key back gets no pairing.
-        if (memcmp(s->ppk, bh_smp.pk, 64) == 0) {
+        // A peer that reflects our own key back gets no pairing. f4 and
+        // g2 take X alone, so (X, p - Y) is the same reflection.
+        if (bh_smp_equal(s->ppk, bh_smp.pk, 32)) {
             bh_smp_fail(s, BH_SMP_ERR_INVALID_PARAMS, true);
             return;
         }

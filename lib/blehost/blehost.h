@@ -248,6 +248,12 @@ void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authent
 // Authentication Requirements), bonding. Kept across activations.
 void bh_smp_set_config(uint8_t io, bool mitm, bool sc_only, bool bond);
 
+// Accept a peer's use of the Core's debug public key (Vol 3 Part H
+// 2.3.5.6.1), for tests with sniffers only: its private key is published,
+// so such a pairing is no secret. Off by default (refused with
+// Authentication Requirements). Kept across activations.
+void bh_smp_set_debug_keys(bool allow);
+
 // Start security on a link: as central encrypt with the stored key of a
 // bonded peer (pairing afresh if the peer lost it), else send a Pairing
 // Request; as peripheral send a Security Request. 0, -BH_ENOTCONN,

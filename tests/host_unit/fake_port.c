@@ -176,6 +176,12 @@ void fake_answer(const fake_cmd_t *cmd) {
             fake.le_rand_cmds++;
             n = 9;
             break;
+        case BH_HCI_OP_READ_LOCAL_COMMANDS:
+            // 64 octets; octet 34 bits 1 and 2: the P-256 commands.
+            memset(ret + 1, 0, 64);
+            ret[1 + 34] = 0x06;
+            n = 65;
+            break;
         case BH_HCI_OP_READ_ENC_KEY_SIZE:
             // handle, key size
             memcpy(ret + 1, cmd->params, 2);

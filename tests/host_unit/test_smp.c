@@ -101,7 +101,14 @@ int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn) {
     return 0;
 }
 
+// The transmit queue refuses PDUs (full); keys_tx_full: only when our
+// keys go out in legacy_just_works_encrypted().
+static bool tx_full, keys_tx_full;
+
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
+    if (tx_full) {
+        return -BH_ENOMEM;
+    }
     CHECK_EQ(cid, BH_L2CAP_CID_SMP);
     CHECK(len > 0 && len <= sizeof(tx[0].data));
     CHECK(bh_conn_find(conn_handle) != NULL);
@@ -136,7 +143,13 @@ uint32_t bh_port_ticks_ms(void) {
     return now_ms + ticks_ahead;
 }
 
+// The port's random source fails (and LE Rand is never answered).
+static bool random_fails;
+
 int bh_port_random(uint8_t *buf, size_t len) {
+    if (random_fails) {
+        return -BH_EIO;
+    }
     for (size_t i = 0; i < len; i++) {
         buf[i] = rnd_next++;
     }
@@ -383,12 +396,13 @@ static void test_every_code_and_length_mid_pairing(void) {
             pdu[1] = 0x0c; // a reason, for a Pairing Failed
             rx(PERIPH, pdu, len);
             size_t want = core_pdu_len((uint8_t)code);
-            if (len == 0 || (code == BH_SMP_KEYPRESS && len == 2)
-                || (code == BH_SMP_PUBLIC_KEY && len == 65)) {
-                // Nothing to answer; the Public Key is the one awaited (ours
-                // waits for the controller).
+            if (len == 0 || (code == BH_SMP_KEYPRESS && len == 2)) {
                 CHECK_EQ(n_tx, 0);
                 CHECK_EQ(n_enc, 0);
+            } else if (code == BH_SMP_PUBLIC_KEY && len == 65) {
+                // The Public Key awaited, but (0, 0) is no point of P-256.
+                check_failed_sent(PERIPH, BH_SMP_ERR_DHKEY_CHECK_FAILED);
+                check_one_failure_report(PERIPH, BH_SMP_ERR_DHKEY_CHECK_FAILED);
             } else if (code == BH_SMP_PAIRING_FAILED && len == 2) {
                 // The peer ends it: no answer, its reason reported.
                 CHECK_EQ(n_tx, 0);
@@ -548,9 +562,21 @@ static void test_sc_only_refuses_legacy(void) {
     check_one_failure_report(CENTRAL, BH_SMP_ERR_AUTH_REQUIREMENTS);
 }
 
-// Our P-256 public key, and the peer's (any other 64 octets: the
-// controller, faked here, would check it is on the curve).
+// Our P-256 public key, and the peer's: points of the curve made by
+// Python's cryptography (private keys 1000, 1001, 1002), X then Y, least
+// significant octet first as SMP carries them.
 static uint8_t our_pk[64], peer_pk[64];
+#define PK_A "02b76d40bd4f60af09407e916c3d2addf1ffcc24851fff88b700d9cb4a1afab8" \
+    "37ae7ccc721f862ea94cb23347b34fcb067f1f48274584667283fc142dc35c9a"
+#define PK_B "c67c3a5dca2252701899cd3caa053112b8281eab3d9208c0ea16cae57ba8f7cc" \
+    "b26c9d5efe6f5bff63362de378e536b6e86b952e6ac95202f90853e5a82e27bb"
+#define PK_C "b9b7b436cd01eaf78a9228fc0993c29a1a0a68f9cb0dcc202e5f11477ec528f7" \
+    "299cf4e612c6a4a63deff61be446a2a91d67202614e38590baaea6c34878e314"
+
+static void set_keys(const char *ours, const char *peers) {
+    from_hex(ours, our_pk, 64);
+    from_hex(peers, peer_pk, 64);
+}
 
 // Answer the controller's P-256 commands as they come: our key, then the
 // DHKey.
@@ -578,10 +604,7 @@ static void controller_p256(void) {
 // pairing as far as the nonces, where Numeric Comparison shows its number.
 static void check_method(uint8_t io_peer, uint8_t io_ours, bool sc, uint8_t want_action) {
     setup(io_ours, false, false, false);
-    for (size_t i = 0; i < 64; i++) {
-        our_pk[i] = (uint8_t)(i + 1);
-        peer_pk[i] = (uint8_t)(0x80 + i);
-    }
+    set_keys(PK_A, PK_B);
     uint8_t req[7];
     pairing_request(req, io_peer, AUTH_MITM | (sc ? AUTH_SC : 0), 16, 0);
     rx(PERIPH, req, 7);
@@ -748,7 +771,9 @@ static void legacy_just_works_encrypted(const bh_addr_t *peer, uint8_t dist) {
     // The key phase starts (its time taken) inside the poll, a millisecond
     // after the poll read the clock: not 2^32 ms ago, so no SMP timeout.
     ticks_ahead = 1;
+    tx_full = keys_tx_full;
     bh_smp_layer.poll(now_ms);
+    tx_full = false;
     ticks_ahead = 0;
 }
 
@@ -816,8 +841,13 @@ static void test_keys_that_cannot_be_made_fail_the_pairing(void) {
     legacy_just_works_encrypted(&peer_addr, 0x02);
     identity_fails = false;
     check_failed_sent(PERIPH, BH_SMP_ERR_UNSPECIFIED);
-    check_one_failure_report(PERIPH, BH_SMP_ERR_UNSPECIFIED);
     CHECK_EQ(n_bond_saves, 0);
+    // The failure came after the pairing's encryption: the report says the
+    // link is encrypted (as it is, unbonded), with the reason.
+    CHECK_EQ(n_enc, 1);
+    CHECK(enc_evts[0].encrypted);
+    CHECK(!enc_evts[0].bonded);
+    CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_UNSPECIFIED);
 }
 
 // A peer at a resolvable private address that gives no IRK cannot be
@@ -875,7 +905,8 @@ static void test_timeout(void) {
     // Each PDU restarts the 30 s: the Public Key at +20 s, still going at +40 s.
     now_ms += 20000;
     bh_smp_layer.poll(now_ms);
-    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY, 1 };
+    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
+    from_hex(PK_B, pk + 1, 64);
     rx(PERIPH, pk, 65);
     bh_smp_layer.poll(now_ms + 20000);
     // Only the central link's pairing (started at 0 s, silent since) ended.
@@ -919,7 +950,553 @@ static void test_security_request(void) {
     check_one_failure_report(CENTRAL, BH_SMP_ERR_INVALID_PARAMS);
 }
 
-int main(void) {
+// ---- issue 15: what an attacker must not get ----
+
+// (X, p - Y) of a key: the same X, so f4 and g2 cannot tell it from ours.
+static void negate_y(uint8_t pk[64]) {
+    static const uint8_t p_le[32] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                      0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+                                      0xff, 0xff, 0xff, 0xff };
+    unsigned borrow = 0;
+    for (size_t i = 0; i < 32; i++) {
+        int d = p_le[i] - pk[32 + i] - (int)borrow;
+        pk[32 + i] = (uint8_t)d;
+        borrow = d < 0;
+    }
+}
+
+static size_t count_cmds(uint16_t opcode) {
+    size_t n = 0;
+    for (size_t i = 0; i < n_cmds; i++) {
+        n += cmds[i].opcode == opcode;
+    }
+    return n;
+}
+
+#define OP_READ_P256 BH_HCI_OP(0x08, 0x0025)
+#define OP_GEN_DHKEY BH_HCI_OP(0x08, 0x0026)
+
+// Item 3: a peer that answers with our own key, Y negated, in either role.
+static void test_reflected_public_key_x_only(void) {
+    // Our peripheral: the peer's key comes first; ours goes out, then the
+    // reflection is refused before any DHKey or Confirm.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    set_keys(PK_A, PK_A);
+    negate_y(peer_pk);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+    rx(PERIPH, req, 7);
+    controller_p256();
+    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
+    memcpy(pk + 1, peer_pk, 64);
+    clear_logs();
+    rx(PERIPH, pk, 65);
+    CHECK_EQ(n_tx, 2);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PUBLIC_KEY);
+    const uint8_t failed[2] = { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_INVALID_PARAMS };
+    check_tx(1, PERIPH, failed, 2);
+    check_one_failure_report(PERIPH, BH_SMP_ERR_INVALID_PARAMS);
+    CHECK_EQ(count_cmds(OP_GEN_DHKEY), 0);
+    // Our central: ours goes first, the peer sends it back negated.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    const uint8_t rsp[7] = { BH_SMP_PAIRING_RESPONSE, BH_IO_NO_INPUT_OUTPUT, 0, AUTH_SC, 16, 0, 0 };
+    n_tx = 0;
+    rx(CENTRAL, rsp, 7);
+    controller_p256();
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PUBLIC_KEY);
+    clear_logs();
+    rx(CENTRAL, pk, 65);
+    check_failed_sent(CENTRAL, BH_SMP_ERR_INVALID_PARAMS);
+    check_one_failure_report(CENTRAL, BH_SMP_ERR_INVALID_PARAMS);
+}
+
+// Our central, legacy Passkey Entry (we type 123456): the peer's Pairing
+// Response asks for it. Returns with our Pairing Confirm sent.
+static void central_legacy_passkey(uint8_t rsp[7]) {
+    setup(BH_IO_KEYBOARD_ONLY, true, false, false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    const uint8_t r[7] = { BH_SMP_PAIRING_RESPONSE, BH_IO_DISPLAY_ONLY, 0, AUTH_MITM, 16, 0, 0 };
+    memcpy(rsp, r, 7);
+    clear_logs();
+    rx(CENTRAL, rsp, 7);
+    CHECK_EQ(n_pk, 1);
+    CHECK_EQ(pk_evts[0].action, BH_PASSKEY_INPUT);
+    CHECK_EQ(bh_smp_passkey(CENTRAL, BH_PASSKEY_INPUT, 123456), 0);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_CONFIRM);
+}
+
+// Item 4: our own Pairing Confirm sent back (then our Random) would pass
+// the check without the passkey. Refused at the Confirm, legacy and
+// Secure Connections.
+static void test_reflected_confirm_refused(void) {
+    uint8_t rsp[7];
+    central_legacy_passkey(rsp);
+    uint8_t pdu[17];
+    memcpy(pdu, tx[0].data, 17);
+    clear_logs();
+    rx(CENTRAL, pdu, 17);
+    // Not our Random (which would let the peer compute the passkey).
+    check_failed_sent(CENTRAL, BH_SMP_ERR_CONFIRM_VALUE_FAILED);
+    check_one_failure_report(CENTRAL, BH_SMP_ERR_CONFIRM_VALUE_FAILED);
+    CHECK_EQ(count_cmds(BH_HCI_OP_LE_ENABLE_ENCRYPTION), 0);
+    // Secure Connections Passkey Entry: the first round's Confirm.
+    setup(BH_IO_KEYBOARD_ONLY, true, false, false);
+    set_keys(PK_A, PK_B);
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    const uint8_t sc_rsp[7] = { BH_SMP_PAIRING_RESPONSE, BH_IO_DISPLAY_ONLY, 0, AUTH_MITM | AUTH_SC, 16, 0, 0 };
+    rx(CENTRAL, sc_rsp, 7);
+    CHECK_EQ(bh_smp_passkey(CENTRAL, BH_PASSKEY_INPUT, 123456), 0);
+    controller_p256();
+    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
+    memcpy(pk + 1, peer_pk, 64);
+    clear_logs();
+    rx(CENTRAL, pk, 65);
+    controller_p256();
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_CONFIRM);
+    memcpy(pdu, tx[0].data, 17);
+    clear_logs();
+    rx(CENTRAL, pdu, 17);
+    check_failed_sent(CENTRAL, BH_SMP_ERR_CONFIRM_VALUE_FAILED);
+    check_one_failure_report(CENTRAL, BH_SMP_ERR_CONFIRM_VALUE_FAILED);
+}
+
+// A bond in the store for the peer of both links.
+static void store_bond(uint8_t flags) {
+    memset(&stored, 0, sizeof(stored));
+    stored.id = peer_addr;
+    stored.flags = flags;
+    stored.key_size = 16;
+    memset(stored.irk, 0xaa, 16);
+    memset(stored.ltk_c.ltk, 0x11, 16);
+    memset(stored.ltk_p.ltk, 0x22, 16);
+    have_stored = true;
+    n_bond_saves = 0;
+}
+
+// Our central encrypts with the stored bond; the peer (or a device with
+// its address) answers PIN or Key Missing; we pair afresh and it answers
+// our Pairing Request (returned in preq) with rsp.
+static void key_missing_then(const uint8_t rsp[7], uint8_t preq[7]) {
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    CHECK_EQ(count_cmds(BH_HCI_OP_LE_ENABLE_ENCRYPTION), 1);
+    clear_logs();
+    bh_smp_encryption_changed(&conns[1], 0x06);
+    bh_smp_layer.poll(now_ms);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_REQUEST);
+    memcpy(preq, tx[0].data, 7);
+    clear_logs();
+    rx(CENTRAL, rsp, 7);
+}
+
+// A legacy Just Works response, the responder giving its LTK only.
+static const uint8_t jw_rsp[7] = { BH_SMP_PAIRING_RESPONSE, BH_IO_NO_INPUT_OUTPUT, 0, AUTH_BOND, 16, 0, 0x01 };
+
+// The rest of a legacy Just Works pairing of our central (its Confirm just
+// sent), to the responder's LTK: 0x55...
+static void central_legacy_jw_to_end(const uint8_t preq[7], const uint8_t rsp[7]) {
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_CONFIRM);
+    const uint8_t tk[16] = { 0 };
+    const uint8_t srand[16] = { 0x5e, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+    uint8_t pdu[17] = { BH_SMP_PAIRING_CONFIRM };
+    bh_smp_c1(tk, srand, preq, rsp, &own_addr, &peer_addr, pdu + 1);
+    clear_logs();
+    rx(CENTRAL, pdu, 17);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RANDOM);
+    pdu[0] = BH_SMP_PAIRING_RANDOM;
+    memcpy(pdu + 1, srand, 16);
+    clear_logs();
+    rx(CENTRAL, pdu, 17);
+    CHECK_EQ(count_cmds(BH_HCI_OP_LE_ENABLE_ENCRYPTION), 1);
+    conns[1].sec.encrypted = true;
+    conns[1].sec.key_size = 16;
+    clear_logs();
+    bh_smp_encryption_changed(&conns[1], 0);
+    bh_smp_layer.poll(now_ms);
+    uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO };
+    memset(enc_info + 1, 0x55, 16);
+    const uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12, 9, 9, 9, 9, 9, 9, 9, 9 };
+    rx(CENTRAL, enc_info, 17);
+    rx(CENTRAL, ident, 11);
+}
+
+// Item 1: a new pairing after Key Missing, as strong as the bond (so
+// allowed), gives no IRK: the record written holds this pairing's keys
+// alone, not the old IRK.
+static void test_new_pairing_starts_without_old_keys(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    store_bond(BH_SMP_BOND_IRK | BH_SMP_BOND_LTK_C);
+    uint8_t preq[7];
+    key_missing_then(jw_rsp, preq);
+    central_legacy_jw_to_end(preq, jw_rsp);
+    CHECK_EQ(n_bond_saves, 1);
+    CHECK_EQ(stored.flags, BH_SMP_BOND_LTK_C);
+    const uint8_t zero[16] = { 0 };
+    CHECK_MEM(stored.irk, zero, 16);
+    CHECK_EQ(stored.ltk_c.ltk[0], 0x55);
+    CHECK_EQ(n_enc, 1);
+    CHECK(enc_evts[0].encrypted && enc_evts[0].bonded && !enc_evts[0].authenticated);
+}
+
+// Item 2: the issue's scenario. An authenticated Secure Connections bond;
+// a device at its address answers Key Missing and offers legacy Just
+// Works: refused with Authentication Requirements before any key, the
+// bond kept. Deleted by the application first, the same pairing goes on.
+static void test_weaker_pairing_refused_after_key_missing(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    uint8_t strong = BH_SMP_BOND_AUTH | BH_SMP_BOND_SC | BH_SMP_BOND_IRK | BH_SMP_BOND_LTK_C
+        | BH_SMP_BOND_LTK_P;
+    store_bond(strong);
+    uint8_t preq[7];
+    key_missing_then(jw_rsp, preq);
+    check_failed_sent(CENTRAL, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    check_one_failure_report(CENTRAL, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(stored.flags, strong);
+    // Only unauthenticated is weaker too: an SC bond without MITM against
+    // legacy; a 16-octet bond against a 10-octet key.
+    store_bond(BH_SMP_BOND_SC | BH_SMP_BOND_LTK_C);
+    clear_logs();
+    key_missing_then(jw_rsp, preq);
+    check_failed_sent(CENTRAL, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    store_bond(BH_SMP_BOND_LTK_C);
+    uint8_t short_rsp[7];
+    memcpy(short_rsp, jw_rsp, 7);
+    short_rsp[4] = 10;
+    clear_logs();
+    key_missing_then(short_rsp, preq);
+    check_failed_sent(CENTRAL, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    // The application deletes the bond: a new pairing may make any bond.
+    have_stored = false;
+    clear_logs();
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    memcpy(preq, tx[0].data, 7);
+    clear_logs();
+    rx(CENTRAL, jw_rsp, 7);
+    central_legacy_jw_to_end(preq, jw_rsp);
+    CHECK_EQ(n_bond_saves, 1);
+    CHECK_EQ(stored.flags, BH_SMP_BOND_LTK_C);
+}
+
+// The peer's keys after legacy_just_works_encrypted(): its LTK, then its
+// IRK and the identity address (type, val).
+static void peer_keys_with_identity(uint8_t type, const uint8_t val[6]) {
+    uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO, 0x42 };
+    uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12, 9, 9, 9, 9, 9, 9, 9, 9 };
+    uint8_t id_info[17] = { BH_SMP_IDENTITY_INFO, 0x99 };
+    uint8_t addr_info[8] = { BH_SMP_IDENTITY_ADDR_INFO, type };
+    memcpy(addr_info + 2, val, 6);
+    clear_logs();
+    rx(PERIPH, enc_info, 17);
+    rx(PERIPH, ident, 11);
+    rx(PERIPH, id_info, 17);
+    rx(PERIPH, addr_info, 8);
+}
+
+// Item 2, identity claimed: a Just Works peer at a new address gives the
+// identity of a device we hold an authenticated bond with. Refused (the
+// link is encrypted by then: the report says so), nothing stored.
+static void test_claimed_identity_cannot_weaken_bond(void) {
+    const bh_addr_t stranger = { 0, { 0x01, 0x01, 0x01, 0x01, 0x01, 0x01 } };
+    legacy_just_works_encrypted(&stranger, 0x03);
+    uint8_t strong = BH_SMP_BOND_AUTH | BH_SMP_BOND_SC | BH_SMP_BOND_IRK | BH_SMP_BOND_LTK_C
+        | BH_SMP_BOND_LTK_P;
+    store_bond(strong); // under peer_addr
+    peer_keys_with_identity(peer_addr.type, peer_addr.val);
+    check_failed_sent(PERIPH, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(stored.flags, strong);
+    CHECK_EQ(n_enc, 1);
+    CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK(enc_evts[0].encrypted);
+    CHECK(!enc_evts[0].bonded);
+    CHECK(!conns[0].sec.bonded);
+}
+
+// Item 13: identity addresses that name nobody for good are refused with
+// Invalid Parameters and nothing is stored; a static one is bonded.
+static void test_invalid_identity_address_refused(void) {
+    static const struct {
+        uint8_t type;
+        uint8_t val[6]; // HCI order: val[5] the most significant octet
+        bool valid;
+    } cases[] = {
+        { 0, { 0, 0, 0, 0, 0, 0 }, false },                      // public 00:00:00:00:00:00
+        { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 }, false },    // resolvable private
+        { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x16 }, false },    // non-resolvable private
+        { 1, { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }, false },    // static, random part all 1
+        { 1, { 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0 }, false },    // static, random part all 0
+        { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0xc6 }, true },     // static
+        { 0, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x06 }, true },     // public
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        legacy_just_works_encrypted(&peer_addr, 0x03);
+        peer_keys_with_identity(cases[i].type, cases[i].val);
+        if (cases[i].valid) {
+            CHECK_EQ(n_tx, 0);
+            CHECK_EQ(n_bond_saves, 1);
+            CHECK_MEM(stored.id.val, cases[i].val, 6);
+        } else {
+            check_failed_sent(PERIPH, BH_SMP_ERR_INVALID_PARAMS);
+            CHECK_EQ(n_bond_saves, 0);
+            CHECK_EQ(n_enc, 1);
+            CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_INVALID_PARAMS);
+        }
+    }
+}
+
+// A legacy Passkey Entry pairing our peripheral displays 123456 for, and
+// the peer (at the link's address) enters a wrong one: Confirm Value
+// Failed. Returns the PDUs' result: the Pairing Failed went out.
+static void wrong_passkey_on_periph(void) {
+    uint8_t req[7];
+    pairing_request(req, BH_IO_KEYBOARD_ONLY, AUTH_MITM, 16, 0);
+    clear_logs();
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+    uint8_t rsp[7];
+    memcpy(rsp, tx[0].data, 7);
+    CHECK_EQ(n_pk, 1);
+    CHECK_EQ(pk_evts[0].action, BH_PASSKEY_DISPLAY);
+    CHECK_EQ(bh_smp_passkey(PERIPH, BH_PASSKEY_DISPLAY, 123456), 0);
+    uint8_t tk[16] = { 0 };
+    tk[0] = (uint8_t)654321;
+    tk[1] = (uint8_t)(654321 >> 8);
+    tk[2] = (uint8_t)(654321 >> 16);
+    const uint8_t mrand[16] = { 0x3c, 1, 2 };
+    uint8_t pdu[17] = { BH_SMP_PAIRING_CONFIRM };
+    bh_smp_c1(tk, mrand, req, rsp, &conns[0].peer, &own_addr, pdu + 1);
+    rx(PERIPH, pdu, 17);
+    pdu[0] = BH_SMP_PAIRING_RANDOM;
+    memcpy(pdu + 1, mrand, 16);
+    clear_logs();
+    rx(PERIPH, pdu, 17);
+    check_failed_sent(PERIPH, BH_SMP_ERR_CONFIRM_VALUE_FAILED);
+}
+
+static void reconnect_periph(const bh_addr_t *peer) {
+    bh_smp_layer.disconnected(&conns[0]);
+    conns[0].peer = *peer;
+    conns[0].id = *peer;
+    bh_smp_layer.connected(&conns[0]);
+    clear_logs();
+}
+
+// Item 11: the back-off follows the peer across reconnections, not the
+// link; another peer is not held back. Item 10: it grows to 128 s.
+static void test_backoff_survives_reconnect(void) {
+    setup(BH_IO_DISPLAY_ONLY, true, false, false);
+    wrong_passkey_on_periph();
+    reconnect_periph(&peer_addr);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_KEYBOARD_ONLY, AUTH_MITM, 16, 0);
+    rx(PERIPH, req, 7);
+    check_failed_sent(PERIPH, BH_SMP_ERR_REPEATED_ATTEMPTS);
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EAGAIN);
+    // Another device on the link: not held back.
+    const bh_addr_t other = { 0, { 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b } };
+    reconnect_periph(&other);
+    CHECK_EQ(bh_smp_pair(PERIPH), 0);
+    // The same peer again, failing each time the wait is over: 2 s, 4 s,
+    // ... up to 128 s, never more.
+    reconnect_periph(&peer_addr);
+    uint32_t wait = BH_SMP_RETRY_MS;
+    for (int failures = 1; failures <= 9; failures++) {
+        now_ms += wait - 1;
+        CHECK_EQ(bh_smp_pair(PERIPH), -BH_EAGAIN);
+        now_ms += 1;
+        reconnect_periph(&peer_addr);
+        wrong_passkey_on_periph();
+        wait = wait < 128000u ? 2 * wait : wait;
+    }
+    CHECK_EQ(wait, 128000u);
+    now_ms += 127999;
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EAGAIN);
+    now_ms += 1;
+    CHECK_EQ(bh_smp_pair(PERIPH), 0);
+}
+
+// The peripheral link in a Secure Connections Just Works pairing as far as
+// both public keys (ours: our_pk, answered by the controller) and our
+// Confirm; returns the public key we sent.
+static void sc_periph_to_confirm(uint8_t sent_pk[64]) {
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+    clear_logs();
+    rx(PERIPH, req, 7);
+    controller_p256();
+    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
+    memcpy(pk + 1, peer_pk, 64);
+    clear_logs();
+    rx(PERIPH, pk, 65);
+    controller_p256();
+    CHECK_EQ(n_tx, 2);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PUBLIC_KEY);
+    CHECK_EQ(tx[1].data[0], BH_SMP_PAIRING_CONFIRM);
+    memcpy(sent_pk, tx[0].data + 1, 64);
+}
+
+// Item 12: after an attempt that showed our public key, a new key pair is
+// read at once (not when the next pairing asks), and the next attempt
+// uses it.
+static void test_new_key_pair_after_each_attempt(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    set_keys(PK_A, PK_B);
+    uint8_t sent[64];
+    sc_periph_to_confirm(sent);
+    CHECK_MEM(sent, our_pk, 64);
+    clear_logs();
+    rx(PERIPH, (const uint8_t[]) { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_UNSPECIFIED }, 2);
+    CHECK_EQ(count_cmds(OP_READ_P256), 1);
+    from_hex(PK_C, our_pk, 64);
+    controller_p256();
+    sc_periph_to_confirm(sent);
+    CHECK_MEM(sent, our_pk, 64); // PK_C, not PK_A
+    // The controller is asked for no key while a pairing uses the current
+    // one; ended, a new one is read.
+    CHECK_EQ(count_cmds(OP_READ_P256), 0);
+    bh_smp_layer.disconnected(&conns[0]);
+    CHECK_EQ(count_cmds(OP_READ_P256), 1);
+}
+
+// Item 15: the peer's public key is checked in the host.
+static void test_peer_public_key_checked(void) {
+    static const char *const bad[] = { PK_B, NULL };
+    for (int debug = 0; debug < 3; debug++) {
+        setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+        set_keys(PK_A, bad[0]);
+        if (debug == 0) {
+            peer_pk[40] ^= 0x01; // off the curve
+        } else {
+            from_hex("e69d350e480103ccdbfdf4ac1191f4efb9a5f9e9a7832c5e2cbe97f2d203b020"
+                "8bd28915d08e1c742430ed8fc24563765c15525abf9a32636deb2a65499c80dc", peer_pk, 64);
+        }
+        bh_smp_set_debug_keys(debug == 2);
+        uint8_t req[7];
+        pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+        rx(PERIPH, req, 7);
+        controller_p256();
+        uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
+        memcpy(pk + 1, peer_pk, 64);
+        clear_logs();
+        rx(PERIPH, pk, 65);
+        controller_p256();
+        if (debug == 2) {
+            // The application allowed the debug key: the pairing goes on.
+            CHECK_EQ(n_tx, 2);
+            CHECK_EQ(tx[1].data[0], BH_SMP_PAIRING_CONFIRM);
+        } else {
+            uint8_t reason = debug == 0 ? BH_SMP_ERR_DHKEY_CHECK_FAILED : BH_SMP_ERR_AUTH_REQUIREMENTS;
+            check_failed_sent(PERIPH, reason);
+            check_one_failure_report(PERIPH, reason);
+        }
+    }
+    bh_smp_set_debug_keys(false);
+    (void)bad[1];
+}
+
+// Item 14: Pairing Failed with the reserved reason 0 is still a failure.
+static void test_peer_failure_reason_zero_is_a_failure(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    to_mid_pairing();
+    rx(PERIPH, (const uint8_t[]) { BH_SMP_PAIRING_FAILED, 0x00 }, 2);
+    CHECK_EQ(n_enc, 1);
+    CHECK(enc_evts[0].status != 0);
+    CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_UNSPECIFIED);
+}
+
+// Item 10: no random numbers for the passkey to show: the pairing fails,
+// never proposes 000000.
+static void test_no_random_no_passkey(void) {
+    random_fails = true;
+    setup(BH_IO_DISPLAY_ONLY, true, false, false);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_KEYBOARD_ONLY, AUTH_MITM, 16, 0);
+    rx(PERIPH, req, 7);
+    random_fails = false;
+    CHECK_EQ(n_pk, 0);
+    check_failed_sent(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+    check_one_failure_report(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+}
+
+// Item 7: our keys cannot be queued (the transmit queue is full): the
+// pairing fails at once with a reason, not after the peer's 30 s.
+static void test_refused_key_pdu_fails_pairing(void) {
+    keys_tx_full = true;
+    legacy_just_works_encrypted(&peer_addr, 0x01);
+    keys_tx_full = false;
+    // Failed in the same poll (the Pairing Failed could not be queued
+    // either); nothing stored, nothing left to time out.
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(n_enc, 1);
+    CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_UNSPECIFIED);
+    clear_logs();
+    bh_smp_layer.poll(now_ms + BH_SMP_TIMEOUT_MS);
+    CHECK_EQ(n_enc, 0);
+}
+
+// Item 9: a peripheral's Security Request asking for MITM (or SC) that our
+// bond with it lacks makes our central pair again, not re-encrypt with
+// the weaker key; one our bond satisfies re-encrypts.
+static void test_security_request_auth_needs_stronger_bond(void) {
+    static const struct {
+        uint8_t bond_flags, auth;
+        bool pairs;
+    } cases[] = {
+        { BH_SMP_BOND_LTK_C, AUTH_BOND, false },
+        { BH_SMP_BOND_LTK_C, AUTH_BOND | AUTH_MITM, true },
+        { BH_SMP_BOND_LTK_C | BH_SMP_BOND_AUTH, AUTH_BOND | AUTH_MITM | AUTH_SC, true },
+        { BH_SMP_BOND_LTK_C | BH_SMP_BOND_AUTH | BH_SMP_BOND_SC, AUTH_BOND | AUTH_MITM | AUTH_SC, false },
+        { BH_SMP_BOND_LTK_C | BH_SMP_BOND_SC, AUTH_BOND | AUTH_SC, false },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        setup(BH_IO_KEYBOARD_DISPLAY, true, false, true);
+        store_bond(cases[i].bond_flags);
+        rx(CENTRAL, (const uint8_t[]) { BH_SMP_SECURITY_REQUEST, cases[i].auth }, 2);
+        if (cases[i].pairs) {
+            CHECK_EQ(n_tx, 1);
+            CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_REQUEST);
+            CHECK_EQ(count_cmds(BH_HCI_OP_LE_ENABLE_ENCRYPTION), 0);
+        } else {
+            CHECK_EQ(n_tx, 0);
+            CHECK_EQ(count_cmds(BH_HCI_OP_LE_ENABLE_ENCRYPTION), 1);
+        }
+    }
+}
+
+// Item 8: a controller without the P-256 commands: Secure Connections is
+// not offered (the pairing is legacy), and with Secure Connections Only
+// gap_pair fails at once with EOPNOTSUPP.
+static void test_no_sc_without_controller_p256(void) {
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    bh_smp_set_controller_sc(false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), 0);
+    const uint8_t want_req[7] = { BH_SMP_PAIRING_REQUEST, BH_IO_NO_INPUT_OUTPUT, 0, 0, 16, 0, 0 };
+    check_tx(0, CENTRAL, want_req, 7);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
+    clear_logs();
+    rx(PERIPH, req, 7);
+    CHECK_EQ(n_tx, 1);
+    CHECK_EQ(tx[0].data[0], BH_SMP_PAIRING_RESPONSE);
+    CHECK_EQ(tx[0].data[3] & AUTH_SC, 0);
+    CHECK_EQ(count_cmds(OP_READ_P256), 0); // legacy: no P-256 asked for
+    setup(BH_IO_NO_INPUT_OUTPUT, false, true, false);
+    bh_smp_set_controller_sc(false);
+    CHECK_EQ(bh_smp_pair(CENTRAL), -BH_EOPNOTSUPP);
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EOPNOTSUPP);
+    CHECK_EQ(n_tx, 0);
+    bh_smp_set_controller_sc(true);
+}
+
+int main(int argc, char **argv) {
     static const unit_test_t tests[] = {
         T(test_registers_on_cid_6),
         T(test_every_code_and_length_idle),
@@ -935,6 +1512,26 @@ int main(void) {
         T(test_timeout),
         T(test_disconnect_during_pairing),
         T(test_security_request),
+        T(test_reflected_public_key_x_only),
+        T(test_reflected_confirm_refused),
+        T(test_new_pairing_starts_without_old_keys),
+        T(test_weaker_pairing_refused_after_key_missing),
+        T(test_claimed_identity_cannot_weaken_bond),
+        T(test_invalid_identity_address_refused),
+        T(test_backoff_survives_reconnect),
+        T(test_new_key_pair_after_each_attempt),
+        T(test_peer_public_key_checked),
+        T(test_peer_failure_reason_zero_is_a_failure),
+        T(test_no_random_no_passkey),
+        T(test_refused_key_pdu_fails_pairing),
+        T(test_security_request_auth_needs_stronger_bond),
+        T(test_no_sc_without_controller_p256),
     };
+    // A test name as argument runs that test alone.
+    for (size_t i = 1; argc > 1 && i < sizeof(tests) / sizeof(tests[0]) + 1; i++) {
+        if (strcmp(tests[i - 1].name, argv[1]) == 0) {
+            return run_tests("smp", &tests[i - 1], 1);
+        }
+    }
     return run_tests("smp", tests, sizeof(tests) / sizeof(tests[0]));
 }

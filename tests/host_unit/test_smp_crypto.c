@@ -405,6 +405,69 @@ static int oracle(int argc, char **argv) {
     return 0;
 }
 
+// P-256 points as SMP carries them (X then Y, least significant first):
+// two keys made by another implementation (Python's cryptography, private
+// keys 1000 and 1001) and the Core's debug key.
+#define PK_A "02b76d40bd4f60af09407e916c3d2addf1ffcc24851fff88b700d9cb4a1afab8" \
+    "37ae7ccc721f862ea94cb23347b34fcb067f1f48274584667283fc142dc35c9a"
+#define PK_B "c67c3a5dca2252701899cd3caa053112b8281eab3d9208c0ea16cae57ba8f7cc" \
+    "b26c9d5efe6f5bff63362de378e536b6e86b952e6ac95202f90853e5a82e27bb"
+#define PK_DEBUG "e69d350e480103ccdbfdf4ac1191f4efb9a5f9e9a7832c5e2cbe97f2d203b020" \
+    "8bd28915d08e1c742430ed8fc24563765c15525abf9a32636deb2a65499c80dc"
+
+static void test_p256_on_curve(void) {
+    uint8_t pk[64];
+    const char *keys[] = { PK_A, PK_B, PK_DEBUG };
+    for (size_t k = 0; k < 3; k++) {
+        from_hex(keys[k], pk, 64);
+        CHECK(bh_p256_on_curve(pk));
+        CHECK_EQ(bh_p256_is_debug_key(pk), k == 2);
+        // Any one bit changed in X or Y leaves the curve.
+        for (size_t bit = 0; bit < 512; bit += 7) {
+            pk[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            CHECK(!bh_p256_on_curve(pk));
+            pk[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        }
+        // (X, p - Y) is the same key negated: on the curve too.
+        static const uint8_t p_le[32] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                          0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+                                          0xff, 0xff, 0xff, 0xff };
+        unsigned borrow = 0;
+        for (size_t i = 0; i < 32; i++) {
+            int d = p_le[i] - pk[32 + i] - (int)borrow;
+            pk[32 + i] = (uint8_t)d;
+            borrow = d < 0;
+        }
+        CHECK(bh_p256_on_curve(pk));
+        CHECK(!bh_p256_is_debug_key(pk));
+    }
+    // The point at infinity has no affine form; (0, 0) is not on the curve.
+    memset(pk, 0, 64);
+    CHECK(!bh_p256_on_curve(pk));
+    // Coordinates at or above p are refused even where their value mod p
+    // would fit: X = p + x for a small x.
+    from_hex(PK_A, pk, 64);
+    memset(pk, 0xff, 32);
+    CHECK(!bh_p256_on_curve(pk));
+}
+
+static void test_equal_and_wipe(void) {
+    uint8_t a[16], b[16];
+    for (size_t i = 0; i < 16; i++) {
+        a[i] = b[i] = (uint8_t)i;
+    }
+    CHECK(bh_smp_equal(a, b, 16));
+    for (size_t i = 0; i < 16; i++) {
+        b[i] ^= 0x80;
+        CHECK(!bh_smp_equal(a, b, 16));
+        b[i] ^= 0x80;
+    }
+    bh_smp_wipe(a, 16);
+    for (size_t i = 0; i < 16; i++) {
+        CHECK_EQ(a[i], 0);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         return oracle(argc, argv);
@@ -421,6 +484,8 @@ int main(int argc, char **argv) {
         T(test_g2_sample),
         T(test_h6_sample),
         T(test_h7_sample),
+        T(test_p256_on_curve),
+        T(test_equal_and_wipe),
     };
     return run_tests("smp_crypto", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -73,7 +73,11 @@ controllers (see tests/test_radio.py for the proof of each):
   (w) an advertising set made with the extended commands but legacy PDUs
       (Advertising_Event_Properties bit 4, as bumble's own Device advertises)
       sends the legacy PDU its properties name, which legacy scanners hear
-      (bumble sent ADV_EXT_IND for every set, invisible to them).
+      (bumble sent ADV_EXT_IND for every set, invisible to them);
+  (x) `p256_commands = False` (an instance attribute, kept across HCI_Reset)
+      makes it a Bluetooth 4.0/4.1 controller: Read Local Supported Commands
+      leaves out LE Read Local P-256 Public Key and LE Generate DHKey, and
+      both answer Unknown HCI Command (tests/test_smp_attacks.py).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -276,6 +280,10 @@ class FaithfulController(Controller):
         # (p) octet 20 bit 4
         hci.HCI_READ_ENCRYPTION_KEY_SIZE_COMMAND,
     }
+
+    # (x) False: no P-256 commands, as a 4.0/4.1 controller. Not an attribute
+    # of bumble's Controller, so HCI_Reset keeps an instance's value.
+    p256_commands: bool = True
 
     # Instance attributes that HCI_Reset must keep (the rest fall back to the
     # class defaults).
@@ -839,10 +847,30 @@ class FaithfulController(Controller):
 
     # ------------------------------------------------------------------
     # (l) P-256: a fresh key pair per read, DHKey from the last one
+    def on_hci_read_local_supported_commands_command(
+        self, command: hci.HCI_Read_Local_Supported_Commands_Command
+    ) -> hci.HCI_Read_Local_Supported_Commands_ReturnParameters:
+        if self.p256_commands:
+            return super().on_hci_read_local_supported_commands_command(command)
+        # (x) for this one answer, the commands without the P-256 pair.
+        self.supported_commands = type(self).supported_commands - {
+            hci.HCI_LE_READ_LOCAL_P_256_PUBLIC_KEY_COMMAND, hci.HCI_LE_GENERATE_DHKEY_COMMAND}
+        try:
+            return super().on_hci_read_local_supported_commands_command(command)
+        finally:
+            del self.supported_commands
+
+    def _p256_unknown(self, op_code: int) -> bool:
+        """(x) True (and Unknown HCI Command sent) without the P-256 commands."""
+        if self.p256_commands:
+            return False
+        self._send_hci_command_status(hci.HCI_ErrorCode.UNKNOWN_HCI_COMMAND_ERROR, op_code)
+        return True
+
     def on_hci_le_read_local_p_256_public_key_command(
         self, command: hci.HCI_LE_Read_Local_P_256_Public_Key_Command
     ) -> None:
-        if not self._p256_start(command.op_code):
+        if self._p256_unknown(command.op_code) or not self._p256_start(command.op_code):
             return
         self.p256_private_key = ec.generate_private_key(ec.SECP256R1())
         public = self.p256_private_key.public_key().public_numbers()
@@ -852,6 +880,8 @@ class FaithfulController(Controller):
                           + public.y.to_bytes(P256_OCTETS, 'little'))
 
     def on_hci_le_generate_dhkey_command(self, command: hci.HCI_Command) -> None:
+        if self._p256_unknown(command.op_code):
+            return
         # bumble has no class for this command: its parameters are raw bytes.
         remote_key = command.parameters
         if len(remote_key) != 2 * P256_OCTETS:
