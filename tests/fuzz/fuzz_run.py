@@ -3,10 +3,10 @@ executions per second, coverage (edges and features), corpus growth and
 crashes. Exit status 1 on any crash, sanitizer report, timeout or
 out-of-memory (libFuzzer then writes the input to WORK/artifacts/).
 
-New inputs go to WORK/corpus; the repository's corpus is only read.
+New inputs go to WORK/corpus; the repository's corpus folders are only read.
 
     python3 tests/fuzz/fuzz_run.py --binary build/fuzz/fuzz_smp --seconds 600 \\
-        --corpus tests/fuzz/corpus --work build/fuzz
+        --corpus tests/fuzz/corpus --corpus tests/fuzz/findings --work build/fuzz
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def parse(log: str) -> Figures:
     return fig
 
 
-def run(binary: Path, seconds: int, corpus: Path, work: Path) -> tuple[int, str, float]:
+def run(binary: Path, seconds: int, corpora: list[Path], work: Path) -> tuple[int, str, float]:
     new = work / "corpus"
     artifacts = work / "artifacts"
     new.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def run(binary: Path, seconds: int, corpus: Path, work: Path) -> tuple[int, str,
         "-print_final_stats=1",
         f"-artifact_prefix={artifacts}/",
         str(new),
-        str(corpus),
+        *(str(c) for c in corpora),
     ]
     start = time.monotonic()
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)
@@ -94,7 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", type=Path, required=True)
     parser.add_argument("--seconds", type=int, default=600)
-    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path, action="append", required=True,
+                        help="a folder of inputs to start from (repeatable)")
     parser.add_argument("--work", type=Path, required=True)
     args = parser.parse_args()
     rc, log, elapsed = run(args.binary, args.seconds, args.corpus, args.work)

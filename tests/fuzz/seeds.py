@@ -3,7 +3,11 @@ role (legacy and Secure Connections, bonding with key distribution), a
 re-encryption with the bond after a reconnect, and a bonded peer that lost
 its key. The script format is described at the top of fuzz_smp.c.
 
+With --findings, write instead the hand-made scripts of issue 15's defects
+that the strict build (make STRICT=1) checks (tests/fuzz/README.md).
+
     python3 tests/fuzz/seeds.py tests/fuzz/corpus
+    python3 tests/fuzz/seeds.py --findings tests/fuzz/findings
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ DISPLAY_ONLY, DISPLAY_YESNO, KEYBOARD_ONLY, NO_IO, KEYBOARD_DISPLAY = range(5)
 # Configuration and peer template bits.
 MITM, SC, BOND = 0x08, 0x10, 0x20
 # Steps (fuzz_smp.c), the poll bit, the link bit.
-DELIVER, CONTROLLER, PASSKEY, TICK, DISCONNECT, RESTART = 0, 2, 4, 5, 8, 14
+DELIVER, DELIVER_MUT, CONTROLLER, PASSKEY, TICK, PAIR, DISCONNECT, RESTART = 0, 1, 2, 4, 5, 7, 8, 14
+REFLECT = 7  # DELIVER_MUT kind: our own value of that code sent back
 POLL, LINK1 = 0x40, 0x80
 KEYS_16_ENC_ID = 16 | (0x03 << 5)
 
@@ -29,6 +34,7 @@ class Seed:
     link: int          # 0: we are peripheral, 1: we are central
     store: int = 0     # header octet 7
     reconnect: bool = False
+    addr_key: int = 0  # the peer's header octet 3 or 6
 
 
 def drive(link: int, rounds: int) -> bytes:
@@ -40,7 +46,7 @@ def drive(link: int, rounds: int) -> bytes:
 
 def script(seed: Seed) -> bytes:
     peers = [bytes([NO_IO, KEYS_16_ENC_ID, 0])] * 2
-    peers[seed.link] = bytes([seed.peer, KEYS_16_ENC_ID, 0])
+    peers[seed.link] = bytes([seed.peer, KEYS_16_ENC_ID, seed.addr_key])
     header = bytes([seed.ours]) + peers[0] + peers[1] + bytes([seed.store, 0, 0])
     lb = LINK1 if seed.link else 0
     body = bytes([RESTART | POLL | lb, 0]) + drive(seed.link, 48)
@@ -48,7 +54,7 @@ def script(seed: Seed) -> bytes:
         # The link drops and comes back; the central encrypts with the bond.
         body += bytes([DISCONNECT | POLL | lb, 0, TICK | POLL, 100])
         if seed.link:
-            body += bytes([0x07 | POLL | lb])  # gap_pair: we encrypt
+            body += bytes([PAIR | POLL | lb])  # gap_pair: we encrypt
         else:
             body += bytes([RESTART | POLL | lb, 1])
         body += drive(seed.link, 6)
@@ -85,11 +91,59 @@ def seeds() -> list[Seed]:
     return out
 
 
+# Peer public keys (header bits 2-4 of octet 3/6).
+KEY_OUR_X_OTHER_Y, KEY_OFF_CURVE, KEY_DEBUG = 5 << 2, 6 << 2, 3 << 2
+ADDR_ZERO = 3
+
+
+def findings() -> dict[str, bytes]:
+    """Scripts that show issue 15's defects to the strict build."""
+    out = {}
+    # Item 3: a peer sends our X coordinate with the other Y: a different
+    # point, so the exact-echo check passes and the pairing goes on.
+    out["item3_our_x_other_y"] = script(Seed("", NO_IO | BOND, NO_IO | SC | BOND, 1,
+                                             addr_key=KEY_OUR_X_OTHER_Y))
+    # Item 15: a key off the curve, and the Core's debug key, go to the
+    # controller for a DHKey.
+    out["item15_off_curve"] = script(Seed("", NO_IO | BOND, NO_IO | SC | BOND, 0,
+                                          addr_key=KEY_OFF_CURVE))
+    out["item15_debug_key"] = script(Seed("", NO_IO | BOND, NO_IO | SC | BOND, 0,
+                                          addr_key=KEY_DEBUG))
+    # Item 13: a peer whose identity address is 00:00:00:00:00:00 is bonded.
+    out["item13_zero_identity"] = script(Seed("", NO_IO | BOND, NO_IO | BOND, 0,
+                                              addr_key=ADDR_ZERO))
+    # Item 1: our authenticated SC bond, the peer answers Key Missing, a
+    # Just Works pairing follows: its record still says authenticated.
+    out["item1_auth_inherited"] = script(Seed("", NO_IO | BOND, NO_IO | SC | BOND, 1,
+                                              store=0x02 | 0x04 | 0x08))
+    # Item 4: we are central in a legacy pairing; the peer sends back our
+    # own Confirm, then our own Random: the check passes, the STK is used.
+    header = bytes([NO_IO | BOND, NO_IO, KEYS_16_ENC_ID, 0, NO_IO | BOND, KEYS_16_ENC_ID, 0, 0, 0, 0])
+    lb = LINK1 | POLL
+    out["item4_reflected_confirm"] = header + bytes([
+        RESTART | lb, 0,                    # Security Request
+        DELIVER | lb,                       # -> our Pairing Request, its Response
+        DELIVER | lb,                       # -> our Confirm
+        DELIVER_MUT | lb, REFLECT, 0, 0,    # our Confirm back -> our Random
+        DELIVER_MUT | lb, REFLECT, 0, 0,    # our Random back -> encryption
+        CONTROLLER | POLL,
+    ])
+    # Item 14: the peer's Pairing Failed with reason 0x00 mid-pairing.
+    out["item14_failed_reason_0"] = script(Seed("", NO_IO | BOND, NO_IO | BOND, 0))[:13] + bytes([
+        DELIVER | POLL, 11 | POLL, 0x05, 0xff])  # template: code 5, reason 0
+    return out
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--findings", action="store_true")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.findings:
+        for name, data in findings().items():
+            (args.out / f"issue15_{name}").write_bytes(data)
+        return
     for seed in seeds():
         (args.out / f"seed_{seed.name}").write_bytes(script(seed))
 

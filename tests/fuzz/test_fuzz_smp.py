@@ -3,7 +3,8 @@
 Builds the fuzzer into a temporary folder, checks that each seed of the
 committed corpus still drives a pairing to the end (else the fuzzer would
 silently lose its depth), then fuzzes for FUZZ_TEST_SECONDS (45) from the
-corpus: any crash, sanitizer report, harness expectation, hang or
+corpus and the defect reproducers (findings/, which the default build must
+run cleanly too): any crash, sanitizer report, harness expectation, hang or
 out-of-memory fails the test. `make fuzz` runs longer.
 """
 from __future__ import annotations
@@ -61,7 +62,8 @@ def test_fuzz_bounded(fuzzer: Path, tmp_path: Path) -> None:
     seconds = int(os.environ.get("FUZZ_TEST_SECONDS", "45"))
     result = subprocess.run(
         [sys.executable, str(HERE / "fuzz_run.py"), "--binary", str(fuzzer),
-         "--seconds", str(seconds), "--corpus", str(CORPUS), "--work", str(tmp_path / "run")],
+         "--seconds", str(seconds), "--corpus", str(CORPUS), "--corpus", str(HERE / "findings"),
+         "--work", str(tmp_path / "run")],
         capture_output=True,
         text=True,
         timeout=seconds + 180,
