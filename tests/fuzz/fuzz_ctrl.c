@@ -19,6 +19,14 @@
 #define HCI_UNSPECIFIED (0x1f)
 
 bool fuzz_ctrl_lied;
+static uint16_t p256_reads;
+static uint8_t own_pk[64];   // the key it gave last
+
+void fuzz_ctrl_reset(void) {
+    fuzz_ctrl_lied = false;
+    p256_reads = 0;
+    memcpy(own_pk, fuzz_ctrl_own_pk(0), 64);
+}
 
 static void done(const fuzz_cmd_t *c, int status, const uint8_t *ret, size_t len) {
     if (c->done != NULL) {
@@ -90,7 +98,8 @@ void fuzz_ctrl_answer(bool bad) {
             done(&c, 0, NULL, 0);
             uint8_t ev[65];
             ev[0] = (b & 3) == 1 ? HCI_UNSPECIFIED : 0;
-            memcpy(ev + 1, fuzz_own_pk, 64);
+            memcpy(own_pk, fuzz_ctrl_own_pk(p256_reads++), 64);
+            memcpy(ev + 1, own_pk, 64);
             if ((b & 3) == 2) {
                 ev[1 + (b >> 2)] ^= 0x5a; // a wrong key
             }
@@ -100,7 +109,7 @@ void fuzz_ctrl_answer(bool bad) {
         case OP_LE_GEN_DHKEY: {
             FUZZ_CHECK(c.len == 64);
             // Issue 15 items 3 and 15: the host checks the peer's key.
-            FUZZ_STRICT_CHECK(!fuzz_peer_refusable_key(c.params));
+            FUZZ_STRICT_CHECK(!fuzz_peer_refusable_key(c.params, own_pk));
             done(&c, 0, NULL, 0);
             uint8_t ev[33];
             ev[0] = (b & 3) == 1 ? HCI_UNSPECIFIED : 0;
@@ -192,7 +201,7 @@ void fuzz_ctrl_raw_event(int link) {
                 memset(ev + 1, 0, 32);
                 bh_smp_on_dhkey_complete(ev, BH_SMP_DHKEY_MIN_LEN);
             } else {
-                memcpy(ev + 1, fuzz_own_pk, 64);
+                memcpy(ev + 1, own_pk, 64);
                 ev[1 + (kind >> 4)] ^= 1;
                 bh_smp_on_p256_complete(ev, BH_SMP_P256_MIN_LEN);
             }

@@ -35,6 +35,7 @@ typedef struct {
     bh_addr_t id;       // its identity (Identity Address Information)
     uint8_t irk[16];    // most significant octet first
     uint8_t pk[64];     // its public key as it sends it
+    uint8_t reflect;    // 4: it sends our key back, 5: our X, the other Y
     uint32_t own_passkey;
     // The pairing going on.
     bool initiator;     // the peer is central
@@ -68,7 +69,7 @@ static uint8_t nonce_ctr;
 
 // Valid P-256 points (X, Y least significant octet first), made with a
 // P-256 implementation from private keys 0x789abcde, 0x79be0245 and
-// 0x7ae147ac; our controller's key from 0x77777777.
+// 0x7ae147ac; our controller's first key from 0x77777777.
 static const uint8_t valid_pk[3][64] = {
     { 0xb8, 0xce, 0xfb, 0xe7, 0xcb, 0x6f, 0xa2, 0xba, 0x06, 0x5f, 0x4a, 0xf7, 0xfa, 0x77, 0xc3, 0x19,
       0x28, 0x29, 0x20, 0xc6, 0xd8, 0x93, 0xfa, 0x2b, 0x7a, 0xb3, 0xb9, 0x15, 0xf3, 0xe1, 0x1d, 0xe7,
@@ -84,18 +85,28 @@ static const uint8_t valid_pk[3][64] = {
       0xf9, 0x38, 0x3c, 0xf3, 0xe1, 0x43, 0x71, 0x02, 0x1a, 0x00, 0xc4, 0xd3, 0xf6, 0x7d, 0xdc, 0x51 },
 };
 
-const uint8_t fuzz_own_pk[64] = {
+static const uint8_t own_pk[64] = {
     0x47, 0xb6, 0x7b, 0xb3, 0x4e, 0xe0, 0x81, 0x29, 0xef, 0x59, 0xeb, 0xc0, 0xf7, 0xd8, 0xb0, 0x32,
     0xde, 0x3d, 0x1e, 0xb4, 0x4d, 0xba, 0x51, 0x07, 0xde, 0x46, 0xbf, 0xfe, 0x10, 0xce, 0xd8, 0x4f,
     0x53, 0xe0, 0x26, 0xd3, 0xf0, 0x07, 0x3a, 0xa7, 0x9c, 0xb2, 0x5b, 0x58, 0xab, 0x78, 0x46, 0xcd,
     0xda, 0x61, 0x89, 0xb8, 0xa9, 0xd1, 0x8e, 0xac, 0xab, 0xc8, 0xc0, 0xed, 0x54, 0xb5, 0xca, 0x44,
 };
 
-// p - Y of our key: (X, -Y) is on the curve too, and not our key.
-static const uint8_t own_neg_y[32] = {
-    0xac, 0x1f, 0xd9, 0x2c, 0x0f, 0xf8, 0xc5, 0x58, 0x63, 0x4d, 0xa4, 0xa7, 0x55, 0x87, 0xb9, 0x32,
-    0x25, 0x9e, 0x76, 0x47, 0x56, 0x2e, 0x71, 0x53, 0x55, 0x37, 0x3f, 0x12, 0xaa, 0x4a, 0x35, 0xbb,
+// P-256's p, least significant octet first.
+static const uint8_t p256_p[32] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
 };
+
+// out = p - y: (X, p - Y) is the other point with the same X.
+static void neg_y(const uint8_t y[32], uint8_t out[32]) {
+    int borrow = 0;
+    for (size_t i = 0; i < 32; i++) {
+        int d = p256_p[i] - y[i] - borrow;
+        borrow = d < 0;
+        out[i] = (uint8_t)(d + (borrow ? 256 : 0));
+    }
+}
 
 // The Core's debug public key (Vol 3 Part H 2.3.5.6.1).
 static const uint8_t debug_pk[64] = {
@@ -121,12 +132,9 @@ static void make_pk(peer_t *p, uint8_t choice) {
         case 3:
             memcpy(p->pk, debug_pk, 64);
             break;
-        case 4: // our own key, reflected
-            memcpy(p->pk, fuzz_own_pk, 64);
-            break;
+        case 4: // our own key, reflected (chosen when it is sent)
         case 5: // our X with the other Y
-            memcpy(p->pk, fuzz_own_pk, 32);
-            memcpy(p->pk + 32, own_neg_y, 32);
+            p->reflect = choice & 7;
             break;
         case 6: // off the curve
             memcpy(p->pk, valid_pk[0], 64);
@@ -284,13 +292,25 @@ uint8_t fuzz_peer_key_size(int link) {
     return s >= 7 && s <= 16 ? s : 16;
 }
 
-bool fuzz_peer_refusable_key(const uint8_t pk[64]) {
+// Our controller's key of its n'th LE Read Local P-256 Public Key: the
+// first a real point, later ones only distinct (the host never checks its
+// own key, and the DHKey stub does not use it).
+const uint8_t *fuzz_ctrl_own_pk(uint16_t n) {
+    static uint8_t pk[64];
+    memcpy(pk, own_pk, 64);
+    pk[0] ^= (uint8_t)n;
+    pk[1] ^= (uint8_t)(n >> 8);
+    pk[32] ^= (uint8_t)n;
+    return pk;
+}
+
+bool fuzz_peer_refusable_key(const uint8_t pk[64], const uint8_t ours[64]) {
     uint8_t off_curve[64], big_x[64];
     memcpy(off_curve, valid_pk[0], 64);
     off_curve[32] ^= 1;
     memset(big_x, 0xff, 32);
     memset(big_x + 32, 0, 32);
-    return memcmp(pk, fuzz_own_pk, 32) == 0 || memcmp(pk, debug_pk, 64) == 0
+    return memcmp(pk, ours, 32) == 0 || memcmp(pk, debug_pk, 64) == 0
            || memcmp(pk, off_curve, 64) == 0 || memcmp(pk, big_x, 32) == 0;
 }
 
@@ -560,6 +580,17 @@ size_t fuzz_peer_next(int link, uint8_t pdu[80], bool drop) {
             }
             return 17;
         case A_PUBKEY:
+            if (p->reflect) {
+                // Ours from this pairing, or one learnt before (the
+                // controller's first as a guess).
+                const uint8_t *ours = (p->ours_have & 8) ? p->ours_pk : fuzz_ctrl_own_pk(0);
+                memcpy(p->pk, ours, 32);
+                if (p->reflect == 4) {
+                    memcpy(p->pk + 32, ours + 32, 32);
+                } else {
+                    neg_y(ours + 32, p->pk + 32);
+                }
+            }
             pdu[0] = BH_SMP_PUBLIC_KEY;
             memcpy(pdu + 1, p->pk, 64);
             return 65;

@@ -30,8 +30,6 @@
 #include "bh_smp_keys.h"
 #include "fuzz_smp.h"
 
-extern bool fuzz_l2cap_refuses;
-
 #define MAX_STEPS (600)
 
 enum {
@@ -58,6 +56,42 @@ static const uint8_t core_len[15] = { 0, 7, 7, 17, 17, 2, 17, 11, 17, 8, 17, 2, 
 
 uint8_t fuzz_reflected[FUZZ_LINKS];
 
+// Across the links' connections (the peer keeps its address): our public
+// key of the last pairing attempt, and when we last failed the peer's
+// authentication.
+static struct {
+    bool have_pk;
+    uint8_t pk[64];
+    bool failed;
+    uint32_t failed_ms;
+} history[FUZZ_LINKS];
+
+// Issue 15 items 11 and 12 (strict): a peer that failed authentication
+// waits out the back-off even after a reconnect from the same address, and
+// each pairing attempt has a fresh key pair.
+static void strict_history(int link, const uint8_t *pdu) {
+    switch (pdu[0]) {
+        case BH_SMP_PAIRING_FAILED:
+            if (pdu[1] == BH_SMP_ERR_PASSKEY_ENTRY_FAILED || pdu[1] == BH_SMP_ERR_CONFIRM_VALUE_FAILED
+                || pdu[1] == BH_SMP_ERR_DHKEY_CHECK_FAILED || pdu[1] == BH_SMP_ERR_NUMERIC_COMPARISON_FAILED) {
+                history[link].failed = true;
+                history[link].failed_ms = fuzz_now_ms;
+            }
+            break;
+        case BH_SMP_PAIRING_RESPONSE:
+            FUZZ_STRICT_CHECK(!history[link].failed
+                || fuzz_now_ms - history[link].failed_ms >= BH_SMP_RETRY_MS);
+            break;
+        case BH_SMP_PUBLIC_KEY:
+            FUZZ_STRICT_CHECK(!history[link].have_pk || memcmp(history[link].pk, pdu + 1, 64) != 0);
+            memcpy(history[link].pk, pdu + 1, 64);
+            history[link].have_pk = true;
+            break;
+        default:
+            break;
+    }
+}
+
 // Hand the PDUs we sent to the peer model (its answers may queue more).
 static void flush_tx(void) {
     for (size_t i = 0; i < fuzz_n_tx; i++) {
@@ -70,6 +104,7 @@ static void flush_tx(void) {
             || code == BH_SMP_PAIRING_FAILED) {
             fuzz_reflected[link] = 0;
         }
+        strict_history(link, fuzz_tx[i].data);
         fuzz_peer_saw(link, fuzz_tx[i].data, fuzz_tx[i].len);
     }
     fuzz_n_tx = 0;
@@ -100,6 +135,22 @@ static void disconnect(int link) {
     }
     bh_smp_layer.disconnected(c);
     c->used = false;
+}
+
+// active(False), active(True): the host forgets its links (no disconnect
+// hooks) and every layer resets; with reconnect both links come back.
+void fuzz_active_cycle(bool reconnect) {
+    bh_smp_layer.reset();
+    bh_sec_layer.reset();
+    fuzz_n_cmds = 0;
+    for (int i = 0; i < FUZZ_LINKS; i++) {
+        fuzz_conns[i].used = false;
+        fuzz_reflected[i] = 0;
+        history[i].failed = false; // a new activation may forget
+    }
+    for (int i = 0; reconnect && i < FUZZ_LINKS; i++) {
+        connect(i);
+    }
 }
 
 static void set_config(uint8_t b) {
@@ -260,15 +311,7 @@ static void step(void) {
             }
             break;
         case S_ACTIVE:
-            bh_smp_layer.reset();
-            bh_sec_layer.reset();
-            fuzz_n_cmds = 0;
-            for (int i = 0; i < FUZZ_LINKS; i++) {
-                fuzz_conns[i].used = false;
-            }
-            for (int i = 0; i < FUZZ_LINKS; i++) {
-                connect(i);
-            }
+            fuzz_active_cycle(true);
             break;
         case S_RAW_EVENT:
             fuzz_ctrl_raw_event(link);
@@ -311,10 +354,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_now_ms = 1000;
     fuzz_l2cap_refuses = false;
     fuzz_cmd_refused = false;
-    fuzz_ctrl_lied = false;
+    fuzz_ctrl_reset();
+    fuzz_handler_reset = false;
     fuzz_random_fails = (h[0] & 0x80) != 0;
     memset(fuzz_pk_action, 0, sizeof(fuzz_pk_action));
     memset(fuzz_reflected, 0, sizeof(fuzz_reflected));
+    memset(history, 0, sizeof(history));
     memset(fuzz_conns, 0, sizeof(fuzz_conns));
     fuzz_store_reset();
     fuzz_peer_setup(0, h[1], h[2], h[3]);

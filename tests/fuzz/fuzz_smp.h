@@ -53,10 +53,10 @@ int fuzz_link_of(uint16_t handle);
 
 extern const bh_addr_t fuzz_own_addr;
 extern const uint8_t fuzz_own_irk[16];
-// Our controller's P-256 public key, as LE Read Local P-256 Public Key
-// gives it (X then Y, least significant octet first), and the DHKey the
-// fake controller "computes" for a peer key.
-extern const uint8_t fuzz_own_pk[64];
+// Our controller's P-256 public key as its n'th LE Read Local P-256 Public
+// Key gives it (X then Y, least significant octet first; a fresh one each
+// time), and the DHKey the fake controller "computes" for a peer key.
+const uint8_t *fuzz_ctrl_own_pk(uint16_t n);
 void fuzz_dhkey(const uint8_t peer_pk[64], uint8_t out[32]);
 
 // ---- fakes (fuzz_fakes.c) ----
@@ -74,6 +74,7 @@ typedef struct {
 } fuzz_pdu_t;
 extern fuzz_pdu_t fuzz_tx[FUZZ_TX_MAX];
 extern size_t fuzz_n_tx;
+extern bool fuzz_l2cap_refuses; // L2CAP refuses to send (a full queue)
 
 // HCI commands queued, answered in order by fuzz_ctrl_answer().
 #define FUZZ_CMD_MAX (16)
@@ -107,6 +108,10 @@ bool fuzz_store_bond(const bh_addr_t *id, const uint8_t *irk, uint8_t flags, uin
 // Application code inside an event handler (the script's choice) calls
 // back into the host; nesting is bounded.
 extern bool fuzz_reenter;
+// A handler did active(False), active(True) in this run.
+extern bool fuzz_handler_reset;
+// active(False), active(True) (fuzz_smp.c); reconnect: both links again.
+void fuzz_active_cycle(bool reconnect);
 
 // ---- the peer model (fuzz_peer.c) ----
 
@@ -145,10 +150,10 @@ void fuzz_peer_restart(int link, bool reencrypt);
 void fuzz_trace(const char *what, uint16_t handle, const uint8_t *data, size_t len);
 // The key size the controller reports for this link's next encryption.
 uint8_t fuzz_peer_key_size(int link);
-// A peer public key the host must refuse before asking for a DHKey: our
-// own X coordinate (either Y), the Core's debug key, or one of the
+// A peer public key the host must refuse before asking for a DHKey: the X
+// coordinate of ours (either Y), the Core's debug key, or one of the
 // harness's keys off the curve or with X not below p.
-bool fuzz_peer_refusable_key(const uint8_t pk[64]);
+bool fuzz_peer_refusable_key(const uint8_t pk[64], const uint8_t ours[64]);
 // The peer sent back our own Pairing Confirm (bit 0) or Random (bit 1) in
 // the pairing going on; cleared when we start or fail a pairing.
 extern uint8_t fuzz_reflected[FUZZ_LINKS];
@@ -160,6 +165,7 @@ extern uint8_t fuzz_reflected[FUZZ_LINKS];
 void fuzz_ctrl_answer(bool bad);
 // Raw HCI security events from the script.
 void fuzz_ctrl_raw_event(int link);
+void fuzz_ctrl_reset(void);
 // The controller reported something of its own invention this run (a raw
 // event, a wrong key size): what the host reports may then be anything
 // the controller said.

@@ -20,7 +20,8 @@ DISPLAY_ONLY, DISPLAY_YESNO, KEYBOARD_ONLY, NO_IO, KEYBOARD_DISPLAY = range(5)
 # Configuration and peer template bits.
 MITM, SC, BOND = 0x08, 0x10, 0x20
 # Steps (fuzz_smp.c), the poll bit, the link bit.
-DELIVER, DELIVER_MUT, CONTROLLER, PASSKEY, TICK, PAIR, DISCONNECT, RESTART = 0, 1, 2, 4, 5, 7, 8, 14
+DELIVER, DELIVER_MUT, CONTROLLER, PASSKEY, TICK, PAIR, DISCONNECT, TEMPLATE, RESTART = (
+    0, 1, 2, 4, 5, 7, 8, 11, 14)
 REFLECT = 7  # DELIVER_MUT kind: our own value of that code sent back
 POLL, LINK1 = 0x40, 0x80
 KEYS_16_ENC_ID = 16 | (0x03 << 5)
@@ -35,6 +36,7 @@ class Seed:
     store: int = 0     # header octet 7
     reconnect: bool = False
     addr_key: int = 0  # the peer's header octet 3 or 6
+    size_dist: int = KEYS_16_ENC_ID  # its octet 2 or 5
 
 
 def drive(link: int, rounds: int) -> bytes:
@@ -46,7 +48,7 @@ def drive(link: int, rounds: int) -> bytes:
 
 def script(seed: Seed) -> bytes:
     peers = [bytes([NO_IO, KEYS_16_ENC_ID, 0])] * 2
-    peers[seed.link] = bytes([seed.peer, KEYS_16_ENC_ID, seed.addr_key])
+    peers[seed.link] = bytes([seed.peer, seed.size_dist, seed.addr_key])
     header = bytes([seed.ours]) + peers[0] + peers[1] + bytes([seed.store, 0, 0])
     lb = LINK1 if seed.link else 0
     body = bytes([RESTART | POLL | lb, 0]) + drive(seed.link, 48)
@@ -128,9 +130,56 @@ def findings() -> dict[str, bytes]:
         DELIVER_MUT | lb, REFLECT, 0, 0,    # our Random back -> encryption
         CONTROLLER | POLL,
     ])
+    # Item 2: we are peripheral with an authenticated SC bond (key size 16)
+    # with this identity; a Just Works pairing, then one with a 7-octet key,
+    # replaces it.
+    out["item2_jw_replaces_auth_bond"] = script(Seed("", NO_IO | BOND, NO_IO | SC | BOND, 0,
+                                                     store=0x01 | 0x04 | 0x08))
+    out["item2_shorter_key_replaces_bond"] = script(Seed("", NO_IO | BOND, NO_IO | SC | BOND, 0,
+                                                         store=0x01 | 0x08,
+                                                         size_dist=7 | (0x03 << 5)))
+    # Item 6: our passkey event's handler does active(False), active(True)
+    # while the peer's Pairing Request is being handled: the Security
+    # Manager goes on with the slot reset under it (a Pairing Response of
+    # zeros, for a link that is gone).
+    reenter = 0x40
+    out["item6_active_cycle_in_handler"] = bytes([
+        DISPLAY_ONLY | MITM | BOND | reenter, KEYBOARD_ONLY | MITM | SC | BOND, KEYS_16_ENC_ID, 0,
+        NO_IO, KEYS_16_ENC_ID, 0, 0, 0, 0,
+        RESTART | POLL, 0,   # the peer's Pairing Request is due
+        DELIVER | POLL, 5,   # delivered; the handler's choice: 5, active(False/True)
+    ])
+    # Item 11: a wrong passkey (the peer's Confirm altered) fails the
+    # pairing; the peer reconnects from the same address and pairs at once.
+    out["item11_retry_after_reconnect"] = bytes([
+        DISPLAY_ONLY | MITM | BOND, KEYBOARD_ONLY | MITM | BOND, KEYS_16_ENC_ID, 0,
+        NO_IO, KEYS_16_ENC_ID, 0, 0, 0, 0,
+        RESTART | POLL, 0,
+        DELIVER | POLL,              # Pairing Request: we show a passkey
+        PASSKEY | POLL, 0,           # the application confirms it
+        DELIVER_MUT | POLL, 0, 1, 1,  # the peer's Confirm, one bit flipped
+        DELIVER | POLL,              # its Random: Confirm Value Failed
+        DISCONNECT | POLL, 0,        # the link drops and comes back
+        RESTART | POLL, 0,
+        DELIVER | POLL,              # a new Pairing Request at once
+    ])
+    # Item 12: a Secure Connections attempt fails after the public keys; the
+    # next attempt gets the same public key from us.
+    sc = script(Seed("", NO_IO | BOND, NO_IO | SC | BOND, 0))[:10]
+    out["item12_same_key_next_attempt"] = sc + bytes([
+        RESTART | POLL, 0,
+        DELIVER | POLL,              # Pairing Request
+        CONTROLLER | POLL,           # our P-256 key
+        DELIVER | POLL,              # the peer's key: ours goes out
+        TEMPLATE | POLL, 0x05, 0x07,  # the peer's Pairing Failed (Unspecified)
+        RESTART | POLL, 0,
+        DELIVER | POLL,              # Pairing Request again
+        CONTROLLER | POLL, CONTROLLER | POLL,
+        DELIVER | POLL,              # the peer's key: ours goes out again
+    ])
     # Item 14: the peer's Pairing Failed with reason 0x00 mid-pairing.
     out["item14_failed_reason_0"] = script(Seed("", NO_IO | BOND, NO_IO | BOND, 0))[:13] + bytes([
-        DELIVER | POLL, 11 | POLL, 0x05, 0xff])  # template: code 5, reason 0
+        DELIVER | POLL, TEMPLATE | POLL, 0x05, 0xff])  # Pairing Failed, reason 0
     return out
 
 
