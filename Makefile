@@ -6,6 +6,8 @@
 #               notification throughput, write round trip, channel throughput)
 #   make conformance  MicroPython's own multi_bluetooth tests, unchanged, on two boards
 #               of each kind; tests/conformance.txt says which must pass (make test runs it)
+#   make fuzz   the Security Manager under libFuzzer for FUZZ_SECONDS (600); make test
+#               runs it for 45 s (tests/fuzz/README.md)
 
 BUILD ?= build
 BUILD_ABS := $(abspath $(BUILD))
@@ -35,7 +37,7 @@ endif
 PORT_MAKE = mp=$$($(MICROPY_DIR_CMD)) && $(MAKE) --no-print-directory -j$(JOBS) MICROPY_DIR="$$mp"
 
 .PHONY: all deps micropython unix unix-san qemu stock-unix boards demo repl test conformance \
-	conformance-stock conformance-unpaced bench clean
+	conformance-stock conformance-unpaced bench fuzz clean
 
 all: boards
 
@@ -103,10 +105,17 @@ conformance-stock: stock-unix
 	mp=$$($(MICROPY_DIR_CMD)) && $(PYTHON) -m tools.conformance --kind stock-unix \
 	    --build $(OUT) --micropython "$$mp" --out $(OUT)/conformance $(CONFORMANCE_ARGS)
 
+# Longer than the 45 s of `make test`; new inputs in $(BUILD)/fuzz/corpus,
+# a crash's input in $(BUILD)/fuzz/artifacts.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	@$(MAKE) --no-print-directory -C tests/fuzz fuzz BUILD=$(BUILD_ABS)/fuzz \
+	    PYTHON=$(PYTHON) FUZZ_SECONDS=$(FUZZ_SECONDS)
+
 bench: unix qemu
 	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_gatt --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_board --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 
 clean:
-	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu $(BUILD)/stock-unix $(BUILD)/mp-*
+	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu $(BUILD)/stock-unix $(BUILD)/mp-* $(BUILD)/fuzz

@@ -4,9 +4,11 @@
 set -euo pipefail
 
 build=${1:-build}
+# clang with libFuzzer and the sanitizer runtimes, and llvm-cov: the SMP
+# fuzzer (tests/fuzz, LLVM 14 as Debian 12 has it).
 apt_pkgs=(make gcc libc6-dev pkg-config xz-utils debian-archive-keyring
           gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-          python3 python3-venv)
+          python3 python3-venv clang-14 libclang-rt-14-dev llvm-14)
 
 missing=()
 for p in "${apt_pkgs[@]}"; do
