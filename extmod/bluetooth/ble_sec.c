@@ -20,7 +20,9 @@ void ble_sec_apply_config(mp_obj_bluetooth_ble_t *ble) {
 // reachable: at activation, when the handler is set, when bond is turned
 // on. Others are never asked for it (pairing asks again anyway).
 void ble_sec_identity_hint(mp_obj_bluetooth_ble_t *ble) {
-    if (ble->bond && ble->irq_handler != mp_const_none && bh_is_active()) {
+    // Not from inside a store upcall (irq() called there): the Security
+    // Manager is in the middle of a step and must not load an identity now.
+    if (ble->bond && ble->irq_handler != mp_const_none && bh_is_active() && ble->store_depth == 0) {
         bh_smp_identity_load();
     }
 }
