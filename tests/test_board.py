@@ -9,7 +9,7 @@ import pytest
 
 from harness.board import Board
 from harness.gap import connect, up
-from harness.plugin import RigPool
+from pytest_mpbt import RigPool
 
 HARD_RESET, DEEPSLEEP_RESET, SOFT_RESET = 2, 4, 5
 TEST_DIR = '/_t'  # everything a test writes, removed by the `scratch` fixture
