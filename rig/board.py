@@ -91,12 +91,14 @@ class Board:
 
     def close(self) -> None:
         if self._transport is not None:
-            try:
-                self._transport.exit_raw_repl()
-            except Exception:  # noqa: BLE001 - the board may be gone
-                pass
-            self._transport.close()
-            self._transport = None
+            transport, self._transport = self._transport, None
+            # The board may be gone (its port reports I/O errors): closing
+            # is still done as far as it goes.
+            for step in (transport.exit_raw_repl, transport.close):
+                try:
+                    step()
+                except Exception:  # noqa: BLE001 - whatever the dead port raises
+                    pass
 
     def _log(self, line: str) -> None:
         self.output.append(line)

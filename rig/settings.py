@@ -28,8 +28,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help='virtual boards per group, all on one virtual radio (default 2)')
     group.addoption('--board-build', metavar='DIR',
                     help='folder holding unix/micropython and qemu/firmware.elf for virtual '
-                         f'boards (default ${BUILD_ENV}, else build/ under the rootdir); '
-                         '$MPBOARD_UNIX and $MPBOARD_QEMU name single binaries instead')
+                         f'boards (default ${BUILD_ENV}, else build/ in the project: the '
+                         'rootdir of an ini file, else the current folder); $MPBOARD_UNIX '
+                         'and $MPBOARD_QEMU name single binaries instead')
     group.addoption('--rig-file', metavar='TOML',
                     help=f'groups of real boards (ports, kind, reset method); default ${RIG_FILE_ENV}')
     group.addoption('--rig-group', metavar='NAME',
@@ -39,7 +40,7 @@ def add_options(parser: pytest.Parser) -> None:
                          f'(default {DEFAULT_SPARES})')
     group.addoption('--board-artifacts', metavar='DIR',
                     help='where failing tests leave their logs and btsnoop captures (default: '
-                         'mpbt-artifacts/ next to --junitxml, else under the rootdir)')
+                         'mpbt-artifacts/ next to --junitxml, else in the project folder)')
     group.addoption('--keep-captures', action='store_true',
                     help='keep btsnoop captures of passing tests too')
     group.addoption('--api-coverage-json', metavar='FILE',
@@ -112,10 +113,14 @@ def resolve(config: pytest.Config) -> Settings:
     option = config.getoption('--board-kind')
     kinds = (REAL_KIND,) if groups else VIRTUAL_KINDS if option == 'all' else (option,)
     build = config.getoption('--board-build') or os.environ.get(BUILD_ENV)
+    # The project's folder: the rootdir when an ini file fixed it, else where
+    # pytest was started (pytest finds the rootdir before it knows the
+    # plugin's options, so a lone `--board /dev/ttyACM0` can move it to /dev).
+    project = config.rootpath if config.inipath else config.invocation_params.dir
     artifacts = config.getoption('--board-artifacts')
     if artifacts is None:
         junit = config.getoption('--junitxml', None) if _has_junit(config) else None
-        base = Path(junit).resolve().parent if junit else config.rootpath
+        base = Path(junit).resolve().parent if junit else project
         artifacts = base / 'mpbt-artifacts'
     artifacts = Path(artifacts).resolve()
     coverage = config.getoption('--api-coverage-json')
@@ -123,7 +128,7 @@ def resolve(config: pytest.Config) -> Settings:
         raise pytest.UsageError('--boards must be at least 1')
     return Settings(
         real=real, kinds=kinds, count=config.getoption('--boards'),
-        build=Path(build).resolve() if build else config.rootpath / 'build',
+        build=Path(build).resolve() if build else project / 'build',
         spares=config.getoption('--spare-controllers'), artifacts=artifacts,
         keep_captures=config.getoption('--keep-captures'),
         coverage_json=Path(coverage).resolve() if coverage else artifacts / 'api-coverage.json')

@@ -24,6 +24,8 @@ except ImportError as error:  # pragma: no cover - an environment without the pl
 from gatts_peer import gatt_peer  # noqa: E402,F401 - fixture
 from harness.peer import HciPeer  # noqa: E402
 
+pytest_plugins = ['pytester']  # tests/test_plugin.py runs the plugin on user projects
+
 
 @pytest.fixture
 def hci_peers(board_kind: str, rig_pool: RigPool,
