@@ -32,7 +32,8 @@ def add_options(parser: pytest.Parser) -> None:
                          'rootdir of an ini file, else the current folder); $MPBOARD_UNIX '
                          'and $MPBOARD_QEMU name single binaries instead')
     group.addoption('--rig-file', metavar='TOML',
-                    help=f'groups of real boards (ports, kind, reset method); default ${RIG_FILE_ENV}')
+                    help='groups of real boards (ports, kind, reset method); '
+                         f'default ${RIG_FILE_ENV}')
     group.addoption('--rig-group', metavar='NAME',
                     help='the rig file group to use without xdist (default: the first)')
     group.addoption('--spare-controllers', type=int, default=DEFAULT_SPARES, metavar='N',

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import textwrap
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -264,3 +265,16 @@ def test_2_next_test_gets_a_fresh_board(central, peripheral):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(['*test_1_board_dies* FAILED*',
                                  '*test_2_next_test_gets_a_fresh_board* PASSED*'])
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / 'examples' / 'rig-project'
+
+
+def test_example_project_runs_on_two_workers(
+        project: pytest.Pytester, request: pytest.FixtureRequest) -> None:
+    for path in EXAMPLE.iterdir():
+        if path.is_file():
+            shutil.copy(path, project.path / path.name)
+    result = run(project, request, '--board-kind', 'unix', '-n', '2')
+    result.assert_outcomes(passed=2)
+    assert 'gap_pair' in result.stdout.str()  # the coverage table has the example's names
