@@ -75,28 +75,33 @@ demo: unix qemu
 repl: unix
 	$(PYTHON) -m tools.boards repl --kind $(KIND) --build $(BUILD_ABS)
 
-# `make test` builds first (test-builds), then runs its steps at once: the
-# pytest suite on TEST_WORKERS xdist workers (each with its own radios and
-# boards), the example project through the installed plugin, and the
-# conformance runs (each on rigs of its own). The tests mostly wait on
-# virtual radios and boards, so more workers than cores keep the cores busy.
-# Each step's output is shown whole when it ends.
-TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 2) * 2 )))
+# `make test` builds first (test-builds), then runs its steps TEST_SLOTS at
+# a time, longest first: the pytest suite on TEST_WORKERS xdist workers (each
+# with its own radios and boards; `worksteal` evens out the long 30 s
+# protocol-timeout tests), the conformance runs (each on rigs of its own,
+# CONFORMANCE_JOBS tests at once) and the example project through the
+# installed plugin. The tests mostly wait on virtual radios and boards, so
+# more workers than cores keep the cores busy; more slots than that starve
+# the qemu boards (MicroPython's own tests give a connection 4 s). Each
+# step's output is shown whole when it ends.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+TEST_WORKERS ?= $(shell echo $$(( $(NPROC) * 2 )))
+TEST_SLOTS ?= $(shell echo $$(( $(NPROC) + 1 )))
 CONFORMANCE_JOBS ?= 2
 MPBOARD_ENV = MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython
 PYTEST_RIG_ARGS = --board-build=$(BUILD_ABS) --board-artifacts=$(BUILD_ABS)/test-artifacts
-TEST_STEPS = test-pytest test-example test-conformance test-conformance-stock \
-	test-conformance-other test-conformance-stock-other test-conformance-unpaced
+TEST_STEPS = test-pytest test-conformance-unpaced test-conformance test-conformance-other \
+	test-conformance-stock test-conformance-stock-other test-example
 .PHONY: $(TEST_STEPS)
 
 test: test-builds
-	@$(MAKE) --no-print-directory -j --output-sync=target $(TEST_STEPS)
+	@$(MAKE) --no-print-directory -j $(TEST_SLOTS) --output-sync=target $(TEST_STEPS)
 
 test-builds: unix-san qemu stock-unix
 	@$(MAKE) --no-print-directory MICROPY_VERSION=$(MICROPY_VERSION_OTHER) unix-san qemu stock-unix
 
 test-pytest:
-	$(MPBOARD_ENV) $(PYTHON) -m pytest tests -n $(TEST_WORKERS) $(PYTEST_RIG_ARGS) \
+	$(MPBOARD_ENV) $(PYTHON) -m pytest tests -n $(TEST_WORKERS) --dist worksteal $(PYTEST_RIG_ARGS) \
 	    --api-coverage-json=$(BUILD_ABS)/api-coverage.json $(PYTEST_ARGS)
 
 # A user's project (README there), on unix boards, through the installed plugin.
