@@ -80,6 +80,7 @@ class Board:
         self._pending: list[Event] = []
         self._transport: SerialTransport | None = None
         self._running: str | None = None  # code started with start(), not yet joined
+        self._early = b''  # its output read by wait_for_output(), for join()
 
     # -- connection ----------------------------------------------------------
     @property
@@ -190,11 +191,29 @@ class Board:
         self._send(code)
         self._running = code
 
+    def wait_for_output(self, text: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+        """While code started with start() runs: wait until it has printed
+        `text` and return what it printed so far (join() still returns all
+        of it). `timeout` is the longest silence allowed."""
+        if self._running is None:
+            raise AssertionError(f'{self.name}: wait_for_output({text!r}) with nothing started')
+        data = self.transport.read_until(1, text.encode(), timeout=timeout)
+        self._early += data
+        printed = self._early.decode(errors='replace')
+        if b'\x04' in data:  # the code ended (raw REPL's end of output) first
+            raise AssertionError(f'{self.name}: the code ended without printing {text!r}; '
+                                 f'printed {printed!r}')
+        if not data.endswith(text.encode()):
+            raise AssertionError(f'{self.name}: no {text!r} within {timeout} s of silence; '
+                                 f'printed {printed!r}')
+        return printed
+
     def join(self, timeout: float = DEFAULT_TIMEOUT_S) -> str:
         if self._running is None:
             return ''
         code, self._running = self._running, None
-        return self._follow(code, timeout)
+        early, self._early = self._early.decode(errors='replace'), b''
+        return early + self._follow(code, timeout)
 
     def _send(self, code: str, log_as: str | None = None) -> None:
         self._log(log_as or f'>>> {code.strip()}')
