@@ -1,7 +1,8 @@
 # Entry points a user types. See README.md.
 #   make demo   install what is missing, build both boards, show two boards on a virtual radio
 #   make test   build what is needed and run the whole test suite on virtual boards
-#               (steps at once; TEST_WORKERS pytest-xdist workers, default 2 per core)
+#               (steps at once; TEST_WORKERS pytest-xdist workers, default 2 per core;
+#               tests marked timing alone at the end)
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
 #   make bench  GAP, GATT and L2CAP benchmarks (latency, scan results/s, code size,
 #               notification throughput, write round trip, channel throughput)
@@ -81,28 +82,34 @@ repl: unix
 # protocol-timeout tests), the conformance runs (each on rigs of its own,
 # CONFORMANCE_JOBS tests at once) and the example project through the
 # installed plugin. The tests mostly wait on virtual radios and boards, so
-# more workers than cores keep the cores busy; more slots than that starve
-# the qemu boards (MicroPython's own tests give a connection 4 s). Each
-# step's output is shown whole when it ends.
+# more workers than cores keep the cores busy; more steps at once than cores
+# starve the qemu boards (MicroPython's own l2cap tests give a connection
+# 4 s). Last, alone, the tests marked `timing` (they assert on wall-clock
+# time within milliseconds). Each step's output is shown whole when it ends.
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 TEST_WORKERS ?= $(shell echo $$(( $(NPROC) * 2 )))
-TEST_SLOTS ?= $(shell echo $$(( $(NPROC) + 1 )))
+TEST_SLOTS ?= $(NPROC)
 CONFORMANCE_JOBS ?= 2
 MPBOARD_ENV = MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython
 PYTEST_RIG_ARGS = --board-build=$(BUILD_ABS) --board-artifacts=$(BUILD_ABS)/test-artifacts
 TEST_STEPS = test-pytest test-conformance-unpaced test-conformance test-conformance-other \
 	test-conformance-stock test-conformance-stock-other test-example
-.PHONY: $(TEST_STEPS)
+.PHONY: $(TEST_STEPS) test-timing
 
 test: test-builds
 	@$(MAKE) --no-print-directory -j $(TEST_SLOTS) --output-sync=target $(TEST_STEPS)
+	@$(MAKE) --no-print-directory test-timing
 
 test-builds: unix-san qemu stock-unix
 	@$(MAKE) --no-print-directory MICROPY_VERSION=$(MICROPY_VERSION_OTHER) unix-san qemu stock-unix
 
 test-pytest:
-	$(MPBOARD_ENV) $(PYTHON) -m pytest tests -n $(TEST_WORKERS) --dist worksteal $(PYTEST_RIG_ARGS) \
-	    --api-coverage-json=$(BUILD_ABS)/api-coverage.json $(PYTEST_ARGS)
+	$(MPBOARD_ENV) $(PYTHON) -m pytest tests -m 'not timing' -n $(TEST_WORKERS) --dist worksteal \
+	    $(PYTEST_RIG_ARGS) --api-coverage-json=$(BUILD_ABS)/api-coverage.json $(PYTEST_ARGS)
+
+test-timing:
+	$(MPBOARD_ENV) $(PYTHON) -m pytest tests -m timing $(PYTEST_RIG_ARGS) \
+	    --api-coverage-json=$(BUILD_ABS)/api-coverage-timing.json $(PYTEST_ARGS)
 
 # A user's project (README there), on unix boards, through the installed plugin.
 test-example:

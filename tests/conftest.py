@@ -27,6 +27,12 @@ from harness.peer import HciPeer  # noqa: E402
 pytest_plugins = ['pytester']  # tests/test_plugin.py runs the plugin on user projects
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        'markers', 'timing: asserts on wall-clock time within milliseconds, so it needs the '
+                   'processor to itself: `make test` runs these alone, after the parallel steps')
+
+
 @pytest.fixture
 def hci_peers(board_kind: str, rig_pool: RigPool,
               boards: tuple[Board, ...]) -> Iterator[list[HciPeer]]:
