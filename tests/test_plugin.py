@@ -96,9 +96,35 @@ def test_boards_fixture_gives_two_soft_reset_boards(boards):
     assert len(boards) == 2
     assert [b.eval('"_mpbt_rec" in globals()') for b in boards] == [True, True]
     assert boards[0].eval('6 * 7') == 42
+
+
+def test_files_go_to_the_board_and_back(central, tmp_path):
+    sent = tmp_path / 'sent.bin'
+    sent.write_bytes(bytes(range(256)) * 5)
+    central.put(sent, '/copied.bin')
+    assert central.eval('__import__("os").stat("/copied.bin")[6]') == 1280
+    central.get('/copied.bin', tmp_path / 'back.bin')
+    assert (tmp_path / 'back.bin').read_bytes() == sent.read_bytes()
+    central.exec('import os\\nos.remove("/copied.bin")')
+
+
+def test_hard_reset_restarts_the_board(central):
+    central.exec('import builtins\\nbuiltins._mark = 1')
+    central.hard_reset()
+    assert central.eval('hasattr(__import__("builtins"), "_mark")') is False
+    assert central.eval('"_mpbt_rec" in globals()') is True
+
+
+def test_started_script_and_event_log(central, peripheral):
+    from helpers import advertised_and_seen
+    central.start('import time\\nprint("begun")\\ntime.sleep_ms(300)\\nprint("ended")')
+    assert 'begun' in central.wait_for_output('begun')
+    assert central.join().split() == ['begun', 'ended']
+    advertised_and_seen(central, peripheral)
+    assert '_IRQ_SCAN_RESULT' in central.event_log()
 ''')
     result = run(project, request, '--board-kind', 'unix')
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=5)
     assert 'bluetooth API coverage' in result.stdout.str()
     assert (project.path / 'mpbt-artifacts' / 'api-coverage.json').is_file()
 
