@@ -1,6 +1,8 @@
 # Entry points a user types. See README.md.
 #   make demo   install what is missing, build both boards, show two boards on a virtual radio
 #   make test   build what is needed and run the whole test suite on virtual boards
+#               (steps at once; TEST_WORKERS pytest-xdist workers, default 2 per core;
+#               tests marked timing alone at the end)
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
 #   make bench  GAP, GATT and L2CAP benchmarks (latency, scan results/s, code size,
 #               notification throughput, write round trip, channel throughput)
@@ -36,8 +38,9 @@ endif
 
 PORT_MAKE = mp=$$($(MICROPY_DIR_CMD)) && $(MAKE) --no-print-directory -j$(JOBS) MICROPY_DIR="$$mp"
 
-.PHONY: all deps micropython unix unix-san qemu stock-unix boards demo repl test conformance \
-	conformance-stock conformance-unpaced bench fuzz clean
+.PHONY: all deps micropython unix unix-san qemu stock-unix boards demo repl test test-builds \
+	conformance conformance-stock conformance-unpaced conformance-run conformance-stock-run \
+	conformance-unpaced-run bench fuzz clean
 
 all: boards
 
@@ -75,35 +78,87 @@ demo: unix qemu
 repl: unix
 	$(PYTHON) -m tools.boards repl --kind $(KIND) --build $(BUILD_ABS)
 
-test: unix-san qemu
-	MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython $(PYTHON) -m pytest tests $(PYTEST_ARGS)
-	@$(MAKE) --no-print-directory conformance
-	@$(MAKE) --no-print-directory conformance-stock CONFORMANCE_ARGS=--must-pass-only
-	@$(MAKE) --no-print-directory conformance MICROPY_VERSION=$(MICROPY_VERSION_OTHER) \
+# `make test` builds first (test-builds), then runs its steps TEST_SLOTS at
+# a time, longest first: the pytest suite on TEST_WORKERS xdist workers (each
+# with its own radios and boards; `worksteal` evens out the long 30 s
+# protocol-timeout tests), the conformance runs (each on rigs of its own,
+# CONFORMANCE_JOBS tests at once) and the example project through the
+# installed plugin. The tests mostly wait on virtual radios and boards, so
+# more workers than cores keep the cores busy; more steps at once than cores
+# starve the qemu boards (MicroPython's own l2cap tests give a connection
+# 4 s). Last, alone, the tests marked `timing` (they assert on wall-clock
+# time within milliseconds). Each step's output is shown whole when it ends.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+TEST_WORKERS ?= $(shell echo $$(( $(NPROC) * 2 )))
+TEST_SLOTS ?= $(NPROC)
+CONFORMANCE_JOBS ?= 2
+MPBOARD_ENV = MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython
+PYTEST_RIG_ARGS = --board-build=$(BUILD_ABS) --board-artifacts=$(BUILD_ABS)/test-artifacts
+TEST_STEPS = test-pytest test-conformance-unpaced test-conformance test-conformance-other \
+	test-conformance-stock test-conformance-stock-other test-example
+.PHONY: $(TEST_STEPS) test-timing
+
+test: test-builds
+	@$(MAKE) --no-print-directory -j $(TEST_SLOTS) --output-sync=target $(TEST_STEPS)
+	@$(MAKE) --no-print-directory test-timing
+
+test-builds: unix-san qemu stock-unix
+	@$(MAKE) --no-print-directory MICROPY_VERSION=$(MICROPY_VERSION_OTHER) unix-san qemu stock-unix
+
+test-pytest:
+	$(MPBOARD_ENV) $(PYTHON) -m pytest tests -m 'not timing' -n $(TEST_WORKERS) --dist worksteal \
+	    $(PYTEST_RIG_ARGS) --api-coverage-json=$(BUILD_ABS)/api-coverage.json $(PYTEST_ARGS)
+
+test-timing:
+	$(MPBOARD_ENV) $(PYTHON) -m pytest tests -m timing $(PYTEST_RIG_ARGS) \
+	    --api-coverage-json=$(BUILD_ABS)/api-coverage-timing.json $(PYTEST_ARGS)
+
+# A user's project (README there), on unix boards, through the installed plugin.
+test-example:
+	cd examples/rig-project && $(MPBOARD_ENV) $(PYTHON) -m pytest -p no:cacheprovider \
+	    --board-kind=unix --board-build=$(BUILD_ABS) \
+	    --board-artifacts=$(BUILD_ABS)/example-artifacts
+
+test-conformance:
+	@$(MAKE) --no-print-directory conformance-run CONFORMANCE_ARGS="--jobs $(CONFORMANCE_JOBS)"
+test-conformance-stock:
+	@$(MAKE) --no-print-directory conformance-stock-run CONFORMANCE_ARGS=--must-pass-only
+test-conformance-other:
+	@$(MAKE) --no-print-directory conformance-run MICROPY_VERSION=$(MICROPY_VERSION_OTHER) \
+	    CONFORMANCE_ARGS="--must-pass-only --jobs $(CONFORMANCE_JOBS)"
+test-conformance-stock-other:
+	@$(MAKE) --no-print-directory conformance-stock-run MICROPY_VERSION=$(MICROPY_VERSION_OTHER) \
 	    CONFORMANCE_ARGS=--must-pass-only
-	@$(MAKE) --no-print-directory conformance-stock MICROPY_VERSION=$(MICROPY_VERSION_OTHER) \
-	    CONFORMANCE_ARGS=--must-pass-only
-	@$(MAKE) --no-print-directory conformance-unpaced
+test-conformance-unpaced:
+	@$(MAKE) --no-print-directory conformance-unpaced-run
+
+# The conformance runs; each *-run target runs on what is built (make test
+# builds first, then runs several at once: concurrent builds of one folder
+# would race).
+CONFORMANCE = mp=$$($(MICROPY_DIR_CMD)) && MPBOARD_UNIX=$(OUT)/unix-san/micropython \
+	MPBOARD_QEMU=$(OUT)/qemu/firmware.elf $(PYTHON) -m tools.conformance \
+	--build $(OUT) --micropython "$$mp"
 
 # perf_gatt_char_write 20 times in a row on each kind with the radio's air
 # pacing off: writes arrive faster than any real link delivers them, so a
 # handler that reads the value late would see a later write's value.
 conformance-unpaced: unix-san qemu
-	mp=$$($(MICROPY_DIR_CMD)) && MPBOARD_UNIX=$(OUT)/unix-san/micropython \
-	    MPBOARD_QEMU=$(OUT)/qemu/firmware.elf $(PYTHON) -m tools.conformance \
-	    --build $(OUT) --micropython "$$mp" --out $(OUT)/conformance-unpaced \
-	    --no-air-pacing --repeat 20 perf_gatt_char_write
+	@$(MAKE) --no-print-directory conformance-unpaced-run
+conformance-unpaced-run:
+	$(CONFORMANCE) --out $(OUT)/conformance-unpaced \
+	    --no-air-pacing --repeat 20 --jobs $(CONFORMANCE_JOBS) perf_gatt_char_write
 
-# CONFORMANCE_ARGS: e.g. --kind unix, --must-pass-only, --diff, test names.
+# CONFORMANCE_ARGS: e.g. --kind unix, --must-pass-only, --diff, --jobs N, test names.
 conformance: unix-san qemu
-	mp=$$($(MICROPY_DIR_CMD)) && MPBOARD_UNIX=$(OUT)/unix-san/micropython \
-	    MPBOARD_QEMU=$(OUT)/qemu/firmware.elf $(PYTHON) -m tools.conformance \
-	    --build $(OUT) --micropython "$$mp" --out $(OUT)/conformance $(CONFORMANCE_ARGS)
+	@$(MAKE) --no-print-directory conformance-run
+conformance-run:
+	$(CONFORMANCE) --out $(OUT)/conformance $(CONFORMANCE_ARGS)
 
 # The same tests on two processes of MicroPython's own unix port with our module.
 conformance-stock: stock-unix
-	mp=$$($(MICROPY_DIR_CMD)) && $(PYTHON) -m tools.conformance --kind stock-unix \
-	    --build $(OUT) --micropython "$$mp" --out $(OUT)/conformance $(CONFORMANCE_ARGS)
+	@$(MAKE) --no-print-directory conformance-stock-run
+conformance-stock-run:
+	$(CONFORMANCE) --kind stock-unix --out $(OUT)/conformance $(CONFORMANCE_ARGS)
 
 # Longer than the 45 s of `make test`; new inputs in $(BUILD)/fuzz/corpus,
 # a crash's input in $(BUILD)/fuzz/artifacts.

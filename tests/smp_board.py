@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from harness.board import Board
-from harness.gap import advertise, mac, up
+from harness.gap import advertise, mac, scan_marker, up
 
 # An IRQ handler with a store in aioble's manner (a dict of (sec_type, key)
 # -> value; a GET_SECRET with key None counts records of the type), in
@@ -52,7 +52,7 @@ SEEN = [0.0]  # when the last one_encryption_update() saw its event
 def one_encryption_update(board: Board) -> tuple:
     update = board.wait_for_event('_IRQ_ENCRYPTION_UPDATE', timeout=10)
     SEEN[0] = time.monotonic()
-    time.sleep(0.3)
+    scan_marker(board)  # every event raised before it has been delivered
     assert not [e for e in board.take_events() if e.name == '_IRQ_ENCRYPTION_UPDATE']
     return update.data
 

@@ -9,7 +9,7 @@ import pytest
 
 from harness.board import Board
 from harness.gap import connect, up
-from harness.plugin import RigPool
+from pytest_mpbt import RigPool
 
 HARD_RESET, DEEPSLEEP_RESET, SOFT_RESET = 2, 4, 5
 TEST_DIR = '/_t'  # everything a test writes, removed by the `scratch` fixture
@@ -187,6 +187,7 @@ def _irq(event, data):
 ble.irq(_irq)
 async def serve():
     ble.gap_advertise(20000, b'\\x02\\x01\\x06\\x05\\x09asyn')
+    print('advertising')
     await asyncio.wait_for(_connected.wait(), 10)
     await asyncio.wait_for(_written.wait(), 10)
     value = bytes(ble.gatts_read(_h))
@@ -238,7 +239,7 @@ def test_asyncio_ble_peripheral_and_central(central: Board, peripheral: Board) -
     peripheral.exec('import bluetooth\nbluetooth.BLE().active(True)')
     addr_type, addr = peripheral.eval('bluetooth.BLE().config("mac")')
     peripheral.start(ASYNC_PERIPHERAL)
-    time.sleep(0.5)
+    peripheral.wait_for_output('advertising')
     central.exec(ASYNC_CENTRAL)
     out = central.exec(f'asyncio.run(client({addr_type}, {addr!r}))', timeout=30)
     assert "notified b'HELLO ASYNC'" in out

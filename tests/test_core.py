@@ -280,6 +280,7 @@ def test_host_errors_are_micropython_errno_values(central: Board) -> None:
 
 
 # -- the receive queue under a flood ---------------------------------------------------
+@pytest.mark.timing
 @pytest.mark.api(methods=['gap_scan', 'config'], events=['_IRQ_SCAN_RESULT'])
 def test_scan_flood_loses_nothing_but_what_the_ring_counts(
         central: Board, radio: Radio, hci_peers: list[HciPeer]) -> None:

@@ -56,11 +56,11 @@ def test_board_blocked_in_readline_or_sleep_still_connects(
     peripheral.exec(TIMED_HANDLER)
     address = mac(peripheral)  # before it blocks: the board answers nothing while blocked
     if blocker == 'readline':
-        block = 'import sys\n_t0 = time.ticks_ms()\n_line = sys.stdin.readline()\n'
+        block = 'import sys\n_t0 = time.ticks_ms()\nprint("blocking")\n_line = sys.stdin.readline()\n'
     else:
-        block = '_t0 = time.ticks_ms()\ntime.sleep(4)\n'
+        block = '_t0 = time.ticks_ms()\nprint("blocking")\ntime.sleep(4)\n'
     peripheral.start(block + '_t1 = time.ticks_ms()\nprint("unblocked")')
-    time.sleep(0.5)
+    peripheral.wait_for_output('blocking')
     central.exec(f'ble.gap_connect(*{address!r})')
     central.wait_for_event('_IRQ_PERIPHERAL_CONNECT')
     time.sleep(1.0)  # the peripheral is still blocked here

@@ -478,6 +478,7 @@ def test_connection_update_errors(hosts: list[HciClient]) -> None:
 
 
 # (i) scan windows and advDelay ----------------------------------------------
+@pytest.mark.timing
 def test_scanner_hears_only_during_its_window(hosts: list[HciClient]) -> None:
     advertise(hosts[1], ADV_NONCONN_IND, data=b'\x02\x01\x06')  # every 20 ms (+advDelay)
     hosts[0].ok(hci.HCI_LE_Set_Scan_Parameters_Command(
@@ -492,6 +493,7 @@ def test_scanner_hears_only_during_its_window(hosts: list[HciClient]) -> None:
     assert 1 <= low_duty <= 10, (low_duty, full_duty)
 
 
+@pytest.mark.timing
 def test_advertising_events_are_jittered_by_adv_delay(hosts: list[HciClient]) -> None:
     advertise(hosts[1], ADV_NONCONN_IND)
     scan(hosts[0], PASSIVE)
@@ -580,6 +582,7 @@ def model_air_time_s(pdus: list[bytes]) -> float:
 FLOOD_COUNT, FLOOD_SIZE = 40, 131  # perf_gatt_char_write: 40 Write Commands of 128 octets
 
 
+@pytest.mark.timing
 def test_acl_data_is_paced_at_le_1m_air_speed_and_kept_in_order(hosts: list[HciClient]) -> None:
     central, peripheral = connected_pair(hosts)
     started = time.monotonic()
@@ -598,6 +601,7 @@ def test_acl_data_is_paced_at_le_1m_air_speed_and_kept_in_order(hosts: list[HciC
     assert time.monotonic() - started >= model_air_time_s(sent)
 
 
+@pytest.mark.timing
 def test_a_busy_radio_never_lets_pdus_through_back_to_back(
         radio: Radio, hosts: list[HciClient]) -> None:
     central, peripheral = connected_pair(hosts)
@@ -628,6 +632,7 @@ def test_ll_control_pdus_wait_behind_queued_data(hosts: list[HciClient]) -> None
     assert acl_from(hosts[1], 0.1) == []
 
 
+@pytest.mark.timing
 def test_disconnect_takes_a_connection_interval(hosts: list[HciClient]) -> None:
     # (m) the link was made with a 30 ms interval: LL_TERMINATE_IND leaves at
     # the next connection event, so neither side hears of it at once.
@@ -664,6 +669,7 @@ def test_unknown_commands_are_answered(hosts: list[HciClient]) -> None:
     hosts[0].ok(hci.HCI_Read_BD_ADDR_Command())
 
 
+@pytest.mark.timing
 def test_links_are_paced_independently(hosts: list[HciClient]) -> None:
     first_central, first_peripheral = connected_pair(hosts)
     advertise(hosts[1], ADV_IND)
@@ -680,6 +686,7 @@ def test_links_are_paced_independently(hosts: list[HciClient]) -> None:
     assert model_air_time_s(first) <= elapsed < model_air_time_s(first + second)
 
 
+@pytest.mark.timing
 def test_air_pacing_can_be_turned_off(unpaced_hosts: list[HciClient]) -> None:
     clients = unpaced_hosts
     central, peripheral = connected_pair(clients)
@@ -722,6 +729,7 @@ def record_deliveries_and_completions(radio: Radio, sender: int, receiver: int) 
     return order
 
 
+@pytest.mark.timing
 def test_completed_packets_follow_delivery_over_the_air(
         radio: Radio, hosts: list[HciClient]) -> None:
     buffers = hosts[0].ok(hci.HCI_LE_Read_Buffer_Size_Command()).return_parameters
@@ -772,6 +780,7 @@ def test_packets_outstanding_at_disconnection_are_flushed_not_completed(
     hosts[1].wait_for(lambda p: isinstance(p, hci.HCI_Disconnection_Complete_Event))
 
 
+@pytest.mark.timing
 def test_unpaced_radio_completes_packets_at_once(unpaced_hosts: list[HciClient]) -> None:
     clients = unpaced_hosts
     central, peripheral = connected_pair(clients)

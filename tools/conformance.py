@@ -6,7 +6,8 @@ Runs the tests of `tests/multi_bluetooth/` of the MicroPython source we build
 against, unchanged, with that source's own runner (`tests/run-multitests.py
 -i pyb:<pty> -i pyb:<pty> <test>`), on two virtual boards of each kind (a Rig
 from tools.boards: one radio, two boards). One runner process per test, so
-each test has its own time limit and its own verdict.
+each test has its own time limit and its own verdict. With --jobs N, N
+runners work at once, each on rigs of its own (its own radio and boards).
 
 What is expected of each test is the explicit list tests/conformance.txt:
 `pass` tests must pass (anything else makes the exit status 1), `pending`
@@ -18,7 +19,7 @@ each test); after any other result it is restarted so one failure cannot
 spill into the next test. Every process started is killed on exit.
 Per-test output (runner output, diff against the .exp, and on failure the
 boards' process logs and the radio's btsnoop captures) goes to
-build/conformance/<kind>/.
+build/conformance/<kind>/, the verdicts to build/conformance/results-<--kind>.json.
 """
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ import json
 import os
 import re
 import shutil
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -136,17 +139,35 @@ def available_tests(micropython: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob('*.py'))
 
 
-class KindRun:
-    """Runs the tests of one board kind on a rig of two boards of that kind."""
+class RunCounter:
+    """Runs per (kind, test) so far, shared by the jobs (--repeat names each run's log)."""
 
-    def __init__(self, kind: str, args: argparse.Namespace) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[tuple[str, str], int] = {}
+
+    def next(self, kind: str, name: str) -> int:
+        with self._lock:
+            self._runs[kind, name] = self._runs.get((kind, name), 0) + 1
+            return self._runs[kind, name]
+
+
+class KindRun:
+    """Runs tests of one board kind on a rig of two boards of that kind (one
+    job's rig: jobs never share boards)."""
+
+    def __init__(self, kind: str, args: argparse.Namespace, runs: RunCounter) -> None:
         self.kind = kind
         self.args = args
         self.rig: Rig | None = None
         self.out_dir: Path = args.out / kind
-        self.runs: dict[str, int] = {}  # runs per test so far (--repeat)
-        shutil.rmtree(self.out_dir, ignore_errors=True)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.runs = runs
+        self.runner: subprocess.Popen[str] | None = None  # the runner now running
+
+    def stop_runner(self) -> None:
+        runner = self.runner
+        if runner is not None:
+            kill_group(runner)
 
     def close_rig(self) -> None:
         if self.rig is not None:
@@ -170,8 +191,8 @@ class KindRun:
         if expect not in RUN_EXPECTATIONS:
             return Result(self.kind, entry.name, expect, 'not run', 0.0, entry.reason)
         started = time.monotonic()
-        self.runs[entry.name] = self.runs.get(entry.name, 0) + 1
-        run_tag = f'.{self.runs[entry.name]}' if self.runs[entry.name] > 1 else ''
+        run = self.runs.next(self.kind, entry.name)
+        run_tag = f'.{run}' if run > 1 else ''
         log_path = self.out_dir / f'{entry.name}{run_tag}.log'
         try:
             rig = self.ensure_rig()
@@ -219,6 +240,7 @@ class KindRun:
             command, cwd=self.args.micropython / 'tests', stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors='replace',
             env=dict(os.environ, PYTHONUNBUFFERED='1'), start_new_session=True)
+        self.runner = process
         try:
             output, _ = process.communicate(timeout=self.args.timeout)
         except subprocess.TimeoutExpired:
@@ -228,6 +250,7 @@ class KindRun:
                     f'no verdict within {self.args.timeout:.0f} s (runner killed)')
         finally:
             kill_group(process)
+            self.runner = None
         match = RESULT_LINE.search(output)
         if match is None:
             return ('ERROR', output,
@@ -272,6 +295,66 @@ def print_table(results: list[Result], entries: list[Entry], kinds: list[str]) -
         print(f'{kind}: {summary}; {sum(r.seconds for r in mine):.0f} s')
 
 
+def run_jobs(work: list[tuple[str, Entry]], args: argparse.Namespace) -> list[Result]:
+    """Run the work in order on args.jobs threads; each thread keeps its own
+    rig per kind, closed when the work is done (or on Ctrl-C/SIGTERM)."""
+    todo: queue.Queue[tuple[str, Entry]] = queue.Queue()
+    for item in work:
+        todo.put(item)
+    results: list[Result] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    runs = RunCounter()
+    every_run: list[KindRun] = []
+
+    def job() -> None:
+        mine: dict[str, KindRun] = {}
+        try:
+            while not stop.is_set():
+                try:
+                    kind, entry = todo.get_nowait()
+                except queue.Empty:
+                    return
+                if kind not in mine:
+                    mine[kind] = KindRun(kind, args, runs)
+                    with lock:
+                        every_run.append(mine[kind])
+                run = mine[kind]
+                result = run.run(entry)
+                with lock:
+                    results.append(result)
+                    report(result, args)
+        finally:
+            for run in mine.values():
+                run.close_rig()
+
+    threads = [threading.Thread(target=job, daemon=True) for _ in range(max(1, args.jobs))]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        with lock:
+            for run in every_run:
+                run.stop_runner()
+        raise
+    return results
+
+
+def report(result: Result, args: argparse.Namespace) -> None:
+    if result.expect not in RUN_EXPECTATIONS:
+        return
+    print(f'{result.kind:5} {result.name:30} {result.verdict:6} {result.outcome:8} '
+          f'{result.seconds:5.1f}s', flush=True)
+    for metric in result.metrics:
+        print(f'    metric: {metric}', flush=True)
+    if args.diff and result.verdict == 'XFAIL':
+        print('    ' + result.detail.replace('\n', '\n    '), flush=True)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='python -m tools.conformance',
@@ -305,6 +388,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              '(faster than any real link: shakes out ordering assumptions)')
     parser.add_argument('--repeat', type=int, default=1, metavar='N',
                         help='run each selected test N times in a row (each run must pass)')
+    parser.add_argument('--jobs', type=int, default=1, metavar='N',
+                        help='run N tests at once, each job on rigs of its own (default 1)')
     parser.add_argument('tests', nargs='*', help='run only these tests (names without .py)')
     args = parser.parse_args(argv)
     args.build = args.build.resolve()
@@ -340,31 +425,22 @@ def main(argv: list[str] | None = None) -> int:
             for e in selected]
     kinds = list(KINDS) if args.kind == 'all' else [args.kind]
     raise_on_sigterm()
-    results: list[Result] = []
     started = time.monotonic()
     print(f'MicroPython source: {args.micropython}; output: {args.out}', flush=True)
+    for kind in kinds:
+        shutil.rmtree(args.out / kind, ignore_errors=True)
+        (args.out / kind).mkdir(parents=True, exist_ok=True)
+    work = [(kind, entry) for kind in kinds for entry in selected for _ in range(args.repeat)]
     try:
-        for kind in kinds:
-            run = KindRun(kind, args)
-            try:
-                for entry in [e for e in selected for _ in range(args.repeat)]:
-                    result = run.run(entry)
-                    results.append(result)
-                    if result.expect in RUN_EXPECTATIONS:
-                        print(f'{kind:5} {entry.name:30} {result.verdict:6} {result.outcome:8} '
-                              f'{result.seconds:5.1f}s', flush=True)
-                        for metric in result.metrics:
-                            print(f'    metric: {metric}', flush=True)
-                        if args.diff and result.verdict == 'XFAIL':
-                            print('    ' + result.detail.replace('\n', '\n    '), flush=True)
-            finally:
-                run.close_rig()
+        results = run_jobs(work, args)
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)
         return 130
+    order = {key: i for i, key in enumerate(dict.fromkeys((k, e.name) for k, e in work))}
+    results.sort(key=lambda r: order[r.kind, r.name])
     print_table(results, selected, kinds)
     print(f'total {time.monotonic() - started:.0f} s; logs in {args.out}')
-    (args.out / 'results.json').write_text(json.dumps(
+    (args.out / f'results-{args.kind}.json').write_text(json.dumps(
         [dataclasses.asdict(r) | {'verdict': r.verdict} for r in results], indent=1) + '\n')
     bad = [r for r in results if r.bad]
     xpass = [r for r in results if r.verdict == 'XPASS']

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the project needs on a Debian machine: toolchains from apt (only
-# the missing ones) and the pinned Python packages into build/venv.
+# the missing ones), the pinned Python packages and the test rig plugin into build/venv.
 set -euo pipefail
 
 build=${1:-build}
@@ -33,4 +33,12 @@ fi
 if ! cmp -s requirements.txt "$stamp"; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements.txt >&2
     cp requirements.txt "$stamp"
+fi
+# The test rig's pytest plugin (pyproject.toml, rig/), editable: the repo's
+# own tests run through it as installed, and edits to rig/ or tools/radio/
+# take effect without reinstalling.
+plugin_stamp="$venv/.pyproject"
+if ! cmp -s pyproject.toml "$plugin_stamp"; then
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e . >&2
+    cp pyproject.toml "$plugin_stamp"
 fi
