@@ -213,6 +213,29 @@ def test_rejected_comparison_fails_on_both_sides(peripheral: Board, smp_peer: Sm
                                                                  '_IRQ_PASSKEY_ACTION')]
 
 
+@pytest.mark.api(methods=['gap_passkey'], events=['_IRQ_ENCRYPTION_UPDATE',
+                                                  '_IRQ_CENTRAL_DISCONNECT'])
+def test_repeated_attempts_survive_a_reconnect(peripheral: Board, smp_peer: SmpPeer) -> None:
+    # Issue 15 item 11: the waiting interval belongs to the peer, not the
+    # link (Core Vol 3 Part H 2.3.6), so guessing costs more than a reconnect.
+    up(peripheral)
+    configure(peripheral, io=1, mitm=True)
+    smp_peer.configure(io=1, sc=True, mitm=True, bond=False)
+    conn = board_as_peripheral(peripheral, smp_peer)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(smp_peer.pair_result)
+        peripheral.wait_for_event('_IRQ_PASSKEY_ACTION', timeout=10)
+        peripheral.exec(f'ble.gap_passkey({conn}, {NUMCMP}, 0)')
+        assert result.result(timeout=40) == NUMERIC_COMPARISON_FAILED
+    assert one_encryption_update(peripheral) == (conn, 0, 0, 0, -NUMERIC_COMPARISON_FAILED)
+    smp_peer.disconnect()
+    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
+    board_as_peripheral(peripheral, smp_peer)  # the same address, a new link
+    assert smp_peer.pair_result() == REPEATED_ATTEMPTS
+    assert not [e for e in peripheral.take_events() if e.name in ('_IRQ_ENCRYPTION_UPDATE',
+                                                                 '_IRQ_PASSKEY_ACTION')]
+
+
 @pytest.mark.api(methods=['gap_pair'], events=['_IRQ_ENCRYPTION_UPDATE'])
 @pytest.mark.parametrize('role', ['peripheral', 'central'])
 def test_le_secure_refuses_legacy(boards: tuple[Board, Board], smp_peer: SmpPeer, role: str) -> None:
