@@ -73,7 +73,13 @@ controllers (see tests/test_radio.py for the proof of each):
   (w) an advertising set made with the extended commands but legacy PDUs
       (Advertising_Event_Properties bit 4, as bumble's own Device advertises)
       sends the legacy PDU its properties name, which legacy scanners hear
-      (bumble sent ADV_EXT_IND for every set, invisible to them).
+      (bumble sent ADV_EXT_IND for every set, invisible to them);
+  (x) Data Length Extension and the LE 2M PHY (datalen.py): 251-octet ACL
+      buffers, the feature bits, the data length and PHY commands, the LL
+      procedures between controllers with their events on both sides, and
+      air time that follows each connection's PDU size, PHY and MIC;
+      `capabilities=LEGACY` keeps the old 27-octet LE 1M controller (proven
+      in tests/test_radio_dle.py).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -93,6 +99,7 @@ from bumble.controller import Connection, Controller, LegacyAdvertiser
 from bumble.core import PhysicalTransport
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .datalen import CURRENT, Capabilities, DataLengthAndPhy
 from .link import FaithfulLink
 from .pdus import (
     EXT_REPORT_SCAN_RSP,
@@ -265,7 +272,7 @@ def parameters_of(command: object) -> LinkParameters:
                           command.supervision_timeout)
 
 
-class FaithfulController(Controller):
+class FaithfulController(DataLengthAndPhy, Controller):
     event_mask: int = DEFAULT_EVENT_MASK
     le_event_mask: int = DEFAULT_LE_EVENT_MASK
 
@@ -279,7 +286,7 @@ class FaithfulController(Controller):
 
     # Instance attributes that HCI_Reset must keep (the rest fall back to the
     # class defaults).
-    _KEEP_ON_RESET = frozenset({'hci_sink', 'le_acl_data_packet_length'})
+    _KEEP_ON_RESET = frozenset({'hci_sink', 'le_acl_data_packet_length', 'capabilities'})
 
     def __init__(
         self,
@@ -289,8 +296,10 @@ class FaithfulController(Controller):
         public_address: str,
         host_source: object = None,
         host_sink: object = None,
-        le_acl_data_packet_length: int = 27,
+        le_acl_data_packet_length: int | None = None,
+        capabilities: Capabilities = CURRENT,
     ) -> None:
+        self.capabilities = capabilities
         super().__init__(
             name,
             host_source=host_source,
@@ -298,7 +307,9 @@ class FaithfulController(Controller):
             link=link,  # type: ignore[arg-type]
             public_address=public_address,
         )
-        self.le_acl_data_packet_length = le_acl_data_packet_length
+        self.le_acl_data_packet_length = (capabilities.acl_data_packet_length
+                                          if le_acl_data_packet_length is None
+                                          else le_acl_data_packet_length)
         self.le_legacy_advertiser = FaithfulAdvertiser(self)
         self._init_own_state()
 
@@ -326,6 +337,8 @@ class FaithfulController(Controller):
         self.held_acl: dict[int, list[tuple[bytes, int]]] = {}
         # (t) peripheral handles whose LTK reply is taken but not yet acted on
         self.ltk_replying: set[int] = set()
+        # (x) data length and PHY of each link, the defaults, the feature bits
+        self._init_data_length_state()
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -343,7 +356,7 @@ class FaithfulController(Controller):
 
     # (n) unknown commands get an answer
     def on_hci_command_packet(self, command: hci.HCI_Command) -> None:
-        if hasattr(self, f'on_{command.name.lower()}'):
+        if hasattr(self, f'on_{command.name.lower()}') and self.knows_command(command.op_code):
             super().on_hci_command_packet(command)
             return
         logger.warning('[%s] unknown command %s', self.name, command.name)
@@ -639,6 +652,7 @@ class FaithfulController(Controller):
         if connection is not None and connection is not known:
             connection.parameters = LinkParameters(  # type: ignore[attr-defined]
                 packet.interval, packet.latency, packet.timeout)
+            self.data_length_link_opened(connection)
 
     # ------------------------------------------------------------------
     # (g) connection parameters, as the initiator asked
@@ -672,6 +686,7 @@ class FaithfulController(Controller):
         connection = self.le_connections.get(peer_address)
         if pending is not None and connection is not None and connection is not known:
             connection.parameters = parameters_of(pending)  # type: ignore[attr-defined]
+            self.data_length_link_opened(connection)
 
     # ------------------------------------------------------------------
     # (h) connection update: Command Status now, the new parameters at an instant
@@ -725,6 +740,8 @@ class FaithfulController(Controller):
                 packet.interval, packet.latency, packet.timeout)
         if isinstance(packet, ll.TerminateInd) and connection is not None:
             self._cancel_update(connection.handle)
+        if connection is not None and self.on_data_length_or_phy_pdu(connection, packet):
+            return
         super().on_ll_control_pdu(sender_address, packet)
 
     def on_hci_disconnect_command(self, command: hci.HCI_Disconnect_Command) -> None:
@@ -1157,7 +1174,8 @@ class FaithfulController(Controller):
         link = self.link
         if isinstance(link, FaithfulLink):
             link.send_acl_data(self, connection.peer_address, connection.transport, pdu,
-                               on_delivered=functools.partial(self._complete, connection, packets))
+                               on_delivered=functools.partial(self._complete, connection, packets),
+                               air=self.air_profile(connection))
         else:
             connection.on_acl_pdu(pdu)
             self._complete(connection, packets)
@@ -1172,6 +1190,7 @@ class FaithfulController(Controller):
         self.encryption_key_sizes.pop(connection.handle, None)
         self.encrypting.discard(connection.handle)
         self.ltk_replying.discard(connection.handle)
+        self.data_length_link_closed(connection.handle)
         self._drop_air(connection, outgoing=connection.handle not in self.sent_terminate)
         super().on_le_disconnected(connection, reason)
 

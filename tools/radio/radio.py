@@ -23,6 +23,7 @@ from typing import TypeVar
 from bumble.transport.common import Transport
 
 from .controller import FaithfulController, LinkInfo
+from .datalen import CURRENT, LEGACY
 from .link import FaithfulLink
 from .transport import CaptureSnooper, TcpServerTransport, open_controller_transport, with_capture
 
@@ -65,14 +66,18 @@ class Radio:
         self,
         transports: Sequence[str],
         *,
-        le_acl_data_packet_length: int = 27,
+        le_acl_data_packet_length: int | None = None,
         capture_dir: Path | None = None,
         air_pacing: bool = True,
+        legacy_controllers: bool = False,
     ) -> None:
         if not transports:
             raise ValueError('a radio needs at least one controller transport')
         self.transport_names = list(transports)
         self.le_acl_data_packet_length = le_acl_data_packet_length
+        # The old controller: 27-octet buffers and PDUs, LE 1M only, no data
+        # length nor PHY commands (datalen.py). Otherwise 251 octets and LE 2M.
+        self.capabilities = LEGACY if legacy_controllers else CURRENT
         self.initial_capture_dir = capture_dir
         # ACL data takes LE 1M air time per connection direction (link.py);
         # only bench tools that say so may turn it off.
@@ -152,6 +157,7 @@ class Radio:
                     host_source=wrapped.source,
                     host_sink=wrapped.sink,
                     le_acl_data_packet_length=self.le_acl_data_packet_length,
+                    capabilities=self.capabilities,
                 ))
                 self.controllers.append(ControllerInfo(
                     index=index,
