@@ -147,6 +147,10 @@ class LinkState:
     rx_phys: int = PHY_1M_BIT
     phy_asked_by_host: bool = False
     peer_lacks_features: bool = False
+    # The effective values of the last exchange (what the host was told and
+    # the air uses); our own new values count only once the peer has them.
+    agreed: tuple[int, int, int, int] = (DEFAULT_PAYLOAD_OCTETS, DEFAULT_TIME_US,
+                                         DEFAULT_PAYLOAD_OCTETS, DEFAULT_TIME_US)
 
     def effective(self) -> tuple[int, int, int, int]:
         """(tx octets, tx time, rx octets, rx time) in force (4.5.10)."""
@@ -234,7 +238,7 @@ class DataLengthAndPhy:
         mic = connection.handle in self.encryption_key_sizes
         if state is None:
             return AirProfile(mic=mic)
-        tx_octets, tx_time, _, _ = state.effective()
+        tx_octets, tx_time, _, _ = state.agreed
         octets = min(tx_octets, octets_in_time(state.tx_phy, tx_time, mic))
         return AirProfile(phy=state.tx_phy, ack_phy=state.rx_phy,
                           payload_octets=max(octets, DEFAULT_PAYLOAD_OCTETS), mic=mic)
@@ -301,13 +305,13 @@ class DataLengthAndPhy:
     def _peer_lengths(self, connection: Connection, state: LinkState,
                       pdu: LengthReq | LengthRsp) -> None:
         """Take the peer's values; tell our host if the effective ones changed."""
-        before = state.effective()
         state.peer_rx_octets = max(pdu.max_rx_octets, DEFAULT_PAYLOAD_OCTETS)
         state.peer_rx_time = max(pdu.max_rx_time, DEFAULT_TIME_US)
         state.peer_tx_octets = max(pdu.max_tx_octets, DEFAULT_PAYLOAD_OCTETS)
         state.peer_tx_time = max(pdu.max_tx_time, DEFAULT_TIME_US)
         after = state.effective()
-        if after != before:
+        if after != state.agreed:
+            state.agreed = after
             tx_octets, tx_time, rx_octets, rx_time = after
             self.send_hci_packet(hci.HCI_LE_Data_Length_Change_Event(
                 connection_handle=connection.handle, max_tx_octets=tx_octets,

@@ -15,7 +15,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -69,15 +69,17 @@ class Radio:
         le_acl_data_packet_length: int | None = None,
         capture_dir: Path | None = None,
         air_pacing: bool = True,
-        legacy_controllers: bool = False,
+        legacy_controllers: bool | Collection[int] = False,
     ) -> None:
         if not transports:
             raise ValueError('a radio needs at least one controller transport')
         self.transport_names = list(transports)
         self.le_acl_data_packet_length = le_acl_data_packet_length
         # The old controller: 27-octet buffers and PDUs, LE 1M only, no data
-        # length nor PHY commands (datalen.py). Otherwise 251 octets and LE 2M.
-        self.capabilities = LEGACY if legacy_controllers else CURRENT
+        # length nor PHY commands (datalen.py); True for all controllers, or
+        # the indices of some. The others: 251 octets and LE 2M.
+        self.legacy_indices = (set(range(len(self.transport_names))) if legacy_controllers is True
+                               else set(legacy_controllers or ()))
         self.initial_capture_dir = capture_dir
         # ACL data takes LE 1M air time per connection direction (link.py);
         # only bench tools that say so may turn it off.
@@ -157,7 +159,7 @@ class Radio:
                     host_source=wrapped.source,
                     host_sink=wrapped.sink,
                     le_acl_data_packet_length=self.le_acl_data_packet_length,
-                    capabilities=self.capabilities,
+                    capabilities=LEGACY if index in self.legacy_indices else CURRENT,
                 ))
                 self.controllers.append(ControllerInfo(
                     index=index,
