@@ -79,7 +79,11 @@ controllers (see tests/test_radio.py for the proof of each):
       procedures between controllers with their events on both sides, and
       air time that follows each connection's PDU size, PHY and MIC;
       `capabilities=LEGACY` keeps the old 27-octet LE 1M controller (proven
-      in tests/test_radio_dle.py).
+      in tests/test_radio_dle.py);
+  (y) controller-to-host flow control (hostflow.py): with Host_Buffer_Size
+      given and flow control on, the host never holds more ACL packets than
+      it said, each no longer than it said; Host Number Of Completed Packets
+      frees them (bumble ignored all three; tests/test_radio_flow.py).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -100,6 +104,7 @@ from bumble.core import PhysicalTransport
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .datalen import CURRENT, Capabilities, DataLengthAndPhy
+from .hostflow import HostFlowControl
 from .link import FaithfulLink
 from .pdus import (
     EXT_REPORT_SCAN_RSP,
@@ -272,7 +277,7 @@ def parameters_of(command: object) -> LinkParameters:
                           command.supervision_timeout)
 
 
-class FaithfulController(DataLengthAndPhy, Controller):
+class FaithfulController(DataLengthAndPhy, HostFlowControl, Controller):
     event_mask: int = DEFAULT_EVENT_MASK
     le_event_mask: int = DEFAULT_LE_EVENT_MASK
 
@@ -339,6 +344,8 @@ class FaithfulController(DataLengthAndPhy, Controller):
         self.ltk_replying: set[int] = set()
         # (x) data length and PHY of each link, the defaults, the feature bits
         self._init_data_length_state()
+        # (y) controller-to-host flow control
+        self._init_host_flow_state()
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -1081,11 +1088,11 @@ class FaithfulController(DataLengthAndPhy, Controller):
         if connection is None:
             logger.warning('[%s] ACL data from unknown peer %s', self.name, sender_address)
             return
-        size = self.le_acl_data_packet_length
+        size = self.host_acl_fragment_size()
         for offset in range(0, max(len(data), 1), size):
             chunk = data[offset:offset + size]
             pb_flag = PB_FIRST_FLUSHABLE if offset == 0 else PB_CONTINUING
-            self.send_hci_packet(
+            self.send_acl_to_host(
                 hci.HCI_AclDataPacket(connection.handle, pb_flag, 0, len(chunk), chunk)
             )
 
@@ -1191,6 +1198,7 @@ class FaithfulController(DataLengthAndPhy, Controller):
         self.encrypting.discard(connection.handle)
         self.ltk_replying.discard(connection.handle)
         self.data_length_link_closed(connection.handle)
+        self.host_flow_link_closed(connection.handle)
         self._drop_air(connection, outgoing=connection.handle not in self.sent_terminate)
         super().on_le_disconnected(connection, reason)
 
