@@ -114,6 +114,27 @@ static int read_buffer_sizes(void) {
     return 0;
 }
 
+// Controller-to-host flow control, sized so ACL data never takes more than
+// its share of the receive queue (bh_config.h): a flood then cannot keep a
+// command's completion out of it. A controller that refuses it (it is
+// optional for LE) is used without.
+static void start_host_flow_control(void) {
+    #if BH_HCI_HOST_ACL_PACKETS > 0
+    uint8_t p[7];
+    bh_put_u16(p, BH_ACL_RX_MAX_DATA);
+    p[2] = 0; // no synchronous data
+    bh_put_u16(p + 3, BH_HCI_HOST_ACL_PACKETS);
+    bh_put_u16(p + 5, 0);
+    if (cmd(BH_HCI_OP_HOST_BUFFER_SIZE, p, sizeof(p), NULL, 0) != 0) {
+        return;
+    }
+    uint8_t acl_on = 0x01;
+    if (cmd(BH_HCI_OP_SET_C2H_FLOW_CONTROL, &acl_on, 1, NULL, 0) == 0) {
+        bh_hci_host_flow_on(BH_HCI_HOST_ACL_PACKETS);
+    }
+    #endif
+}
+
 static int activate_sequence(void) {
     int err = bh_port_hci_open();
     if (err != 0) {
@@ -148,6 +169,7 @@ static int activate_sequence(void) {
     if (err != 0) {
         return err;
     }
+    start_host_flow_control();
     err = cmd(BH_HCI_OP_LE_READ_LOCAL_FEATURES, NULL, 0, host.le_features, sizeof(host.le_features));
     if (err != 0) {
         return err;
