@@ -253,6 +253,10 @@ class LinkInfo:
     self_address: str
     peer_address: str
     parameters: LinkParameters | None
+    # (x) the agreed data length (tx octets, tx time, rx octets, rx time)
+    # and this side's (tx PHY, rx PHY)
+    data_length: tuple[int, int, int, int] | None = None
+    phys: tuple[int, int] | None = None
 
 
 def valid_connection_parameters(interval_min: int, interval_max: int, latency: int,
@@ -795,6 +799,7 @@ class FaithfulController(DataLengthAndPhy, HostFlowControl, Controller):
                 self_address=str(connection.self_address),
                 peer_address=str(connection.peer_address),
                 parameters=getattr(connection, 'parameters', None),
+                **self.rate_info(connection.handle),
             )
             for connection in self.le_connections.values()
         ]

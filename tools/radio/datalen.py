@@ -229,6 +229,13 @@ class DataLengthAndPhy:
             # After the Connection Complete the host is about to get.
             asyncio.get_running_loop().call_soon(self._send_length_req, connection)
 
+    def rate_info(self, handle: int) -> dict[str, tuple[int, ...]]:
+        """The link's agreed data length and PHYs, for LinkInfo."""
+        state = self.dl_links.get(handle)
+        if state is None:
+            return {}
+        return {'data_length': state.agreed, 'phys': (state.tx_phy, state.rx_phy)}
+
     def data_length_link_closed(self, handle: int) -> None:
         self.dl_links.pop(handle, None)
 
