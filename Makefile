@@ -3,7 +3,8 @@
 #   make test   build what is needed and run the whole test suite on virtual boards
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
 #   make bench  GAP, GATT and L2CAP benchmarks (latency, scan results/s, code size,
-#               notification throughput, write round trip, channel throughput)
+#               notification, write and channel throughput against the air's bound on
+#               the current and the old 27-octet radio, write round trip, static RAM)
 #   make conformance  MicroPython's own multi_bluetooth tests, unchanged, on two boards
 #               of each kind; tests/conformance.txt says which must pass (make test runs it)
 
@@ -107,6 +108,7 @@ bench: unix qemu
 	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_gatt --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_board --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
+	$(PYTHON) -m tools.bench_ram --build $(BUILD_ABS) --knobs
 
 clean:
 	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu $(BUILD)/stock-unix $(BUILD)/mp-*

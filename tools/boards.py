@@ -100,6 +100,7 @@ class Rig:
         boot_timeout: float = BOOT_TIMEOUT_S,
         air_pacing: bool = True,
         fs_dir: Path | None = None,
+        legacy_controllers: bool = False,
     ) -> None:
         for kind in kinds:
             if kind not in KINDS:
@@ -113,6 +114,8 @@ class Rig:
         self.spare = spare
         self.boot_timeout = boot_timeout
         self.air_pacing = air_pacing
+        # The old 27-octet LE 1M controllers (tools/radio/datalen.py).
+        self.legacy_controllers = legacy_controllers
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
         self.fs_dir = (fs_dir or self.workdir).resolve()
         self.radio: Radio | None = None
@@ -127,7 +130,8 @@ class Rig:
             self._check_binaries()
             transports = [self._transport_for(i, kind) for i, kind in enumerate(self.kinds)]
             transports += ['tcp-server:_:0'] * self.spare
-            self.radio = Radio(transports, air_pacing=self.air_pacing).start()
+            self.radio = Radio(transports, air_pacing=self.air_pacing,
+                               legacy_controllers=self.legacy_controllers).start()
             controllers = self.radio.controllers
             self.spares = controllers[len(self.kinds):]
             for index, kind in enumerate(self.kinds):
