@@ -101,6 +101,7 @@ class Rig:
         air_pacing: bool = True,
         fs_dir: Path | None = None,
         legacy_controllers: bool = False,
+        unix_wrappers: dict[int, list[str]] | None = None,
     ) -> None:
         for kind in kinds:
             if kind not in KINDS:
@@ -116,6 +117,8 @@ class Rig:
         self.air_pacing = air_pacing
         # The old 27-octet LE 1M controllers (tools/radio/datalen.py).
         self.legacy_controllers = legacy_controllers
+        # A command to run unix board N under (e.g. valgrind), by index.
+        self.unix_wrappers = dict(unix_wrappers or {})
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
         self.fs_dir = (fs_dir or self.workdir).resolve()
         self.radio: Radio | None = None
@@ -193,7 +196,8 @@ class Rig:
         image = self.fs_image(index)
         if kind == 'unix':
             assert controller.pty_path
-            return [str(self.unix_binary), '--hci', controller.pty_path, '--fs', str(image)]
+            return [*self.unix_wrappers.get(index, []),
+                    str(self.unix_binary), '--hci', controller.pty_path, '--fs', str(image)]
         # The flash image is named on the semihosting command line (paths
         # without spaces or commas).
         return ['qemu-system-arm', '-machine', 'mps2-an385', '-nographic',
