@@ -80,6 +80,10 @@ controllers (see tests/test_radio.py for the proof of each):
       air time that follows each connection's PDU size, PHY and MIC;
       `capabilities=LEGACY` keeps the old 27-octet LE 1M controller (proven
       in tests/test_radio_dle.py);
+  (z) with the radio's connection_events option, data moves only inside
+      connection events at the link's interval, towards a peripheral with
+      latency only at the events it listens to (air.EventTiming; off by
+      default; tests/test_radio_events.py);
   (y) controller-to-host flow control (hostflow.py): with Host_Buffer_Size
       given and flow control on, the host never holds more ACL packets than
       it said, each no longer than it said; Host Number Of Completed Packets
@@ -103,6 +107,7 @@ from bumble.controller import Connection, Controller, LegacyAdvertiser
 from bumble.core import PhysicalTransport
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .air import T_IFS_US, EventTiming
 from .datalen import CURRENT, Capabilities, DataLengthAndPhy
 from .hostflow import HostFlowControl
 from .link import FaithfulLink
@@ -786,6 +791,21 @@ class FaithfulController(DataLengthAndPhy, HostFlowControl, Controller):
         finally:
             self.sent_terminate.discard(connection.handle)
 
+    def event_timing(self, connection: Connection) -> EventTiming:
+        """(z) the link's connection events as they are now (air.py): the
+        radio's optional model; each event lasts the whole interval less
+        T_IFS (controllers extend events while both sides have data)."""
+        parameters: LinkParameters | None = getattr(connection, 'parameters', None)
+        units = parameters.interval if parameters else FALLBACK_INTERVAL_UNITS
+        interval_s = units * CONN_INTERVAL_UNIT_S
+        return EventTiming(
+            anchor_s=getattr(connection, 'anchor_s', 0.0),
+            interval_s=interval_s,
+            latency=parameters.latency if parameters else 0,
+            to_peripheral=connection.role == hci.Role.CENTRAL,
+            event_length_s=interval_s - T_IFS_US / 1e6,
+        )
+
     def _cancel_update(self, handle: int) -> None:
         timer = self.pending_updates.pop(handle, None)
         if timer is not None:
@@ -1187,7 +1207,8 @@ class FaithfulController(DataLengthAndPhy, HostFlowControl, Controller):
         if isinstance(link, FaithfulLink):
             link.send_acl_data(self, connection.peer_address, connection.transport, pdu,
                                on_delivered=functools.partial(self._complete, connection, packets),
-                               air=self.air_profile(connection))
+                               air=self.air_profile(connection),
+                               timing=self.event_timing(connection))
         else:
             connection.on_acl_pdu(pdu)
             self._complete(connection, packets)

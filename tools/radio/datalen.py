@@ -224,6 +224,9 @@ class DataLengthAndPhy:
             state.tx_octets = self.suggested_max_tx_octets
             state.tx_time = self.suggested_max_tx_time
         self.dl_links[connection.handle] = state
+        # (z) the first connection event: both sides share it.
+        if not hasattr(connection, 'anchor_s'):
+            connection.anchor_s = asyncio.get_running_loop().time()  # type: ignore[attr-defined]
         if (self.capabilities.data_length_extension
                 and (state.tx_octets > DEFAULT_PAYLOAD_OCTETS or state.tx_time > DEFAULT_TIME_US)):
             # After the Connection Complete the host is about to get.

@@ -40,7 +40,7 @@ from bumble import core, hci, ll
 from bumble.controller import Controller
 from bumble.link import LocalLink
 
-from .air import LEGACY_AIR, AirProfile
+from .air import LEGACY_AIR, AirProfile, EventTiming
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +67,9 @@ class AirLane:
     PDUs through back to back: the lane slows down, it never catches up."""
 
     def __init__(self) -> None:
-        # (handed over at, air time, deliver)
-        self.items: collections.deque[tuple[float, float, Callable[[], None]]] = (
-            collections.deque())
+        # (handed over at, air time, deliver, connection events or None)
+        self.items: collections.deque[
+            tuple[float, float, Callable[[], None], EventTiming | None]] = collections.deque()
         self.free_at = 0.0  # loop time of the last delivery: the air is free again
         self.timer: asyncio.TimerHandle | None = None
 
@@ -77,20 +77,27 @@ class AirLane:
     def busy(self) -> bool:
         return bool(self.items)
 
-    def push(self, air_time_s: float, deliver: Callable[[], None]) -> None:
+    def push(self, air_time_s: float, deliver: Callable[[], None],
+             timing: EventTiming | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self.items.append((loop.time(), air_time_s, deliver))
+        self.items.append((loop.time(), air_time_s, deliver, timing))
         if self.timer is None:
             self._schedule(loop)
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        handed_over, air_time_s, _ = self.items[0]
-        self.timer = loop.call_at(max(handed_over, self.free_at) + air_time_s, self._fire)
+        handed_over, air_time_s, _, timing = self.items[0]
+        start = max(handed_over, self.free_at)
+        if timing is not None:
+            # Queued behind the PDU just delivered: the event is still open.
+            continuing = handed_over <= self.free_at
+            idle = self.free_at < start - timing.interval_s
+            start = timing.start_at(start, air_time_s, continuing, idle)
+        self.timer = loop.call_at(start + air_time_s, self._fire)
 
     def _fire(self) -> None:
         self.timer = None
         loop = asyncio.get_running_loop()
-        _, _, deliver = self.items.popleft()
+        _, _, deliver, _ = self.items.popleft()
         self.free_at = loop.time()
         try:
             deliver()
@@ -112,9 +119,11 @@ def lane_key(source: hci.Address, destination: hci.Address) -> tuple[bytes, int,
 
 
 class FaithfulLink(LocalLink):
-    def __init__(self, air_pacing: bool = True) -> None:
+    def __init__(self, air_pacing: bool = True, connection_events: bool = False) -> None:
         super().__init__()
         self.air_pacing = air_pacing
+        # Data only inside connection events (air.EventTiming); off by default.
+        self.connection_events = connection_events
         self.lanes: dict[tuple[bytes, int, bytes, int], AirLane] = {}
 
     def send_acl_data(
@@ -125,6 +134,7 @@ class FaithfulLink(LocalLink):
         data: bytes,
         on_delivered: Callable[[], None] | None = None,
         air: AirProfile = LEGACY_AIR,
+        timing: EventTiming | None = None,
     ) -> None:
         """Carry one L2CAP PDU to the peer; `on_delivered` runs once the peer has
         it (or at once if it cannot be carried: the data is flushed). `air` is
@@ -156,7 +166,8 @@ class FaithfulLink(LocalLink):
             deliver = functools.partial(deliver_then, deliver, on_delivered)
         lane = self.lanes.setdefault(lane_key(connection.self_address, destination_address),
                                      AirLane())
-        lane.push(pdu_air_time_us(len(data), air) / 1e6, deliver)
+        lane.push(pdu_air_time_us(len(data), air) / 1e6, deliver,
+                  timing if self.connection_events else None)
 
     def drop_lanes(self, local: hci.Address, peer: hci.Address, outgoing: bool = True) -> None:
         """A connection between local and peer is gone: what it still had on

@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
@@ -70,6 +71,7 @@ class Radio:
         capture_dir: Path | None = None,
         air_pacing: bool = True,
         legacy_controllers: bool | Collection[int] = False,
+        connection_events: bool | None = None,
     ) -> None:
         if not transports:
             raise ValueError('a radio needs at least one controller transport')
@@ -84,6 +86,11 @@ class Radio:
         # ACL data takes LE 1M air time per connection direction (link.py);
         # only bench tools that say so may turn it off.
         self.air_pacing = air_pacing
+        # Data only inside connection events (link.py, air.EventTiming); by
+        # default as the environment's RADIO_CONNECTION_EVENTS says (1: on),
+        # so a whole test run can be timed with it.
+        self.connection_events = (os.environ.get('RADIO_CONNECTION_EVENTS') == '1'
+                                  if connection_events is None else connection_events)
         self.controllers: list[ControllerInfo] = []
         self._faithful: list[FaithfulController] = []
         self._transports: list[Transport] = []
@@ -143,7 +150,8 @@ class Radio:
 
     async def _serve(self, ready: concurrent.futures.Future[None]) -> None:
         self._stopped = asyncio.Event()
-        link = FaithfulLink(air_pacing=self.air_pacing)
+        link = FaithfulLink(air_pacing=self.air_pacing,
+                            connection_events=self.connection_events)
         try:
             for index, name in enumerate(self.transport_names):
                 transport = await open_controller_transport(name)
