@@ -1,7 +1,7 @@
-"""GATT benchmark, board to board on two unix boards: figures, not pass/fail.
+"""GATT benchmark, board to board on two boards: figures, not pass/fail.
 
     python -m tools.bench_gatt [--unix-binary PATH] [--count N] [--mtu MTU]
-                               [--client-rxbuf BYTES]
+                               [--client-rxbuf BYTES] [--kind unix|qemu]
 
 1. Notification throughput: the server board sends COUNT notifications of
    MTU-3 bytes (sequence number in the first two bytes) as fast as
@@ -272,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--count', type=int, default=1000)
     parser.add_argument('--mtu', type=int, default=247)
     parser.add_argument('--client-rxbuf', type=int, default=1024)
+    parser.add_argument('--kind', choices=('unix', 'qemu'), default='unix',
+                        help='board kind of both boards (default unix)')
     args = parser.parse_args(argv)
 
     for legacy in (False, True):
@@ -282,8 +284,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, legacy: bool) -> None:
-    with Rig(['unix', 'unix'], unix_binary=args.unix_binary, legacy_controllers=legacy) as rig:
-        client, server = [Board(b.port, kind='unix', name=f'u{b.index}',
+    with Rig([args.kind] * 2, unix_binary=args.unix_binary, legacy_controllers=legacy) as rig:
+        client, server = [Board(b.port, kind=args.kind, name=f'{args.kind[0]}{b.index}',
                                 address=b.controller.address_bytes, controller=b.index)
                           for b in rig.boards]
         try:
