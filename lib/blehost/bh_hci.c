@@ -31,13 +31,6 @@
 // Host Number Of Completed Packets (Core Vol 4 Part E 7.3.40).
 #define OP_HOST_NUM_COMPLETED BH_HCI_OP(0x03, 0x0035)
 
-// ACL packets taken off the receive queue that the controller has not been
-// told about yet (controller-to-host flow control), per link.
-typedef struct _host_done_t {
-    uint16_t handle;
-    uint16_t count; // 0: free entry
-} host_done_t;
-
 typedef struct _inflight_t {
     uint16_t opcode; // 0: free
     bool sync;
@@ -92,8 +85,6 @@ static struct {
     sync_wait_t sync;
     // controller-to-host flow control (off until bh_hci_host_flow_on())
     uint16_t host_acl_packets;
-    uint16_t host_done_total;
-    host_done_t host_done[BH_MAX_CONNECTIONS];
     bh_hci_stats_t stats;
 } hci;
 
@@ -431,75 +422,22 @@ void bh_hci_host_flow_on(uint16_t acl_packets) {
     hci.host_acl_packets = acl_packets;
 }
 
-// Give the controller back the buffers of the ACL packets taken so far.
-// The command has no Command Complete and needs no credit (7.3.40).
-static void host_done_flush(void) {
-    if (hci.host_done_total == 0) {
-        return;
-    }
-    uint8_t pkt[3 + 1 + 4 * BH_MAX_CONNECTIONS];
-    uint8_t n = 0;
-    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
-        host_done_t *d = &hci.host_done[i];
-        if (d->count > 0) {
-            bh_put_u16(pkt + 4 + 4 * n, d->handle);
-            bh_put_u16(pkt + 6 + 4 * n, d->count);
-            n++;
-            d->count = 0;
-        }
-    }
-    hci.host_done_total = 0;
-    bh_put_u16(pkt, OP_HOST_NUM_COMPLETED);
-    pkt[2] = (uint8_t)(1 + 4 * n);
-    pkt[3] = n;
-    // A failed write leaves the controller short of buffers for us: it
-    // holds data back, nothing is lost, and the link layer's own timeouts
-    // take over if the transport is gone.
-    (void)bh_port_hci_send(BH_HCI_PKT_CMD, pkt, 4 + 4 * (size_t)n);
-}
-
-// One ACL packet of `handle` has left the receive queue.
-static void host_done_add(uint16_t handle) {
+// One ACL packet of `handle` has left the receive queue: its buffer goes
+// back to the controller at once (Host Number Of Completed Packets; no
+// Command Complete, no credit needed, 7.3.40). With only a few buffers,
+// batching the reports left the link idle while the controller waited.
+static void host_done(uint16_t handle) {
     if (hci.host_acl_packets == 0) {
         return;
     }
-    host_done_t *slot = NULL;
-    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
-        host_done_t *d = &hci.host_done[i];
-        if (d->count > 0 && d->handle == handle) {
-            slot = d;
-            break;
-        }
-        if (d->count == 0 && slot == NULL) {
-            slot = d;
-        }
-    }
-    if (slot == NULL) {
-        // More links with packets outstanding than entries: report now.
-        host_done_flush();
-        slot = &hci.host_done[0];
-    }
-    if (slot->count == 0) {
-        slot->handle = handle;
-    }
-    slot->count++;
-    hci.host_done_total++;
-    // Half the buffers back at a time keeps the controller sending.
-    if (hci.host_done_total * 2 >= hci.host_acl_packets) {
-        host_done_flush();
-    }
-}
-
-// A Disconnection Complete frees the link's buffers on both sides (7.7.5):
-// packets counted for it must not be reported (the handle may be reused).
-static void host_done_forget(uint16_t handle) {
-    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
-        host_done_t *d = &hci.host_done[i];
-        if (d->count > 0 && d->handle == handle) {
-            hci.host_done_total -= d->count;
-            d->count = 0;
-        }
-    }
+    uint8_t pkt[3 + 5] = { 0, 0, 5, 1 };
+    bh_put_u16(pkt, OP_HOST_NUM_COMPLETED);
+    bh_put_u16(pkt + 4, handle);
+    bh_put_u16(pkt + 6, 1);
+    // A failed write leaves the controller short of a buffer for us: it
+    // holds data back, nothing is lost, and the link's own timeouts take
+    // over if the transport is gone.
+    (void)bh_port_hci_send(BH_HCI_PKT_CMD, pkt, sizeof(pkt));
 }
 
 // ---- reading ----
@@ -613,9 +551,6 @@ static void dispatch_event(const uint8_t *pkt, size_t len) {
         }
         return;
     }
-    if (pkt[0] == BH_HCI_EVT_DISCONNECTION_COMPLETE && plen >= 3 && p[0] == BH_HCI_SUCCESS) {
-        host_done_forget(bh_get_u16(p + 1) & 0x0fff);
-    }
     const bh_hci_evt_row_t *row;
     if (pkt[0] == BH_HCI_EVT_LE_META) {
         if (plen < 1) {
@@ -642,7 +577,7 @@ static void dispatch(uint8_t type, const uint8_t *pkt, size_t len) {
         dispatch_event(pkt, len);
     } else if (type == BH_HCI_PKT_ACL) {
         if (len >= 2) {
-            host_done_add(bh_get_u16(pkt) & 0x0fff);
+            host_done(bh_get_u16(pkt) & 0x0fff);
         }
         if (len >= 4 && hci.handlers->acl) {
             hci.handlers->acl(bh_get_u16(pkt), pkt + 4, len - 4);
@@ -667,11 +602,10 @@ void bh_hci_process(void) {
         uint8_t type;
         size_t len;
         if (!rxq_pop(&type, &len)) {
-            break;
+            return;
         }
         dispatch(type, hci.out, len);
     }
-    host_done_flush();
 }
 
 // ---- synchronous commands ----
@@ -693,8 +627,6 @@ int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
         return -BH_EBUSY;
     }
     hci.sync = (sync_wait_t) { .active = true, .ret = ret, .ret_min = ret_min, .ret_max = ret_max };
-    // The wait dispatches no ACL data: what was taken before it is reported.
-    host_done_flush();
 
     // Wait for a command credit and an in-flight slot (bounded by the
     // credit silence rule and the async timeouts, not by this command's

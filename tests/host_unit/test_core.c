@@ -987,14 +987,18 @@ static void test_host_flow_control(void) {
         push_acl(0x0040);
     }
     poll_all();
-    // Every packet taken off the queue is given back, none twice.
+    // Every packet taken off the queue is given back, none twice, one
+    // report each.
     CHECK_EQ(completed_for(0x0040), 5);
-    // Packets still uncounted when the link ends are not reported: the
-    // Disconnection Complete freed them (the handle may be reused).
+    CHECK_EQ(count_cmds(OP_HOST_NUM_COMPLETED), 5);
+    // Not before it is taken: a packet that waits in the queue (a command
+    // wait dispatches no ACL data) keeps its buffer.
     push_acl(0x0040);
-    push_disconnect(0x0040, 0x13);
-    poll_all();
+    uint8_t addr[6];
+    CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_READ_BD_ADDR, NULL, 0, addr, 6, 6, NULL, 2000), 0);
     CHECK_EQ(completed_for(0x0040), 5);
+    poll_all();
+    CHECK_EQ(completed_for(0x0040), 6);
 
     // A controller that refuses Host Buffer Size is used without flow control.
     reset_all();
