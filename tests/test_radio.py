@@ -726,7 +726,7 @@ def test_completed_packets_follow_delivery_over_the_air(
         radio: Radio, hosts: list[HciClient]) -> None:
     buffers = hosts[0].ok(hci.HCI_LE_Read_Buffer_Size_Command()).return_parameters
     size, count = buffers.le_acl_data_packet_length, buffers.total_num_le_acl_data_packets  # type: ignore[union-attr]
-    assert (size, count) == (251, 64)
+    assert (size, count) == (251, 8)
     central, peripheral = connected_pair(hosts)
     order = record_deliveries_and_completions(radio, 0, 1)
     extra = 8

@@ -185,7 +185,7 @@ def test_buffers_features_and_commands_of_the_current_controller(hosts: list[Hci
     for command in (hci.HCI_LE_Read_Buffer_Size_Command(), hci.HCI_LE_Read_Buffer_Size_V2_Command()):
         parameters = hosts[0].ok(command).return_parameters
         assert (parameters.le_acl_data_packet_length,  # type: ignore[union-attr]
-                parameters.total_num_le_acl_data_packets) == (251, 64)  # type: ignore[union-attr]
+                parameters.total_num_le_acl_data_packets) == (251, 8)  # type: ignore[union-attr]
     features = features_of(hosts[0])
     assert features >> DLE_FEATURE_BIT & 1 and features >> LE_2M_FEATURE_BIT & 1
     assert not features >> CODED_FEATURE_BIT & 1  # not modelled, not claimed
@@ -202,7 +202,8 @@ def test_legacy_controller_keeps_27_octets_and_le_1m_only() -> None:
         for command in (hci.HCI_LE_Read_Buffer_Size_Command(),
                         hci.HCI_LE_Read_Buffer_Size_V2_Command()):
             parameters = hosts[0].ok(command).return_parameters
-            assert parameters.le_acl_data_packet_length == 27  # type: ignore[union-attr]
+            assert (parameters.le_acl_data_packet_length,  # type: ignore[union-attr]
+                    parameters.total_num_le_acl_data_packets) == (27, 64)  # type: ignore[union-attr]
         features = features_of(hosts[0])
         assert not features >> DLE_FEATURE_BIT & 1 and not features >> LE_2M_FEATURE_BIT & 1
         commands = supported_commands_of(hosts[0])

@@ -300,7 +300,8 @@ class FaithfulController(DataLengthAndPhy, HostFlowControl, Controller):
 
     # Instance attributes that HCI_Reset must keep (the rest fall back to the
     # class defaults).
-    _KEEP_ON_RESET = frozenset({'hci_sink', 'le_acl_data_packet_length', 'capabilities'})
+    _KEEP_ON_RESET = frozenset({'hci_sink', 'le_acl_data_packet_length',
+                                'total_num_le_acl_data_packets', 'capabilities'})
 
     def __init__(
         self,
@@ -324,6 +325,7 @@ class FaithfulController(DataLengthAndPhy, HostFlowControl, Controller):
         self.le_acl_data_packet_length = (capabilities.acl_data_packet_length
                                           if le_acl_data_packet_length is None
                                           else le_acl_data_packet_length)
+        self.total_num_le_acl_data_packets = capabilities.acl_data_packets
         self.le_legacy_advertiser = FaithfulAdvertiser(self)
         self._init_own_state()
 
