@@ -371,7 +371,7 @@ def test_air_time_follows_the_data_length(hosts: list[HciClient]) -> None:
     assert model_s(sent, LE_1M, 251) <= elapsed < model_s(sent, LE_1M, 27), elapsed
 
 
-def test_air_time_at_2m_is_about_half(hosts: list[HciClient]) -> None:
+def test_a_2m_flood_keeps_to_its_air_time(hosts: list[HciClient]) -> None:
     central, peripheral = dle_link(hosts)
     assert set_phy(hosts[0], central, PHY_2M_BIT, PHY_2M_BIT) == 0
     assert phy_updates(hosts[0]) == [(0, central, LE_2M, LE_2M)]
