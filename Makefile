@@ -5,7 +5,8 @@
 #               tests marked timing alone at the end)
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
 #   make bench  GAP, GATT and L2CAP benchmarks (latency, scan results/s, code size,
-#               notification throughput, write round trip, channel throughput)
+#               notification, write and channel throughput against the air's bound on
+#               the current and the old 27-octet radio, write round trip, static RAM)
 #   make conformance  MicroPython's own multi_bluetooth tests, unchanged, on two boards
 #               of each kind; tests/conformance.txt says which must pass (make test runs it)
 #   make fuzz   the Security Manager under libFuzzer for FUZZ_SECONDS (600); make test
@@ -173,6 +174,9 @@ bench: unix qemu
 	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_gatt --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_board --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
+	$(PYTHON) -m tools.bench_ram --build $(BUILD_ABS) --knobs
+	$(PYTHON) -m tools.bench_cost --unix-binary $(BUILD_ABS)/unix/micropython \
+	    --results $(BUILD_ABS)/bench-cost.json
 
 clean:
 	rm -rf $(BUILD)/unix $(BUILD)/unix-san $(BUILD)/qemu $(BUILD)/stock-unix $(BUILD)/mp-* $(BUILD)/fuzz

@@ -264,8 +264,8 @@ def test_duplicate_filtering_reports_each_advertiser_once(hosts: list[HciClient]
 def test_acl_is_fragmented_to_the_advertised_buffer_size(hosts: list[HciClient]) -> None:
     central, peripheral = connected_pair(hosts)
     size = hosts[0].ok(hci.HCI_LE_Read_Buffer_Size_Command()).return_parameters.le_acl_data_packet_length
-    assert size == 27
-    pdu = l2cap_pdu(bytes(range(96)))
+    assert size == 251  # (x) buffers for 251-octet LL PDUs
+    pdu = l2cap_pdu(bytes(range(256)) * 2 + bytes(100))
     for offset in range(0, len(pdu), size):
         hosts[0].send_acl(central, pdu[offset:offset + size],
                           PB_FIRST_NON_FLUSHABLE if offset == 0 else PB_CONTINUING)
@@ -282,7 +282,7 @@ def test_acl_is_fragmented_to_the_advertised_buffer_size(hosts: list[HciClient])
 
 def test_oversized_acl_from_host_is_not_delivered(hosts: list[HciClient]) -> None:
     central, _ = connected_pair(hosts)
-    hosts[0].send_acl(central, l2cap_pdu(bytes(40)), PB_FIRST_NON_FLUSHABLE)
+    hosts[0].send_acl(central, l2cap_pdu(bytes(248)), PB_FIRST_NON_FLUSHABLE)  # 252 > 251
     assert acl_from(hosts[1]) == []
     hosts[0].send_acl(central, l2cap_pdu(b'ok'), PB_FIRST_NON_FLUSHABLE)
     assert [f.data for f in acl_from(hosts[1])] == [l2cap_pdu(b'ok')]
@@ -734,14 +734,14 @@ def test_completed_packets_follow_delivery_over_the_air(
         radio: Radio, hosts: list[HciClient]) -> None:
     buffers = hosts[0].ok(hci.HCI_LE_Read_Buffer_Size_Command()).return_parameters
     size, count = buffers.le_acl_data_packet_length, buffers.total_num_le_acl_data_packets  # type: ignore[union-attr]
-    assert (size, count) == (27, 64)
+    assert (size, count) == (251, 8)
     central, peripheral = connected_pair(hosts)
     order = record_deliveries_and_completions(radio, 0, 1)
     extra = 8
     started = time.monotonic()
-    # N + k one-fragment PDUs (27 octets each: one LL fragment each), as fast as
-    # the socket takes them.
-    sent = flood(hosts[0], central, count + extra, size - 4)
+    # N + k one-fragment PDUs (27 octets each: one HCI packet and one LL
+    # fragment each), as fast as the socket takes them.
+    sent = flood(hosts[0], central, count + extra, 27 - 4)
     first = hosts[0].wait_for(lambda p: completed_count(p, central) > 0, 2.0)
     # Nothing is completed before the first PDU's air time (676 us) is over.
     assert time.monotonic() - started >= model_air_time_s(sent[:1])

@@ -1,7 +1,7 @@
-"""GATT benchmark, board to board on two unix boards: figures, not pass/fail.
+"""GATT benchmark, board to board on two boards: figures, not pass/fail.
 
     python -m tools.bench_gatt [--unix-binary PATH] [--count N] [--mtu MTU]
-                               [--client-rxbuf BYTES]
+                               [--client-rxbuf BYTES] [--kind unix|qemu]
 
 1. Notification throughput: the server board sends COUNT notifications of
    MTU-3 bytes (sequence number in the first two bytes) as fast as
@@ -10,12 +10,17 @@
    sequence, and reports config('rxbuf_dropped') (events its ring dropped).
 2. gattc_write with response: round trip from the call to _IRQ_GATTC_WRITE_DONE
    (200 writes of 1 byte).
-3. L2CAP channel throughput on the same link: the client board sends COUNT/10
+3. Write without response throughput: the client board sends COUNT writes
+   of MTU-3 bytes (gattc_write mode 0); the server board counts them in its
+   _IRQ_GATTS_WRITE handler (ticks_us between the first and the last).
+4. L2CAP channel throughput on the same link: the client board sends COUNT/10
    SDUs of 512 bytes (MTU 512 both sides), waiting for _IRQ_L2CAP_SEND_READY
    when l2cap_send says stalled; the server board reads them in its
    _IRQ_L2CAP_RECV handler (ticks_us from the first read to the last).
-The virtual radio paces ACL data like an LE 1M link, so the throughput is the
-radio's model's, not the host's ceiling.
+Each rate is printed next to the air's bound for the link as the radio has
+it (PHY, data length, MIC; README "Throughput" has the formula) and the
+ratio. The run is made twice: on the current radio (the boards settle 251-
+octet PDUs and LE 2M by themselves) and on the old 27-octet LE 1M one.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from tools.boards import REPO_ROOT, Rig
+from tools.radio.air import AirProfile
 
 sys.path.insert(0, str(REPO_ROOT / 'tests'))
 from harness.board import Board  # noqa: E402
@@ -34,10 +40,17 @@ SERVER_SETUP = '''ble.config(mtu={mtu})
 ((h,),) = ble.gatts_register_services(((bluetooth.UUID(0x180D), ((bluetooth.UUID(0x2A37),
     bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY | bluetooth.FLAG_WRITE),)),))
 conn = None
+wr = {{'n': 0, 't0': 0, 't1': 0}}
 def irq(e, d):
     global conn
     if e == 1:
         conn = d[0]
+    elif e == 3:
+        now = time.ticks_us()
+        if wr['n'] == 0:
+            wr['t0'] = now
+        wr['t1'] = now
+        wr['n'] += 1
 ble.irq(irq)
 ble.gap_advertise(20000)
 '''
@@ -88,6 +101,18 @@ rtt.sort()
 '''
 
 
+CLIENT_WRITE_FLOOD = '''wbuf = bytearray({size})
+t0 = time.ticks_ms()
+for i in range({count}):
+    while True:
+        try:
+            ble.gattc_write(st['conn'], {handle}, wbuf, 0)
+            break
+        except OSError:
+            time.sleep_ms(1)
+ts = time.ticks_diff(time.ticks_ms(), t0)
+'''
+
 L2CAP_PSM = 0x80
 L2CAP_MTU = 512
 
@@ -137,6 +162,18 @@ def wait_until(condition: Callable[[], bool], seconds: float) -> None:
         time.sleep(0.1)
 
 
+def wait_settled(progress: Callable[[], int], total: int, seconds: float) -> None:
+    """Until progress() reaches total or stops moving for a second."""
+    deadline = time.monotonic() + seconds
+    last, still_since = -1, time.monotonic()
+    while (now := progress()) < total and time.monotonic() < deadline:
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since > 1.0:
+            return
+        time.sleep(0.1)
+
+
 def connect(server: Board, client: Board, mtu: int, rxbuf: int) -> int:
     """Connect, exchange MTUs; returns the MTU in use."""
     for board in (server, client):
@@ -151,18 +188,55 @@ def connect(server: Board, client: Board, mtu: int, rxbuf: int) -> int:
     return client.eval("st['mtu']")
 
 
-def notification_throughput(server: Board, client: Board, mtu: int, count: int) -> str:
+def air_of(rig: Rig, board_index: int) -> AirProfile:
+    """How the board's controller sends on its one link now."""
+    assert rig.radio is not None
+    [link] = rig.radio.connections(board_index)
+    octets = link.data_length[0] if link.data_length else 27
+    tx_phy, rx_phy = link.phys or (1, 1)
+    return AirProfile(phy=tx_phy, ack_phy=rx_phy, payload_octets=octets)
+
+
+def bound_text(rate: float, payload: int, pdu_length: int, air: AirProfile) -> str:
+    """The air's bound for `payload` octets carried in L2CAP PDUs of
+    `pdu_length`, and the measured rate's share of it."""
+    bound = payload / (air.pdu_us(pdu_length) / 1e6)
+    return (f'; air bound {bound:.0f} B/s (LE {air.phy}M, {air.payload_octets}-octet PDUs) '
+            f'-> {rate / bound:.0%} of it')
+
+
+def notification_throughput(server: Board, client: Board, mtu: int, count: int,
+                            air: AirProfile) -> str:
     size = mtu - 3
     server.exec(SERVER_FLOOD.format(size=size, count=count), timeout=300)
-    wait_until(lambda: client.eval("st['n']") >= count, 60)
+    # Notifications the client's ring dropped never arrive: wait for all, or
+    # for the flow to stop.
+    wait_settled(lambda: client.eval("st['n']"), count, 60)
     st = client.eval('st')
     send_ms = server.eval('ts')
     dropped = client.eval('ble.config("rxbuf_dropped")')
     span = (st['t1'] - st['t0']) / 1e6
-    return (f'mtu {mtu}: {st["n"]}/{count} notifications of {size} B received, '
+    # The first notification arrives at t0: the span carries the rest.
+    rate = (st['bytes'] - size) / span
+    return (f'notify mtu {mtu}: {st["n"]}/{count} notifications of {size} B received, '
             f'{st["bad"]} out of order/lost, {dropped} dropped by the client ring; '
             f'receive span {span:.3f} s -> {st["n"] / span:.0f} notif/s, '
-            f'{st["bytes"] / span:.0f} B/s; server send loop {send_ms} ms')
+            f'{rate:.0f} B/s; server send loop {send_ms} ms'
+            + bound_text(rate, size, 4 + 3 + size, air))
+
+
+def write_throughput(server: Board, client: Board, mtu: int, count: int,
+                     air: AirProfile) -> str:
+    size = mtu - 3
+    client.exec(CLIENT_WRITE_FLOOD.format(size=size, count=count, handle=server.eval('h')),
+                timeout=300)
+    wait_until(lambda: server.eval("wr['n']") >= count, 60)
+    wr = server.eval('wr')
+    span = (wr['t1'] - wr['t0']) / 1e6
+    rate = (wr['n'] - 1) * size / span
+    return (f'write without response mtu {mtu}: {wr["n"]}/{count} writes of {size} B; '
+            f'receive span {span:.3f} s -> {rate:.0f} B/s; client send loop '
+            f'{client.eval("ts")} ms' + bound_text(rate, size, 4 + 3 + size, air))
 
 
 def write_round_trip(server: Board, client: Board) -> str:
@@ -173,7 +247,7 @@ def write_round_trip(server: Board, client: Board) -> str:
             f'max {r[-1] / 1000:.2f} ms (n={len(r)})')
 
 
-def l2cap_throughput(server: Board, client: Board, count: int) -> str:
+def l2cap_throughput(server: Board, client: Board, count: int, air: AirProfile) -> str:
     server.exec(L2CAP_RECEIVER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
     client.exec(L2CAP_SENDER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
     wait_until(lambda: client.eval("l2['cid']") is not None, 10)
@@ -184,8 +258,10 @@ def l2cap_throughput(server: Board, client: Board, count: int) -> str:
     span = (l2['t1'] - l2['t0']) / 1e6
     # The first SDU's bytes arrive at t0: the span carries the rest.
     rate = (l2['n'] - L2CAP_MTU) / span
+    # One K-frame per SDU (our MPS is MTU + 2): header 4, SDU length 2.
     return (f'l2cap: {l2["n"]}/{total} B in {count} SDUs of {L2CAP_MTU} B; receive span '
-            f'{span:.3f} s -> {rate:.0f} B/s; sender loop {client.eval("ts")} ms')
+            f'{span:.3f} s -> {rate:.0f} B/s; sender loop {client.eval("ts")} ms'
+            + bound_text(rate, L2CAP_MTU, 4 + 2 + L2CAP_MTU, air))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,21 +272,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--count', type=int, default=1000)
     parser.add_argument('--mtu', type=int, default=247)
     parser.add_argument('--client-rxbuf', type=int, default=1024)
+    parser.add_argument('--kind', choices=('unix', 'qemu'), default='unix',
+                        help='board kind of both boards (default unix)')
     args = parser.parse_args(argv)
 
-    with Rig(['unix', 'unix'], unix_binary=args.unix_binary) as rig:
-        client, server = [Board(b.port, kind='unix', name=f'u{b.index}',
+    for legacy in (False, True):
+        print('radio: ' + ('old controllers (27-octet PDUs, LE 1M only)' if legacy
+                           else 'current controllers (251-octet PDUs, LE 2M)'), flush=True)
+        run(args, legacy)
+    return 0
+
+
+def run(args: argparse.Namespace, legacy: bool) -> None:
+    with Rig([args.kind] * 2, unix_binary=args.unix_binary, legacy_controllers=legacy) as rig:
+        client, server = [Board(b.port, kind=args.kind, name=f'{args.kind[0]}{b.index}',
                                 address=b.controller.address_bytes, controller=b.index)
                           for b in rig.boards]
         try:
             mtu = connect(server, client, args.mtu, args.client_rxbuf)
-            print(notification_throughput(server, client, mtu, args.count), flush=True)
-            print(write_round_trip(server, client), flush=True)
-            print(l2cap_throughput(server, client, max(args.count // 10, 2)), flush=True)
+            time.sleep(0.5)  # the data length and PHY updates settle
+            server_air, client_air = air_of(rig, server.controller), air_of(rig, client.controller)
+            print('  ' + notification_throughput(server, client, mtu, args.count, server_air),
+                  flush=True)
+            print('  ' + write_throughput(server, client, mtu, args.count, client_air),
+                  flush=True)
+            print('  ' + write_round_trip(server, client), flush=True)
+            print('  ' + l2cap_throughput(server, client, max(args.count // 10, 2), client_air),
+                  flush=True)
         finally:
             for board in (client, server):
                 board.close()
-    return 0
 
 
 if __name__ == '__main__':

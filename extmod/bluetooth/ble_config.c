@@ -19,6 +19,7 @@
 #include "py/mperrno.h"
 #include "blehost.h"
 #include "bh_att.h"
+#include "bh_rate.h"
 #include "bh_err.h"
 #include "modbluetooth.h"
 
@@ -86,6 +87,8 @@ static mp_obj_t config_get(mp_obj_bluetooth_ble_t *ble, mp_obj_t key) {
             return MP_OBJ_NEW_SMALL_INT(ble->io);
         case MP_QSTR_le_secure:
             return mp_obj_new_bool(ble->le_secure);
+        case MP_QSTR_le_2m:
+            return mp_obj_new_bool(ble->le_2m);
         default:
             raise_unknown();
     }
@@ -161,6 +164,15 @@ static void config_set(mp_obj_bluetooth_ble_t *ble, qstr key, mp_obj_t value) {
             ble->le_secure = mp_obj_is_true(value);
             ble_sec_apply_config(ble);
             break;
+        case MP_QSTR_le_2m: {
+            // New links (and PHY updates a peer starts) follow it.
+            ble->le_2m = mp_obj_is_true(value);
+            int err = bh_rate_set_2m(ble->le_2m);
+            if (err != 0) {
+                ble_raise_errno(err);
+            }
+            break;
+        }
         case MP_QSTR_rpa_timeout:
             bh_set_rpa_timeout((uint32_t)get_int_in(value, BH_RPA_TIMEOUT_MIN_S, BH_RPA_TIMEOUT_MAX_S, MP_QSTR_rpa_timeout));
             break;

@@ -7,6 +7,7 @@
 #include "py/mperrno.h"
 #include "bh_err.h"
 #include "blehost.h"
+#include "bh_rate.h"
 #include "modbluetooth.h"
 #include "mpbt_port.h"
 
@@ -89,6 +90,8 @@ static mp_obj_t ble_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_
         ble_event_init(ble, BLE_RXBUF_DEFAULT);
         ble_gatts_init();
         ble_sec_apply_config(ble);
+        ble->le_2m = true;
+        (void)bh_rate_set_2m(true); // inactive: only remembered
         MP_STATE_VM(bluetooth_ble) = ble;
     }
     return MP_OBJ_FROM_PTR(ble);

@@ -99,6 +99,7 @@ typedef struct _mp_obj_bluetooth_ble_t {
     bool bond;
     bool mitm;
     bool le_secure;
+    bool le_2m; // config le_2m: links may move to the LE 2M PHY (bh_rate.h)
     uint8_t gap_name_len;
     uint8_t gap_name[BLE_GAP_NAME_MAX];
 } mp_obj_bluetooth_ble_t;

@@ -49,6 +49,14 @@
 #define BH_HCI_RX_QUEUE (4096)
 #endif
 
+// Controller-to-host flow control: ACL packets the controller may hand the
+// host before the host gives their buffers back. At most half the receive
+// queue (records of 3 + 4 + BH_ACL_RX_MAX_DATA bytes), so events always
+// find room behind a flood; 0 leaves flow control off.
+#ifndef BH_HCI_HOST_ACL_PACKETS
+#define BH_HCI_HOST_ACL_PACKETS ((BH_HCI_RX_QUEUE / 2) / (3 + 4 + BH_ACL_RX_MAX_DATA))
+#endif
+
 // Asynchronous commands waiting for a credit, their parameter limit, and
 // commands in flight at once.
 #ifndef BH_HCI_CMD_QUEUE_LEN

@@ -33,6 +33,12 @@ typedef struct _bh_conn_t {
     uint16_t latency;
     uint16_t timeout;
     bool disconnecting;
+    // Link rate (bh_rate.c): LL payload octets in force each way and the
+    // PHY of each direction (1 LE 1M, 2 LE 2M), as the controller reported.
+    uint8_t tx_octets;
+    uint8_t rx_octets;
+    uint8_t tx_phy;
+    uint8_t rx_phy;
     bh_conn_sec_t sec;
 } bh_conn_t;
 

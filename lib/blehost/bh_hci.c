@@ -28,6 +28,9 @@
 #define LE_SUBEVT_DIRECT_ADV_REPORT (0x0b)
 #define LE_SUBEVT_EXT_ADV_REPORT (0x0d)
 
+// Host Number Of Completed Packets (Core Vol 4 Part E 7.3.40).
+#define OP_HOST_NUM_COMPLETED BH_HCI_OP(0x03, 0x0035)
+
 typedef struct _inflight_t {
     uint16_t opcode; // 0: free
     bool sync;
@@ -80,6 +83,8 @@ static struct {
     size_t cmdq_head;
     size_t cmdq_count;
     sync_wait_t sync;
+    // controller-to-host flow control (off until bh_hci_host_flow_on())
+    uint16_t host_acl_packets;
     bh_hci_stats_t stats;
 } hci;
 
@@ -411,6 +416,30 @@ void bh_hci_poll(uint32_t now_ms) {
     cmdq_pump();
 }
 
+// ---- controller-to-host flow control ----
+
+void bh_hci_host_flow_on(uint16_t acl_packets) {
+    hci.host_acl_packets = acl_packets;
+}
+
+// One ACL packet of `handle` has left the receive queue: its buffer goes
+// back to the controller at once (Host Number Of Completed Packets; no
+// Command Complete, no credit needed, 7.3.40). With only a few buffers,
+// batching the reports left the link idle while the controller waited.
+static void host_done(uint16_t handle) {
+    if (hci.host_acl_packets == 0) {
+        return;
+    }
+    uint8_t pkt[3 + 5] = { 0, 0, 5, 1 };
+    bh_put_u16(pkt, OP_HOST_NUM_COMPLETED);
+    bh_put_u16(pkt + 4, handle);
+    bh_put_u16(pkt + 6, 1);
+    // A failed write leaves the controller short of a buffer for us: it
+    // holds data back, nothing is lost, and the link's own timeouts take
+    // over if the transport is gone.
+    (void)bh_port_hci_send(BH_HCI_PKT_CMD, pkt, sizeof(pkt));
+}
+
 // ---- reading ----
 
 // Packets handled where they are read: command completions and credits.
@@ -546,8 +575,13 @@ static void dispatch_event(const uint8_t *pkt, size_t len) {
 static void dispatch(uint8_t type, const uint8_t *pkt, size_t len) {
     if (type == BH_HCI_PKT_EVT) {
         dispatch_event(pkt, len);
-    } else if (type == BH_HCI_PKT_ACL && len >= 4 && hci.handlers->acl) {
-        hci.handlers->acl(bh_get_u16(pkt), pkt + 4, len - 4);
+    } else if (type == BH_HCI_PKT_ACL) {
+        if (len >= 2) {
+            host_done(bh_get_u16(pkt) & 0x0fff);
+        }
+        if (len >= 4 && hci.handlers->acl) {
+            hci.handlers->acl(bh_get_u16(pkt), pkt + 4, len - 4);
+        }
     }
 }
 

@@ -29,6 +29,8 @@
 #define BH_HCI_OP_READ_LOCAL_VERSION        BH_HCI_OP(0x04, 0x0001)
 #define BH_HCI_OP_READ_LOCAL_COMMANDS       BH_HCI_OP(0x04, 0x0002)
 #define BH_HCI_OP_READ_LOCAL_FEATURES       BH_HCI_OP(0x04, 0x0003)
+#define BH_HCI_OP_SET_C2H_FLOW_CONTROL      BH_HCI_OP(0x03, 0x0031)
+#define BH_HCI_OP_HOST_BUFFER_SIZE          BH_HCI_OP(0x03, 0x0033)
 #define BH_HCI_OP_READ_BUFFER_SIZE          BH_HCI_OP(0x04, 0x0005)
 #define BH_HCI_OP_READ_BD_ADDR              BH_HCI_OP(0x04, 0x0009)
 #define BH_HCI_OP_READ_ENC_KEY_SIZE         BH_HCI_OP(0x05, 0x0008)
@@ -150,5 +152,11 @@ typedef struct _bh_hci_stats_t {
 } bh_hci_stats_t;
 
 void bh_hci_get_stats(bh_hci_stats_t *stats);
+
+// The controller now limits the ACL packets it gives the host to
+// `acl_packets` (Host_Buffer_Size and Set_Controller_To_Host_Flow_Control
+// succeeded): report each one taken off the receive queue (Host Number Of
+// Completed Packets). bh_hci_init() turns it off again.
+void bh_hci_host_flow_on(uint16_t acl_packets);
 
 #endif // BLEHOST_BH_HCI_H

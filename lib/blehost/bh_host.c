@@ -13,6 +13,7 @@
 #include "bh_hci.h"
 #include "bh_att.h"
 #include "bh_port.h"
+#include "bh_rate.h"
 #include "bh_sec.h"
 #include "bh_smp.h"
 #include "bh_util.h"
@@ -26,8 +27,8 @@ static const uint8_t event_mask[8] = { 0x90, 0x88, 0x00, 0x02, 0x00, 0x80, 0x00,
 // Connection Update Complete (2), Read Remote Features Complete (3), Long
 // Term Key Request (4), Remote Connection Parameter Request (5), Data Length
 // Change (6), Read Local P-256 Public Key Complete (7), Generate DHKey
-// Complete (8).
-static const uint8_t le_event_mask[8] = { 0xff, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
+// Complete (8), PHY Update Complete (11).
+static const uint8_t le_event_mask[8] = { 0xff, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00 };
 
 // Events the host handles, with the least parameter length each needs.
 static const bh_hci_evt_row_t hci_events[] = {
@@ -46,6 +47,8 @@ static const bh_hci_evt_row_t le_events[] = {
     { BH_LE_SUBEVT_LTK_REQUEST, BH_SEC_LTK_REQUEST_MIN_LEN, bh_sec_on_ltk_request },
     { BH_LE_SUBEVT_P256_COMPLETE, BH_SMP_P256_MIN_LEN, bh_smp_on_p256_complete },
     { BH_LE_SUBEVT_DHKEY_COMPLETE, BH_SMP_DHKEY_MIN_LEN, bh_smp_on_dhkey_complete },
+    { BH_LE_SUBEVT_DATA_LENGTH_CHANGE, BH_RATE_DL_CHANGE_MIN_LEN, bh_rate_on_data_length_change },
+    { BH_LE_SUBEVT_PHY_UPDATE_COMPLETE, BH_RATE_PHY_UPDATE_MIN_LEN, bh_rate_on_phy_update },
 };
 
 static void framing_lost(void);
@@ -66,6 +69,7 @@ static const bh_layer_t *const host_layers[] = {
     &bh_coc_layer,
     &bh_smp_layer,
     &bh_sec_layer,
+    &bh_rate_layer,
 };
 
 static struct {
@@ -126,6 +130,27 @@ static void read_p256_support(void) {
     bh_smp_set_controller_sc(err == 0 && n > 34 && (ret[34] & 0x06) == 0x06);
 }
 
+// Controller-to-host flow control, sized so ACL data never takes more than
+// its share of the receive queue (bh_config.h): a flood then cannot keep a
+// command's completion out of it. A controller that refuses it (it is
+// optional for LE) is used without.
+static void start_host_flow_control(void) {
+    #if BH_HCI_HOST_ACL_PACKETS > 0
+    uint8_t p[7];
+    bh_put_u16(p, BH_ACL_RX_MAX_DATA);
+    p[2] = 0; // no synchronous data
+    bh_put_u16(p + 3, BH_HCI_HOST_ACL_PACKETS);
+    bh_put_u16(p + 5, 0);
+    if (cmd(BH_HCI_OP_HOST_BUFFER_SIZE, p, sizeof(p), NULL, 0) != 0) {
+        return;
+    }
+    uint8_t acl_on = 0x01;
+    if (cmd(BH_HCI_OP_SET_C2H_FLOW_CONTROL, &acl_on, 1, NULL, 0) == 0) {
+        bh_hci_host_flow_on(BH_HCI_HOST_ACL_PACKETS);
+    }
+    #endif
+}
+
 static int activate_sequence(void) {
     int err = bh_port_hci_open();
     if (err != 0) {
@@ -161,6 +186,7 @@ static int activate_sequence(void) {
     if (err != 0) {
         return err;
     }
+    start_host_flow_control();
     err = cmd(BH_HCI_OP_LE_READ_LOCAL_FEATURES, NULL, 0, host.le_features, sizeof(host.le_features));
     if (err != 0) {
         return err;
@@ -173,6 +199,7 @@ static int activate_sequence(void) {
     if (err != 0) {
         return err;
     }
+    bh_rate_start(host.le_features);
     return to_errno(bh_addr_start(bd_addr));
 }
 

@@ -932,6 +932,87 @@ static void test_short_events_never_reach_handlers(void) {
     CHECK_EQ(fake_find_cmd(BH_HCI_OP_READ_ENC_KEY_SIZE), -1);
 }
 
+// ---- i. controller-to-host flow control ----
+
+#define OP_SET_C2H_FLOW (0x0c31)
+#define OP_HOST_BUFFER_SIZE (0x0c33)
+#define OP_HOST_NUM_COMPLETED (0x0c35)
+
+// One ACL packet from the controller (a whole L2CAP PDU on an unused CID).
+static void push_acl(uint16_t handle) {
+    uint8_t p[1 + 4 + 6] = { 0x02, (uint8_t)handle, (uint8_t)(0x20 | (handle >> 8)), 6, 0,
+                             2, 0, 0x7f, 0x00, 0xaa, 0xbb };
+    fake_push(p, sizeof(p));
+}
+
+// Packets given back for `handle` in every Host Number Of Completed Packets sent.
+static unsigned completed_for(uint16_t handle) {
+    unsigned total = 0;
+    for (size_t i = 0; i < fake.n_cmds; i++) {
+        const fake_cmd_t *c = &fake.cmds[i];
+        if (c->opcode != OP_HOST_NUM_COMPLETED) {
+            continue;
+        }
+        CHECK(c->len >= 1 && c->len == 1 + 4 * c->params[0]);
+        for (size_t k = 0; k < c->params[0]; k++) {
+            const uint8_t *e = c->params + 1 + 4 * k;
+            if ((e[0] | (e[1] << 8)) == handle) {
+                total += (unsigned)(e[2] | (e[3] << 8));
+            }
+        }
+    }
+    return total;
+}
+
+static void test_host_flow_control(void) {
+    // Before: the host never turned flow control on; a flood filled its queue.
+    reset_all();
+    memcpy(fake.public_addr, PUBLIC_ADDR, 6);
+    CHECK_EQ(bh_activate(), 0);
+    int size_at = fake_find_cmd(OP_HOST_BUFFER_SIZE);
+    int flow_at = fake_find_cmd(OP_SET_C2H_FLOW);
+    CHECK(size_at >= 0 && flow_at > size_at);
+    const fake_cmd_t *size = &fake.cmds[size_at];
+    CHECK_EQ(size->len, 7);
+    CHECK_EQ(size->params[0] | (size->params[1] << 8), BH_ACL_RX_MAX_DATA);
+    CHECK_EQ(size->params[3] | (size->params[4] << 8), BH_HCI_HOST_ACL_PACKETS);
+    CHECK(BH_HCI_HOST_ACL_PACKETS * (3 + 4 + BH_ACL_RX_MAX_DATA) <= BH_HCI_RX_QUEUE / 2);
+    CHECK_EQ(fake.cmds[flow_at].len, 1);
+    CHECK_EQ(fake.cmds[flow_at].params[0], 0x01);
+    fake.n_cmds = 0;
+
+    push_conn_complete(0x0040, 0);
+    poll_all();
+    for (int i = 0; i < 5; i++) {
+        push_acl(0x0040);
+    }
+    poll_all();
+    // Every packet taken off the queue is given back, none twice, one
+    // report each.
+    CHECK_EQ(completed_for(0x0040), 5);
+    CHECK_EQ(count_cmds(OP_HOST_NUM_COMPLETED), 5);
+    // Not before it is taken: a packet that waits in the queue (a command
+    // wait dispatches no ACL data) keeps its buffer.
+    push_acl(0x0040);
+    uint8_t addr[6];
+    CHECK_EQ(bh_hci_cmd_sync(BH_HCI_OP_READ_BD_ADDR, NULL, 0, addr, 6, 6, NULL, 2000), 0);
+    CHECK_EQ(completed_for(0x0040), 5);
+    poll_all();
+    CHECK_EQ(completed_for(0x0040), 6);
+
+    // A controller that refuses Host Buffer Size is used without flow control.
+    reset_all();
+    memcpy(fake.public_addr, PUBLIC_ADDR, 6);
+    fake.fail_opcode = OP_HOST_BUFFER_SIZE;
+    fake.fail_status = 0x01;
+    CHECK_EQ(bh_activate(), 0);
+    CHECK_EQ(fake_find_cmd(OP_SET_C2H_FLOW), -1);
+    push_conn_complete(0x0041, 0);
+    push_acl(0x0041);
+    poll_all();
+    CHECK_EQ(completed_for(0x0041), 0);
+}
+
 int main(void) {
     static const unit_test_t tests[] = {
         T(test_event_during_wait_waits_for_poll),
@@ -948,6 +1029,7 @@ int main(void) {
         T(test_async_queue),
         T(test_async_timeout),
         T(test_short_events_never_reach_handlers),
+        T(test_host_flow_control),
     };
     return run_tests("core", tests, sizeof(tests) / sizeof(tests[0]));
 }

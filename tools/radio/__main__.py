@@ -24,11 +24,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='pty:PATH or tcp-server:_:PORT (host _ = 127.0.0.1, port 0 = any free)')
     parser.add_argument('--capture-dir', type=Path,
                         help='write controllerN.btsnoop captures here')
-    parser.add_argument('--acl-length', type=int, default=27,
-                        help='LE ACL data packet length the controllers advertise (default 27)')
+    parser.add_argument('--acl-length', type=int, default=None,
+                        help='LE ACL data packet length the controllers advertise '
+                             '(default 251, 27 with --legacy-controller)')
+    parser.add_argument('--legacy-controller', action='store_true',
+                        help='the old controller: 27-octet buffers and LL PDUs, LE 1M only, '
+                             'no Data Length Extension nor PHY commands')
     parser.add_argument('--no-air-pacing', action='store_true',
-                        help='deliver ACL data at once instead of at LE 1M air speed '
+                        help='deliver ACL data at once instead of at air speed '
                              '(faster than any real radio; for benches that say so)')
+    parser.add_argument('--connection-events', action='store_true',
+                        help='ACL data only inside connection events at each link\'s interval '
+                             '(and peripheral latency)')
     parser.add_argument('-v', '--verbose', action='store_true', help='log HCI traffic')
     return parser.parse_args(argv)
 
@@ -41,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: done.set())
     with Radio(args.transports, capture_dir=args.capture_dir,
                le_acl_data_packet_length=args.acl_length,
-               air_pacing=not args.no_air_pacing) as radio:
+               air_pacing=not args.no_air_pacing,
+               legacy_controllers=args.legacy_controller,
+               connection_events=args.connection_events or None) as radio:
         if args.no_air_pacing:
             print('air pacing OFF: ACL data is delivered faster than LE 1M allows', flush=True)
         for info in radio.controllers:

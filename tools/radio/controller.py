@@ -74,10 +74,24 @@ controllers (see tests/test_radio.py for the proof of each):
       (Advertising_Event_Properties bit 4, as bumble's own Device advertises)
       sends the legacy PDU its properties name, which legacy scanners hear
       (bumble sent ADV_EXT_IND for every set, invisible to them);
-  (x) `p256_commands = False` (an instance attribute, kept across HCI_Reset)
+  (x1) `p256_commands = False` (an instance attribute, kept across HCI_Reset)
       makes it a Bluetooth 4.0/4.1 controller: Read Local Supported Commands
       leaves out LE Read Local P-256 Public Key and LE Generate DHKey, and
       both answer Unknown HCI Command (tests/test_smp_attacks.py).
+  (x2) Data Length Extension and the LE 2M PHY (datalen.py): 251-octet ACL
+      buffers, the feature bits, the data length and PHY commands, the LL
+      procedures between controllers with their events on both sides, and
+      air time that follows each connection's PDU size, PHY and MIC;
+      `capabilities=LEGACY` keeps the old 27-octet LE 1M controller (proven
+      in tests/test_radio_dle.py);
+  (z) with the radio's connection_events option, data moves only inside
+      connection events at the link's interval, towards a peripheral with
+      latency only at the events it listens to (air.EventTiming; off by
+      default; tests/test_radio_events.py);
+  (y) controller-to-host flow control (hostflow.py): with Host_Buffer_Size
+      given and flow control on, the host never holds more ACL packets than
+      it said, each no longer than it said; Host Number Of Completed Packets
+      frees them (bumble ignored all three; tests/test_radio_flow.py).
 It also honours the event masks and the LE Enhanced Connection Complete
 event, as a host that forgets to unmask an event gets nothing from real
 silicon either.
@@ -97,6 +111,9 @@ from bumble.controller import Connection, Controller, LegacyAdvertiser
 from bumble.core import PhysicalTransport
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .air import T_IFS_US, EventTiming
+from .datalen import CURRENT, Capabilities, DataLengthAndPhy
+from .hostflow import HostFlowControl
 from .link import FaithfulLink
 from .pdus import (
     EXT_REPORT_SCAN_RSP,
@@ -245,6 +262,10 @@ class LinkInfo:
     self_address: str
     peer_address: str
     parameters: LinkParameters | None
+    # (x) the agreed data length (tx octets, tx time, rx octets, rx time)
+    # and this side's (tx PHY, rx PHY)
+    data_length: tuple[int, int, int, int] | None = None
+    phys: tuple[int, int] | None = None
 
 
 def valid_connection_parameters(interval_min: int, interval_max: int, latency: int,
@@ -269,7 +290,7 @@ def parameters_of(command: object) -> LinkParameters:
                           command.supervision_timeout)
 
 
-class FaithfulController(Controller):
+class FaithfulController(DataLengthAndPhy, HostFlowControl, Controller):
     event_mask: int = DEFAULT_EVENT_MASK
     le_event_mask: int = DEFAULT_LE_EVENT_MASK
 
@@ -287,7 +308,8 @@ class FaithfulController(Controller):
 
     # Instance attributes that HCI_Reset must keep (the rest fall back to the
     # class defaults).
-    _KEEP_ON_RESET = frozenset({'hci_sink', 'le_acl_data_packet_length'})
+    _KEEP_ON_RESET = frozenset({'hci_sink', 'le_acl_data_packet_length',
+                                'total_num_le_acl_data_packets', 'capabilities'})
 
     def __init__(
         self,
@@ -297,8 +319,10 @@ class FaithfulController(Controller):
         public_address: str,
         host_source: object = None,
         host_sink: object = None,
-        le_acl_data_packet_length: int = 27,
+        le_acl_data_packet_length: int | None = None,
+        capabilities: Capabilities = CURRENT,
     ) -> None:
+        self.capabilities = capabilities
         super().__init__(
             name,
             host_source=host_source,
@@ -306,7 +330,10 @@ class FaithfulController(Controller):
             link=link,  # type: ignore[arg-type]
             public_address=public_address,
         )
-        self.le_acl_data_packet_length = le_acl_data_packet_length
+        self.le_acl_data_packet_length = (capabilities.acl_data_packet_length
+                                          if le_acl_data_packet_length is None
+                                          else le_acl_data_packet_length)
+        self.total_num_le_acl_data_packets = capabilities.acl_data_packets
         self.le_legacy_advertiser = FaithfulAdvertiser(self)
         self._init_own_state()
 
@@ -334,6 +361,10 @@ class FaithfulController(Controller):
         self.held_acl: dict[int, list[tuple[bytes, int]]] = {}
         # (t) peripheral handles whose LTK reply is taken but not yet acted on
         self.ltk_replying: set[int] = set()
+        # (x) data length and PHY of each link, the defaults, the feature bits
+        self._init_data_length_state()
+        # (y) controller-to-host flow control
+        self._init_host_flow_state()
 
     # ------------------------------------------------------------------
     # Robustness: a malformed packet from a host must not kill the transport.
@@ -351,7 +382,7 @@ class FaithfulController(Controller):
 
     # (n) unknown commands get an answer
     def on_hci_command_packet(self, command: hci.HCI_Command) -> None:
-        if hasattr(self, f'on_{command.name.lower()}'):
+        if hasattr(self, f'on_{command.name.lower()}') and self.knows_command(command.op_code):
             super().on_hci_command_packet(command)
             return
         logger.warning('[%s] unknown command %s', self.name, command.name)
@@ -647,6 +678,7 @@ class FaithfulController(Controller):
         if connection is not None and connection is not known:
             connection.parameters = LinkParameters(  # type: ignore[attr-defined]
                 packet.interval, packet.latency, packet.timeout)
+            self.data_length_link_opened(connection)
 
     # ------------------------------------------------------------------
     # (g) connection parameters, as the initiator asked
@@ -680,6 +712,7 @@ class FaithfulController(Controller):
         connection = self.le_connections.get(peer_address)
         if pending is not None and connection is not None and connection is not known:
             connection.parameters = parameters_of(pending)  # type: ignore[attr-defined]
+            self.data_length_link_opened(connection)
 
     # ------------------------------------------------------------------
     # (h) connection update: Command Status now, the new parameters at an instant
@@ -733,6 +766,8 @@ class FaithfulController(Controller):
                 packet.interval, packet.latency, packet.timeout)
         if isinstance(packet, ll.TerminateInd) and connection is not None:
             self._cancel_update(connection.handle)
+        if connection is not None and self.on_data_length_or_phy_pdu(connection, packet):
+            return
         super().on_ll_control_pdu(sender_address, packet)
 
     def on_hci_disconnect_command(self, command: hci.HCI_Disconnect_Command) -> None:
@@ -766,6 +801,21 @@ class FaithfulController(Controller):
         finally:
             self.sent_terminate.discard(connection.handle)
 
+    def event_timing(self, connection: Connection) -> EventTiming:
+        """(z) the link's connection events as they are now (air.py): the
+        radio's optional model; each event lasts the whole interval less
+        T_IFS (controllers extend events while both sides have data)."""
+        parameters: LinkParameters | None = getattr(connection, 'parameters', None)
+        units = parameters.interval if parameters else FALLBACK_INTERVAL_UNITS
+        interval_s = units * CONN_INTERVAL_UNIT_S
+        return EventTiming(
+            anchor_s=getattr(connection, 'anchor_s', 0.0),
+            interval_s=interval_s,
+            latency=parameters.latency if parameters else 0,
+            to_peripheral=connection.role == hci.Role.CENTRAL,
+            event_length_s=interval_s - T_IFS_US / 1e6,
+        )
+
     def _cancel_update(self, handle: int) -> None:
         timer = self.pending_updates.pop(handle, None)
         if timer is not None:
@@ -779,6 +829,7 @@ class FaithfulController(Controller):
                 self_address=str(connection.self_address),
                 peer_address=str(connection.peer_address),
                 parameters=getattr(connection, 'parameters', None),
+                **self.rate_info(connection.handle),
             )
             for connection in self.le_connections.values()
         ]
@@ -1094,11 +1145,11 @@ class FaithfulController(Controller):
         if connection is None:
             logger.warning('[%s] ACL data from unknown peer %s', self.name, sender_address)
             return
-        size = self.le_acl_data_packet_length
+        size = self.host_acl_fragment_size()
         for offset in range(0, max(len(data), 1), size):
             chunk = data[offset:offset + size]
             pb_flag = PB_FIRST_FLUSHABLE if offset == 0 else PB_CONTINUING
-            self.send_hci_packet(
+            self.send_acl_to_host(
                 hci.HCI_AclDataPacket(connection.handle, pb_flag, 0, len(chunk), chunk)
             )
 
@@ -1187,7 +1238,9 @@ class FaithfulController(Controller):
         link = self.link
         if isinstance(link, FaithfulLink):
             link.send_acl_data(self, connection.peer_address, connection.transport, pdu,
-                               on_delivered=functools.partial(self._complete, connection, packets))
+                               on_delivered=functools.partial(self._complete, connection, packets),
+                               air=self.air_profile(connection),
+                               timing=self.event_timing(connection))
         else:
             connection.on_acl_pdu(pdu)
             self._complete(connection, packets)
@@ -1202,6 +1255,8 @@ class FaithfulController(Controller):
         self.encryption_key_sizes.pop(connection.handle, None)
         self.encrypting.discard(connection.handle)
         self.ltk_replying.discard(connection.handle)
+        self.data_length_link_closed(connection.handle)
+        self.host_flow_link_closed(connection.handle)
         self._drop_air(connection, outgoing=connection.handle not in self.sent_terminate)
         super().on_le_disconnected(connection, reason)
 

@@ -1,5 +1,5 @@
 """The shared virtual air: bumble's LocalLink with connection routing fixed and
-ACL data paced like a real LE 1M link.
+ACL data paced like a real LE link (LE 1M or LE 2M, 27 to 251-octet PDUs).
 
 bumble's link labels LE ACL data with the sender's *random* address, so a
 connection made with public addresses never receives data (the peer looks the
@@ -10,9 +10,10 @@ Air pacing: bumble hands an L2CAP PDU to the peer at once, so a host flooding
 Write Commands or notifications gets data across faster than any radio could
 (a unix board pushed 232 kB/s; LE 1M carries well under 40 kB/s of ACL
 payload). With pacing on, each direction of each connection is a lane: a
-FIFO with a monotonic-clock schedule. A PDU is cut into LL data PDUs of at
-most 27 payload octets (no Data Length Extension) and occupies the lane for
-their air time (see `fragment_air_time_us`); it reaches the peer when its last
+FIFO with a monotonic-clock schedule. A PDU is cut into LL data PDUs of the
+connection's effective payload size (27 octets until a Data Length Update
+raises it, datalen.py) and occupies the lane for their air time on the
+connection's PHY, with the MIC once encrypted (air.py); it reaches the peer when its last
 fragment would have been received, never before the PDUs queued ahead of it.
 Different connections run concurrently. Only ACL data takes air time: HCI
 events, advertising and LL control PDUs are not slowed, but an LL control PDU
@@ -39,32 +40,23 @@ from bumble import core, hci, ll
 from bumble.controller import Controller
 from bumble.link import LocalLink
 
+from .air import LEGACY_AIR, AirProfile, EventTiming
+
 logger = logging.getLogger(__name__)
 
-# LE 1M PHY (Core Vol 6 Part B 2.1, 2.4, 4.1.1): 1 Mbit/s, so 8 us per octet.
-LE_1M_US_PER_OCTET = 8
-# Preamble (1) + access address (4) + data PDU header (2) + CRC (3); no MIC.
-LL_PDU_OVERHEAD_OCTETS = 1 + 4 + 2 + 3
-T_IFS_US = 150
-# Default maximum LL data payload without Data Length Extension.
-LL_MAX_PAYLOAD_OCTETS = 27
+# Without Data Length Extension: 27-octet LL PDUs on LE 1M (air.py).
+LL_MAX_PAYLOAD_OCTETS = LEGACY_AIR.payload_octets
 
 
 def fragment_air_time_us(payload_octets: int) -> int:
-    """Air time of one LL data PDU and the peer's empty-PDU acknowledgement:
-    PDU, T_IFS, empty PDU, T_IFS (676 us for 27 octets)."""
-    pdu_us = (LL_PDU_OVERHEAD_OCTETS + payload_octets) * LE_1M_US_PER_OCTET
-    empty_us = LL_PDU_OVERHEAD_OCTETS * LE_1M_US_PER_OCTET
-    return pdu_us + T_IFS_US + empty_us + T_IFS_US
+    """Air time of one 27-octet-era LL data PDU and its acknowledgement on
+    LE 1M (676 us for 27 octets)."""
+    return LEGACY_AIR.fragment_us(payload_octets)
 
 
-def pdu_air_time_us(length: int) -> int:
+def pdu_air_time_us(length: int, air: AirProfile = LEGACY_AIR) -> int:
     """Air time of an L2CAP PDU of `length` octets cut into LL data PDUs."""
-    full, rest = divmod(length, LL_MAX_PAYLOAD_OCTETS)
-    total = full * fragment_air_time_us(LL_MAX_PAYLOAD_OCTETS)
-    if rest or not full:
-        total += fragment_air_time_us(rest)
-    return total
+    return air.pdu_us(length)
 
 
 class AirLane:
@@ -75,9 +67,9 @@ class AirLane:
     PDUs through back to back: the lane slows down, it never catches up."""
 
     def __init__(self) -> None:
-        # (handed over at, air time, deliver)
-        self.items: collections.deque[tuple[float, float, Callable[[], None]]] = (
-            collections.deque())
+        # (handed over at, air time, deliver, connection events or None)
+        self.items: collections.deque[
+            tuple[float, float, Callable[[], None], EventTiming | None]] = collections.deque()
         self.free_at = 0.0  # loop time of the last delivery: the air is free again
         self.timer: asyncio.TimerHandle | None = None
 
@@ -85,20 +77,27 @@ class AirLane:
     def busy(self) -> bool:
         return bool(self.items)
 
-    def push(self, air_time_s: float, deliver: Callable[[], None]) -> None:
+    def push(self, air_time_s: float, deliver: Callable[[], None],
+             timing: EventTiming | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self.items.append((loop.time(), air_time_s, deliver))
+        self.items.append((loop.time(), air_time_s, deliver, timing))
         if self.timer is None:
             self._schedule(loop)
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
-        handed_over, air_time_s, _ = self.items[0]
-        self.timer = loop.call_at(max(handed_over, self.free_at) + air_time_s, self._fire)
+        handed_over, air_time_s, _, timing = self.items[0]
+        start = max(handed_over, self.free_at)
+        if timing is not None:
+            # Queued behind the PDU just delivered: the event is still open.
+            continuing = handed_over <= self.free_at
+            idle = self.free_at < start - timing.interval_s
+            start = timing.start_at(start, air_time_s, continuing, idle)
+        self.timer = loop.call_at(start + air_time_s, self._fire)
 
     def _fire(self) -> None:
         self.timer = None
         loop = asyncio.get_running_loop()
-        _, _, deliver = self.items.popleft()
+        _, _, deliver, _ = self.items.popleft()
         self.free_at = loop.time()
         try:
             deliver()
@@ -120,9 +119,11 @@ def lane_key(source: hci.Address, destination: hci.Address) -> tuple[bytes, int,
 
 
 class FaithfulLink(LocalLink):
-    def __init__(self, air_pacing: bool = True) -> None:
+    def __init__(self, air_pacing: bool = True, connection_events: bool = False) -> None:
         super().__init__()
         self.air_pacing = air_pacing
+        # Data only inside connection events (air.EventTiming); off by default.
+        self.connection_events = connection_events
         self.lanes: dict[tuple[bytes, int, bytes, int], AirLane] = {}
 
     def send_acl_data(
@@ -132,9 +133,12 @@ class FaithfulLink(LocalLink):
         transport: core.PhysicalTransport,
         data: bytes,
         on_delivered: Callable[[], None] | None = None,
+        air: AirProfile = LEGACY_AIR,
+        timing: EventTiming | None = None,
     ) -> None:
         """Carry one L2CAP PDU to the peer; `on_delivered` runs once the peer has
-        it (or at once if it cannot be carried: the data is flushed)."""
+        it (or at once if it cannot be carried: the data is flushed). `air` is
+        the sending direction's PHY, LL payload size and MIC (air.py)."""
         if transport != core.PhysicalTransport.LE:
             super().send_acl_data(sender_controller, destination_address, transport, data)
             if on_delivered is not None:
@@ -162,7 +166,8 @@ class FaithfulLink(LocalLink):
             deliver = functools.partial(deliver_then, deliver, on_delivered)
         lane = self.lanes.setdefault(lane_key(connection.self_address, destination_address),
                                      AirLane())
-        lane.push(pdu_air_time_us(len(data)) / 1e6, deliver)
+        lane.push(pdu_air_time_us(len(data), air) / 1e6, deliver,
+                  timing if self.connection_events else None)
 
     def drop_lanes(self, local: hci.Address, peer: hci.Address, outgoing: bool = True) -> None:
         """A connection between local and peer is gone: what it still had on

@@ -14,8 +14,9 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import logging
+import os
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -23,6 +24,7 @@ from typing import TypeVar
 from bumble.transport.common import Transport
 
 from .controller import FaithfulController, LinkInfo
+from .datalen import CURRENT, LEGACY
 from .link import FaithfulLink
 from .transport import CaptureSnooper, TcpServerTransport, open_controller_transport, with_capture
 
@@ -65,18 +67,30 @@ class Radio:
         self,
         transports: Sequence[str],
         *,
-        le_acl_data_packet_length: int = 27,
+        le_acl_data_packet_length: int | None = None,
         capture_dir: Path | None = None,
         air_pacing: bool = True,
+        legacy_controllers: bool | Collection[int] = False,
+        connection_events: bool | None = None,
     ) -> None:
         if not transports:
             raise ValueError('a radio needs at least one controller transport')
         self.transport_names = list(transports)
         self.le_acl_data_packet_length = le_acl_data_packet_length
+        # The old controller: 27-octet buffers and PDUs, LE 1M only, no data
+        # length nor PHY commands (datalen.py); True for all controllers, or
+        # the indices of some. The others: 251 octets and LE 2M.
+        self.legacy_indices = (set(range(len(self.transport_names))) if legacy_controllers is True
+                               else set(legacy_controllers or ()))
         self.initial_capture_dir = capture_dir
         # ACL data takes LE 1M air time per connection direction (link.py);
         # only bench tools that say so may turn it off.
         self.air_pacing = air_pacing
+        # Data only inside connection events (link.py, air.EventTiming); by
+        # default as the environment's RADIO_CONNECTION_EVENTS says (1: on),
+        # so a whole test run can be timed with it.
+        self.connection_events = (os.environ.get('RADIO_CONNECTION_EVENTS') == '1'
+                                  if connection_events is None else connection_events)
         self.controllers: list[ControllerInfo] = []
         self._faithful: list[FaithfulController] = []
         self._transports: list[Transport] = []
@@ -136,7 +150,8 @@ class Radio:
 
     async def _serve(self, ready: concurrent.futures.Future[None]) -> None:
         self._stopped = asyncio.Event()
-        link = FaithfulLink(air_pacing=self.air_pacing)
+        link = FaithfulLink(air_pacing=self.air_pacing,
+                            connection_events=self.connection_events)
         try:
             for index, name in enumerate(self.transport_names):
                 transport = await open_controller_transport(name)
@@ -152,6 +167,7 @@ class Radio:
                     host_source=wrapped.source,
                     host_sink=wrapped.sink,
                     le_acl_data_packet_length=self.le_acl_data_packet_length,
+                    capabilities=LEGACY if index in self.legacy_indices else CURRENT,
                 ))
                 self.controllers.append(ControllerInfo(
                     index=index,

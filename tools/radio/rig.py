@@ -94,6 +94,8 @@ class Rig:
         boot_timeout: float = BOOT_TIMEOUT_S,
         air_pacing: bool = True,
         fs_dir: Path | None = None,
+        legacy_controllers: bool = False,
+        unix_wrappers: dict[int, list[str]] | None = None,
     ) -> None:
         for kind in kinds:
             if kind not in KINDS:
@@ -107,6 +109,10 @@ class Rig:
         self.spare = spare
         self.boot_timeout = boot_timeout
         self.air_pacing = air_pacing
+        # The old 27-octet LE 1M controllers (tools/radio/datalen.py).
+        self.legacy_controllers = legacy_controllers
+        # A command to run unix board N under (e.g. valgrind), by index.
+        self.unix_wrappers = dict(unix_wrappers or {})
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
         self.fs_dir = (fs_dir or self.workdir).resolve()
         self.radio: Radio | None = None
@@ -121,7 +127,8 @@ class Rig:
             self._check_binaries()
             transports = [self._transport_for(i, kind) for i, kind in enumerate(self.kinds)]
             transports += ['tcp-server:_:0'] * self.spare
-            self.radio = Radio(transports, air_pacing=self.air_pacing).start()
+            self.radio = Radio(transports, air_pacing=self.air_pacing,
+                               legacy_controllers=self.legacy_controllers).start()
             controllers = self.radio.controllers
             self.spares = controllers[len(self.kinds):]
             for index, kind in enumerate(self.kinds):
@@ -183,7 +190,8 @@ class Rig:
         image = self.fs_image(index)
         if kind == 'unix':
             assert controller.pty_path
-            return [str(self.unix_binary), '--hci', controller.pty_path, '--fs', str(image)]
+            return [*self.unix_wrappers.get(index, []),
+                    str(self.unix_binary), '--hci', controller.pty_path, '--fs', str(image)]
         # The flash image is named on the semihosting command line (paths
         # without spaces or commas).
         return ['qemu-system-arm', '-machine', 'mps2-an385', '-nographic',

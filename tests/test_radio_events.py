@@ -1,0 +1,152 @@
+"""The radio's optional connection events, over raw HCI (no boards).
+
+Fix (z) of tools/radio/controller.py (air.EventTiming, link.py): with
+Radio(connection_events=True) ACL data leaves only inside connection events
+at the link's interval, back to back while the sender has more, and towards
+a peripheral with latency only at the events it listens to. Off by default.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from bumble import hci
+
+from tools.radio import Radio, public_address_for
+from tools.radio.air import LEGACY_AIR
+from tools.radio.hci_client import HciClient, clients_of
+
+PUBLIC = 0
+PB_FIRST_NON_FLUSHABLE = 0b00
+INTERVAL = 0x18  # 30 ms
+INTERVAL_S = INTERVAL * 0.00125
+# Timers fire late under load, never early: a third of the interval.
+LATE_S = 0.010
+
+
+def connect(hosts: list[HciClient], latency: int = 0) -> tuple[int, int]:
+    central, peripheral = hosts
+    peripheral.ok(hci.HCI_LE_Set_Advertising_Parameters_Command(
+        advertising_interval_min=0x20, advertising_interval_max=0x20, advertising_type=0,
+        own_address_type=PUBLIC, peer_address_type=0, peer_address=hci.Address.ANY,
+        advertising_channel_map=7, advertising_filter_policy=0))
+    peripheral.ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=1))
+    central.command(hci.HCI_LE_Create_Connection_Command(
+        le_scan_interval=0x10, le_scan_window=0x10, initiator_filter_policy=0,
+        peer_address_type=PUBLIC,
+        peer_address=hci.Address(public_address_for(1), hci.Address.PUBLIC_DEVICE_ADDRESS),
+        own_address_type=PUBLIC, connection_interval_min=INTERVAL,
+        connection_interval_max=INTERVAL, max_latency=latency, supervision_timeout=0x200,
+        min_ce_length=0, max_ce_length=0))
+    handles = []
+    for host in hosts:
+        event = host.wait_for(lambda p: isinstance(p, hci.HCI_LE_Connection_Complete_Event), 2.0)
+        assert event.status == 0
+        handles.append(event.connection_handle)
+    return handles[0], handles[1]
+
+
+@pytest.fixture
+def radio() -> Iterator[Radio]:
+    with Radio(['tcp-server:_:0'] * 2, connection_events=True) as running:
+        yield running
+
+
+@pytest.fixture
+def hosts(radio: Radio) -> Iterator[list[HciClient]]:
+    with clients_of(info.tcp_port or 0 for info in radio.controllers) as clients:
+        yield clients
+
+
+def pdu(index: int, size: int = 20) -> bytes:
+    return size.to_bytes(2, 'little') + (0x0040).to_bytes(2, 'little') + bytes([index]) * size
+
+
+def record_deliveries(radio: Radio, receiver: int) -> list[float]:
+    """Loop times at which controller `receiver` gets ACL data from the air."""
+    times: list[float] = []
+    controller = radio.controller(receiver)
+    deliver = controller.on_link_acl_data
+
+    def recording(*args: object) -> None:
+        times.append(asyncio.get_running_loop().time())
+        deliver(*args)  # type: ignore[arg-type]
+    radio.call(lambda: setattr(controller, 'on_link_acl_data', recording))
+    return times
+
+
+def anchor_of(radio: Radio, index: int) -> float:
+    return radio.call(lambda: next(iter(radio.controller(index).le_connections.values())).anchor_s)
+
+
+def event_phase(started_s: float, anchor_s: float) -> float:
+    """Where in its interval a PDU started, in seconds after the event's anchor."""
+    return (started_s - anchor_s) % INTERVAL_S
+
+
+def air_s(size: int = 20) -> float:
+    return LEGACY_AIR.pdu_us(size + 4) / 1e6
+
+
+def wait_count(times: list[float], count: int, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while len(times) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(times) >= count, times
+
+
+def test_data_after_a_pause_waits_for_the_next_connection_event(
+        radio: Radio, hosts: list[HciClient]) -> None:
+    central, _ = connect(hosts)
+    times = record_deliveries(radio, 1)
+    anchor = anchor_of(radio, 0)
+    for index in range(10):
+        hosts[0].send_acl(central, pdu(index), PB_FIRST_NON_FLUSHABLE)
+        time.sleep(0.047)  # a pause: the last event closed, and out of step with 30 ms
+    wait_count(times, 10)
+    phases = [event_phase(t - air_s(), anchor) for t in times]
+    # A busy machine may delay one or two deliveries; at random phases eight
+    # of ten would start this close to an anchor once in 300 runs.
+    assert sum(phase < LATE_S for phase in phases) >= 8, phases
+
+
+def test_a_flood_goes_back_to_back_inside_events(radio: Radio, hosts: list[HciClient]) -> None:
+    central, _ = connect(hosts)
+    times = record_deliveries(radio, 1)
+    for index in range(20):
+        hosts[0].send_acl(central, pdu(index, 200), PB_FIRST_NON_FLUSHABLE)
+    wait_count(times, 20)
+    # Eight 27-octet LL PDUs each (5.3 ms): up to five per 30 ms event.
+    anchor = anchor_of(radio, 0)
+    events = {int((t - air_s(200) - anchor) // INTERVAL_S) for t in times}
+    assert len(events) <= 20 // 2, sorted(events)
+
+
+def test_an_idle_peripheral_with_latency_hears_only_every_l_plus_1_events(
+        radio: Radio, hosts: list[HciClient]) -> None:
+    central, peripheral = connect(hosts, latency=3)
+    to_peripheral = record_deliveries(radio, 1)
+    to_central = record_deliveries(radio, 0)
+    anchor = anchor_of(radio, 0)
+    for index in range(8):
+        time.sleep(0.13)  # idle for more than an interval, out of step with 120 ms
+        hosts[0].send_acl(central, pdu(index), PB_FIRST_NON_FLUSHABLE)
+        hosts[1].send_acl(peripheral, pdu(index), PB_FIRST_NON_FLUSHABLE)
+    wait_count(to_peripheral, 8)
+    wait_count(to_central, 8)
+    # Events the peripheral listens to: every fourth (one late delivery allowed).
+    started = [t - air_s() - anchor for t in to_peripheral]
+    listened = [s % INTERVAL_S < LATE_S and int(s // INTERVAL_S) % 4 == 0 for s in started]
+    assert sum(listened) >= 7, started
+    # The peripheral may speak at any event: its data is not held back that long.
+    sent_back = [(t - air_s() - anchor) % INTERVAL_S < LATE_S for t in to_central]
+    assert sum(sent_back) >= 7, to_central
+
+
+def test_connection_events_are_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv('RADIO_CONNECTION_EVENTS', raising=False)
+    assert Radio(['tcp-server:_:0']).connection_events is False
+    monkeypatch.setenv('RADIO_CONNECTION_EVENTS', '1')
+    assert Radio(['tcp-server:_:0']).connection_events is True
