@@ -1442,6 +1442,47 @@ static void test_refused_key_pdu_fails_pairing(void) {
     CHECK_EQ(n_enc, 0);
 }
 
+// Finding F1 of the fuzzer: the controller reports the link's encryption
+// off (Encryption Change, status 0, disabled) during key distribution.
+// The peer's keys are refused from then on (they travel in the clear),
+// the pairing fails with Unspecified Reason, nothing is stored, and the
+// report says unencrypted and unbonded; the same when the poll hook sees
+// the change before any key arrives.
+static void encryption_off(void) {
+    memset(&conns[0].sec, 0, sizeof(conns[0].sec));
+    bh_smp_encryption_changed(&conns[0], 0);
+}
+
+static void check_failed_unencrypted(void) {
+    const uint8_t failed[2] = { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_UNSPECIFIED };
+    CHECK(n_tx >= 1);
+    check_tx(0, PERIPH, failed, 2);
+    CHECK_EQ(n_bond_saves, 0);
+    check_one_failure_report(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+    CHECK(!enc_evts[0].authenticated);
+    CHECK(!enc_evts[0].bonded);
+    CHECK(!conns[0].sec.bonded);
+}
+
+static void test_key_pdus_need_encryption(void) {
+    const bh_addr_t peer_id = { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0xc6 } };
+    // Off before the poll hook has seen it: the first key PDU fails it.
+    legacy_just_works_encrypted(&peer_addr, 0x03);
+    encryption_off();
+    peer_keys_with_identity(peer_id.type, peer_id.val);
+    check_failed_unencrypted();
+    // Off and seen by the poll hook: the pairing fails there.
+    legacy_just_works_encrypted(&peer_addr, 0x03);
+    encryption_off();
+    clear_logs();
+    bh_smp_layer.poll(now_ms);
+    check_failed_unencrypted();
+    clear_logs();
+    peer_keys_with_identity(peer_id.type, peer_id.val);
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(n_enc, 0);
+}
+
 // Item 9: a peripheral's Security Request asking for MITM (or SC) that our
 // bond with it lacks makes our central pair again, not re-encrypt with
 // the weaker key; one our bond satisfies re-encrypts.
@@ -1526,6 +1567,7 @@ int main(int argc, char **argv) {
         T(test_refused_key_pdu_fails_pairing),
         T(test_security_request_auth_needs_stronger_bond),
         T(test_no_sc_without_controller_p256),
+        T(test_key_pdus_need_encryption),
     };
     // A test name as argument runs that test alone.
     for (size_t i = 1; argc > 1 && i < sizeof(tests) / sizeof(tests[0]) + 1; i++) {
