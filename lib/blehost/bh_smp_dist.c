@@ -69,6 +69,25 @@ static bool weakens_stored_bond(const smp_link_t *s, bool auth) {
     return weaker;
 }
 
+// An identity address must name a device for good: a public address
+// other than zero, or a static random one (two top bits 1, the other 46
+// bits neither all 0 nor all 1). A private address is not an identity.
+static bool valid_identity(uint8_t type, const uint8_t val[6]) {
+    static const uint8_t zero[6];
+    if (type == 0) {
+        return memcmp(val, zero, 6) != 0;
+    }
+    if ((val[5] & 0xc0) != 0xc0) {
+        return false;
+    }
+    bool all0 = (val[5] & 0x3f) == 0, all1 = (val[5] & 0x3f) == 0x3f;
+    for (size_t i = 0; i < 5; i++) {
+        all0 = all0 && val[i] == 0;
+        all1 = all1 && val[i] == 0xff;
+    }
+    return !all0 && !all1;
+}
+
 // Pairing complete: store the bond (when both sides bond), then tell the
 // application, once.
 static void complete(smp_link_t *s) {
@@ -97,9 +116,10 @@ static void complete(smp_link_t *s) {
     }
     bh_smp_backoff_clear(s);
     bh_smp_attempt_over(s);
-    // A private address without the IRK that resolves it names nobody on
-    // the next connection: no bond under it.
-    bool identified = (b->flags & BH_SMP_BOND_IRK) || !bh_addr_is_rpa(&c->peer);
+    // Without an identity from the peer, its address must be one: a
+    // private address (or the all-zero one) names nobody on the next
+    // connection, so no bond under it.
+    bool identified = (b->flags & BH_SMP_BOND_IRK) || valid_identity(c->peer.type, c->peer.val);
     c->sec.bonded = s->bonding && identified && bh_smp_bond_save(b);
     if (c->sec.bonded) {
         // A new bond starts with the subscriptions the client has now; from
@@ -122,25 +142,6 @@ static void complete(smp_link_t *s) {
     bh_smp_wipe(&keep, sizeof(keep));
     bh_smp_report(s, true, 0);
     bh_smp_kick_p256();
-}
-
-// An identity address must name a device for good: a public address
-// other than zero, or a static random one (two top bits 1, the other 46
-// bits neither all 0 nor all 1). A private address is not an identity.
-static bool valid_identity(uint8_t type, const uint8_t val[6]) {
-    static const uint8_t zero[6];
-    if (type == 0) {
-        return memcmp(val, zero, 6) != 0;
-    }
-    if ((val[5] & 0xc0) != 0xc0) {
-        return false;
-    }
-    bool all0 = (val[5] & 0x3f) == 0, all1 = (val[5] & 0x3f) == 0x3f;
-    for (size_t i = 0; i < 5; i++) {
-        all0 = all0 && val[i] == 0;
-        all1 = all1 && val[i] == 0xff;
-    }
-    return !all0 && !all1;
 }
 
 void bh_smp_after_keys(smp_link_t *s) {

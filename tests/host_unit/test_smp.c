@@ -850,21 +850,29 @@ static void test_keys_that_cannot_be_made_fail_the_pairing(void) {
     CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_UNSPECIFIED);
 }
 
-// A peer at a resolvable private address that gives no IRK cannot be
-// known again: paired and encrypted, but no bond is stored.
+// A peer at an address that is no identity (resolvable or non-resolvable
+// private, or the all-zero public address: the fuzzer's finding F2) that
+// gives no identity cannot be known again: paired and encrypted, but no
+// bond is stored.
 static void test_private_peer_without_irk_is_not_bonded(void) {
-    const bh_addr_t rpa = { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 } };
-    legacy_just_works_encrypted(&rpa, 0x01);
-    CHECK_EQ(n_tx, 2); // our LTK: Encryption Information, Central Identification
-    uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO, 0x42 };
-    uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12 };
-    rx(PERIPH, enc_info, 17);
-    rx(PERIPH, ident, 11);
-    CHECK_EQ(n_bond_saves, 0);
-    CHECK_EQ(n_enc, 1);
-    CHECK(enc_evts[0].encrypted);
-    CHECK(!enc_evts[0].bonded);
-    CHECK(!conns[0].sec.bonded);
+    static const bh_addr_t addrs[] = {
+        { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 } }, // resolvable private
+        { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x16 } }, // non-resolvable private
+        { 0, { 0, 0, 0, 0, 0, 0 } },                   // public 00:00:00:00:00:00
+    };
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        legacy_just_works_encrypted(&addrs[i], 0x01);
+        CHECK_EQ(n_tx, 2); // our LTK: Encryption Information, Central Identification
+        uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO, 0x42 };
+        uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12 };
+        rx(PERIPH, enc_info, 17);
+        rx(PERIPH, ident, 11);
+        CHECK_EQ(n_bond_saves, 0);
+        CHECK_EQ(n_enc, 1);
+        CHECK(enc_evts[0].encrypted);
+        CHECK(!enc_evts[0].bonded);
+        CHECK(!conns[0].sec.bonded);
+    }
 }
 
 static void test_timeout(void) {
@@ -1447,7 +1455,7 @@ static void test_refused_key_pdu_fails_pairing(void) {
 // The peer's keys are refused from then on (they travel in the clear),
 // the pairing fails with Unspecified Reason, nothing is stored, and the
 // report says unencrypted and unbonded; the same when the poll hook sees
-// the change before any key arrives.
+// the change before any key arrives, and in an earlier phase.
 static void encryption_off(void) {
     memset(&conns[0].sec, 0, sizeof(conns[0].sec));
     bh_smp_encryption_changed(&conns[0], 0);
@@ -1481,6 +1489,15 @@ static void test_key_pdus_need_encryption(void) {
     peer_keys_with_identity(peer_id.type, peer_id.val);
     CHECK_EQ(n_bond_saves, 0);
     CHECK_EQ(n_enc, 0);
+    // Off earlier in a pairing (a link encrypted with a bond pairs again):
+    // the pairing fails the same way, not dropped without a word.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    conns[0].sec.encrypted = true;
+    conns[0].sec.key_size = 16;
+    to_mid_pairing();
+    encryption_off();
+    bh_smp_layer.poll(now_ms);
+    check_failed_unencrypted();
 }
 
 // Item 9: a peripheral's Security Request asking for MITM (or SC) that our
