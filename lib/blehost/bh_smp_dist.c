@@ -61,9 +61,11 @@ bool bh_smp_send_keys(smp_link_t *s) {
 // The identity a peer gave names a bond of ours that this pairing would
 // weaken (a device claiming a bonded peer's identity with less): looked
 // up again now the identity is known, as it may differ from the address.
+// Asked whenever the pairing bonds, even if the application has turned
+// bonding off since the feature exchange (it is stored all the same).
 static bool weakens_stored_bond(const smp_link_t *s, bool auth) {
     bh_smp_bond_t old;
-    bool weaker = bh_smp_cfg.bond && bh_smp_bond_find(&s->bond.id, &old)
+    bool weaker = bh_smp_bond_find(&s->bond.id, &old)
         && bh_smp_weaker_than_bond(old.flags, old.key_size, auth, s->sc, s->key_size);
     bh_smp_wipe(&old, sizeof(old));
     return weaker;

@@ -1227,6 +1227,26 @@ static void test_claimed_identity_cannot_weaken_bond(void) {
     CHECK(!conns[0].sec.bonded);
 }
 
+// The same when the application turns bonding off (config) after the
+// feature exchange agreed on it: the pairing still bonds (as agreed with
+// the peer), so the stored bond is still consulted (the fuzzer's finding
+// F3: it was skipped, and the weaker bond replaced the authenticated one).
+static void test_bonding_turned_off_midway_cannot_weaken_bond(void) {
+    const bh_addr_t stranger = { 0, { 0x01, 0x01, 0x01, 0x01, 0x01, 0x01 } };
+    legacy_just_works_encrypted(&stranger, 0x03);
+    uint8_t strong = BH_SMP_BOND_AUTH | BH_SMP_BOND_SC | BH_SMP_BOND_IRK | BH_SMP_BOND_LTK_C
+        | BH_SMP_BOND_LTK_P;
+    store_bond(strong); // under peer_addr
+    bh_smp_set_config(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    peer_keys_with_identity(peer_addr.type, peer_addr.val);
+    check_failed_sent(PERIPH, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(stored.flags, strong);
+    CHECK_EQ(n_enc, 1);
+    CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK(!enc_evts[0].bonded);
+}
+
 // Item 13: identity addresses that name nobody for good are refused with
 // Invalid Parameters and nothing is stored; a static one is bonded.
 static void test_invalid_identity_address_refused(void) {
@@ -1575,6 +1595,7 @@ int main(int argc, char **argv) {
         T(test_new_pairing_starts_without_old_keys),
         T(test_weaker_pairing_refused_after_key_missing),
         T(test_claimed_identity_cannot_weaken_bond),
+        T(test_bonding_turned_off_midway_cannot_weaken_bond),
         T(test_invalid_identity_address_refused),
         T(test_backoff_survives_reconnect),
         T(test_new_key_pair_after_each_attempt),
