@@ -103,6 +103,23 @@ static void strict_history(int link, const uint8_t *pdu) {
     }
 }
 
+static bool addr_eq(const bh_addr_t *a, const bh_addr_t *b) {
+    return a->type == b->type && memcmp(a->val, b->val, 6) == 0;
+}
+
+// A pairing (or encryption) succeeded on link: the host forgets the
+// failures of that device, whichever link they were on (both peers may
+// use one address).
+void fuzz_history_success(int link) {
+    const bh_conn_t *c = &fuzz_conns[link];
+    for (int i = 0; i < FUZZ_LINKS; i++) {
+        const bh_addr_t *a = fuzz_peer_addr(i);
+        if (i == link || addr_eq(a, &c->peer) || addr_eq(a, &c->id)) {
+            history[i].failed = false;
+        }
+    }
+}
+
 // Hand the PDUs we sent to the peer model (its answers may queue more).
 static void flush_tx(void) {
     for (size_t i = 0; i < fuzz_n_tx; i++) {

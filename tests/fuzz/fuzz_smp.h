@@ -59,6 +59,9 @@ extern const uint8_t fuzz_own_irk[16];
 const uint8_t *fuzz_ctrl_own_pk(uint16_t n);
 void fuzz_dhkey(const uint8_t peer_pk[64], uint8_t out[32]);
 
+// A success reported on link: the back-off of that device is over.
+void fuzz_history_success(int link);
+
 // ---- fakes (fuzz_fakes.c) ----
 
 void fuzz_fakes_reset(void);
