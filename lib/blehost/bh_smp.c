@@ -377,6 +377,12 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
         encryption_changed(s, c, 0);
         s->skip_next_enc = !reported;
     }
+    if (s->phase != PH_IDLE && (s->enc_lost || (s->phase == PH_KEYS && !c->sec.encrypted))) {
+        // Keys only over the encryption this pairing set up: sent in the
+        // clear they would be anybody's.
+        bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+        return true;
+    }
     if (s->phase == PH_IDLE || code != s->expect) {
         // Out of order: the pairing (if any) cannot go on.
         if (s->phase != PH_IDLE) {
@@ -482,10 +488,20 @@ void bh_smp_encryption_changed(bh_conn_t *c, uint8_t status) {
     if (s != NULL) {
         s->enc_changed = true;
         s->enc_status = status;
+        if (status == 0 && !c->sec.encrypted && s->phase != PH_IDLE) {
+            // Noted at once: key PDUs may come before the poll hook runs.
+            s->enc_lost = true;
+        }
     }
 }
 
 static void encryption_changed(smp_link_t *s, bh_conn_t *c, uint8_t status) {
+    if (s->phase != PH_IDLE && (s->enc_lost || (s->phase == PH_KEYS && !c->sec.encrypted))) {
+        // Encryption went off under a pairing: no keys can follow, and a
+        // pairing dropped without a word would leave the peer waiting.
+        bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
+        return;
+    }
     if (status == 0 && s->skip_next_enc) {
         s->skip_next_enc = false;
         return;

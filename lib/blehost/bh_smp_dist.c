@@ -61,12 +61,33 @@ bool bh_smp_send_keys(smp_link_t *s) {
 // The identity a peer gave names a bond of ours that this pairing would
 // weaken (a device claiming a bonded peer's identity with less): looked
 // up again now the identity is known, as it may differ from the address.
+// Asked whenever the pairing bonds, even if the application has turned
+// bonding off since the feature exchange (it is stored all the same).
 static bool weakens_stored_bond(const smp_link_t *s, bool auth) {
     bh_smp_bond_t old;
-    bool weaker = bh_smp_cfg.bond && bh_smp_bond_find(&s->bond.id, &old)
+    bool weaker = bh_smp_bond_find(&s->bond.id, &old)
         && bh_smp_weaker_than_bond(old.flags, old.key_size, auth, s->sc, s->key_size);
     bh_smp_wipe(&old, sizeof(old));
     return weaker;
+}
+
+// An identity address must name a device for good: a public address
+// other than zero, or a static random one (two top bits 1, the other 46
+// bits neither all 0 nor all 1). A private address is not an identity.
+static bool valid_identity(uint8_t type, const uint8_t val[6]) {
+    static const uint8_t zero[6];
+    if (type == 0) {
+        return memcmp(val, zero, 6) != 0;
+    }
+    if ((val[5] & 0xc0) != 0xc0) {
+        return false;
+    }
+    bool all0 = (val[5] & 0x3f) == 0, all1 = (val[5] & 0x3f) == 0x3f;
+    for (size_t i = 0; i < 5; i++) {
+        all0 = all0 && val[i] == 0;
+        all1 = all1 && val[i] == 0xff;
+    }
+    return !all0 && !all1;
 }
 
 // Pairing complete: store the bond (when both sides bond), then tell the
@@ -97,9 +118,10 @@ static void complete(smp_link_t *s) {
     }
     bh_smp_backoff_clear(s);
     bh_smp_attempt_over(s);
-    // A private address without the IRK that resolves it names nobody on
-    // the next connection: no bond under it.
-    bool identified = (b->flags & BH_SMP_BOND_IRK) || !bh_addr_is_rpa(&c->peer);
+    // Without an identity from the peer, its address must be one: a
+    // private address (or the all-zero one) names nobody on the next
+    // connection, so no bond under it.
+    bool identified = (b->flags & BH_SMP_BOND_IRK) || valid_identity(c->peer.type, c->peer.val);
     c->sec.bonded = s->bonding && identified && bh_smp_bond_save(b);
     if (c->sec.bonded) {
         // A new bond starts with the subscriptions the client has now; from
@@ -122,25 +144,6 @@ static void complete(smp_link_t *s) {
     bh_smp_wipe(&keep, sizeof(keep));
     bh_smp_report(s, true, 0);
     bh_smp_kick_p256();
-}
-
-// An identity address must name a device for good: a public address
-// other than zero, or a static random one (two top bits 1, the other 46
-// bits neither all 0 nor all 1). A private address is not an identity.
-static bool valid_identity(uint8_t type, const uint8_t val[6]) {
-    static const uint8_t zero[6];
-    if (type == 0) {
-        return memcmp(val, zero, 6) != 0;
-    }
-    if ((val[5] & 0xc0) != 0xc0) {
-        return false;
-    }
-    bool all0 = (val[5] & 0x3f) == 0, all1 = (val[5] & 0x3f) == 0x3f;
-    for (size_t i = 0; i < 5; i++) {
-        all0 = all0 && val[i] == 0;
-        all1 = all1 && val[i] == 0xff;
-    }
-    return !all0 && !all1;
 }
 
 void bh_smp_after_keys(smp_link_t *s) {

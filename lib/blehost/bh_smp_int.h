@@ -61,6 +61,7 @@ typedef struct _smp_link_t {
     uint16_t fail_pending; // a failure seen where no upcall is allowed
     bool enc_changed;      // an encryption change waits for the poll hook
     bool skip_next_enc;    // taken early (key PDUs came first): ignore its report
+    bool enc_lost;         // the link's encryption went off during the pairing
     uint8_t enc_status;
     uint32_t passkey;
     uint32_t started_ms;

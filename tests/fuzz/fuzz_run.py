@@ -63,7 +63,8 @@ def run(binary: Path, seconds: int, corpora: list[Path], work: Path) -> tuple[in
         "-print_final_stats=1",
         f"-artifact_prefix={artifacts}/",
         str(new),
-        *(str(c) for c in corpora),
+        # findings/ exists only while a defect reproducer is open.
+        *(str(c) for c in corpora if c.is_dir()),
     ]
     start = time.monotonic()
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 120)

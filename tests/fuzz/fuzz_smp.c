@@ -15,7 +15,10 @@
 //     7  the store: bond for peer 0 / peer 1 (bits 0, 1), its flags
 //        authenticated / SC (bits 2, 3), key size 7 (bit 4), the store
 //        refuses writes (bit 5), the peer kept the bond too (bit 6)
-//     8-9  reserved
+//     8  the controller: bit 0 it lacks the P-256 commands (a 4.0/4.1
+//        one: no Secure Connections), bit 1 the application accepts the
+//        Core's debug public key
+//     9  reserved
 //   then steps, each an opcode octet: bit 7 the link, bit 6 poll the host
 //   afterwards, bits 0-5 the step (below) and its operands.
 //
@@ -55,6 +58,9 @@ enum {
 static const uint8_t core_len[15] = { 0, 7, 7, 17, 17, 2, 17, 11, 17, 8, 17, 2, 65, 17, 2 };
 
 uint8_t fuzz_reflected[FUZZ_LINKS];
+// We sent our Confirm (bit 0) or Random (bit 1) in the pairing going on:
+// only those can be reflected in it.
+static uint8_t sent_values[FUZZ_LINKS];
 
 // Across the links' connections (the peer keeps its address): our public
 // key of the last pairing attempt, and when we last failed the peer's
@@ -62,11 +68,12 @@ uint8_t fuzz_reflected[FUZZ_LINKS];
 static struct {
     bool have_pk;
     uint8_t pk[64];
+    uint32_t raw_keys; // fuzz_ctrl_raw_keys when it was sent
     bool failed;
     uint32_t failed_ms;
 } history[FUZZ_LINKS];
 
-// Issue 15 items 11 and 12 (strict): a peer that failed authentication
+// Issue 15 items 11 and 12: a peer that failed authentication
 // waits out the back-off even after a reconnect from the same address, and
 // each pairing attempt has a fresh key pair.
 static void strict_history(int link, const uint8_t *pdu) {
@@ -79,16 +86,37 @@ static void strict_history(int link, const uint8_t *pdu) {
             }
             break;
         case BH_SMP_PAIRING_RESPONSE:
-            FUZZ_STRICT_CHECK(!history[link].failed
+            FUZZ_CHECK(!history[link].failed
                 || fuzz_now_ms - history[link].failed_ms >= BH_SMP_RETRY_MS);
             break;
         case BH_SMP_PUBLIC_KEY:
-            FUZZ_STRICT_CHECK(!history[link].have_pk || memcmp(history[link].pk, pdu + 1, 64) != 0);
+            // The same key again only when the controller itself gave it
+            // again when the host asked for a new one.
+            FUZZ_CHECK(!history[link].have_pk || memcmp(history[link].pk, pdu + 1, 64) != 0
+                || history[link].raw_keys != fuzz_ctrl_raw_keys);
             memcpy(history[link].pk, pdu + 1, 64);
+            history[link].raw_keys = fuzz_ctrl_raw_keys;
             history[link].have_pk = true;
             break;
         default:
             break;
+    }
+}
+
+static bool addr_eq(const bh_addr_t *a, const bh_addr_t *b) {
+    return a->type == b->type && memcmp(a->val, b->val, 6) == 0;
+}
+
+// A pairing (or encryption) succeeded on link: the host forgets the
+// failures of that device, whichever link they were on (both peers may
+// use one address).
+void fuzz_history_success(int link) {
+    const bh_conn_t *c = &fuzz_conns[link];
+    for (int i = 0; i < FUZZ_LINKS; i++) {
+        const bh_addr_t *a = fuzz_peer_addr(i);
+        if (i == link || addr_eq(a, &c->peer) || addr_eq(a, &c->id)) {
+            history[i].failed = false;
+        }
     }
 }
 
@@ -103,6 +131,9 @@ static void flush_tx(void) {
         if (code == BH_SMP_PAIRING_REQUEST || code == BH_SMP_PAIRING_RESPONSE
             || code == BH_SMP_PAIRING_FAILED) {
             fuzz_reflected[link] = 0;
+            sent_values[link] = 0;
+        } else if (code == BH_SMP_PAIRING_CONFIRM || code == BH_SMP_PAIRING_RANDOM) {
+            sent_values[link] |= code == BH_SMP_PAIRING_CONFIRM ? 1 : 2;
         }
         strict_history(link, fuzz_tx[i].data);
         fuzz_peer_saw(link, fuzz_tx[i].data, fuzz_tx[i].len);
@@ -130,6 +161,7 @@ static void connect(int link) {
 static void disconnect(int link) {
     bh_conn_t *c = &fuzz_conns[link];
     fuzz_reflected[link] = 0;
+    sent_values[link] = 0;
     if (!c->used) {
         return;
     }
@@ -146,6 +178,7 @@ void fuzz_active_cycle(bool reconnect) {
     for (int i = 0; i < FUZZ_LINKS; i++) {
         fuzz_conns[i].used = false;
         fuzz_reflected[i] = 0;
+        sent_values[i] = 0;
         history[i].failed = false; // a new activation may forget
     }
     for (int i = 0; reconnect && i < FUZZ_LINKS; i++) {
@@ -161,9 +194,10 @@ static void set_config(uint8_t b) {
 static void deliver(int link, uint8_t *pdu, size_t len) {
     if (fuzz_conns[link].used) {
         if (len == 17 && (pdu[0] == BH_SMP_PAIRING_CONFIRM || pdu[0] == BH_SMP_PAIRING_RANDOM)) {
+            uint8_t bit = pdu[0] == BH_SMP_PAIRING_CONFIRM ? 1 : 2;
             const uint8_t *ours = fuzz_peer_ours(link, pdu[0]);
-            if (ours != NULL && memcmp(ours, pdu + 1, 16) == 0) {
-                fuzz_reflected[link] |= pdu[0] == BH_SMP_PAIRING_CONFIRM ? 1 : 2;
+            if ((sent_values[link] & bit) && ours != NULL && memcmp(ours, pdu + 1, 16) == 0) {
+                fuzz_reflected[link] |= bit;
             }
         }
         fuzz_trace("rx", fuzz_handle[link], pdu, len);
@@ -340,6 +374,8 @@ static void step(void) {
         bh_smp_layer.poll(fuzz_now_ms);
         flush_tx();
     }
+    fuzz_run_handlers();
+    flush_tx();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -355,10 +391,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_l2cap_refuses = false;
     fuzz_cmd_refused = false;
     fuzz_ctrl_reset();
-    fuzz_handler_reset = false;
     fuzz_random_fails = (h[0] & 0x80) != 0;
     memset(fuzz_pk_action, 0, sizeof(fuzz_pk_action));
     memset(fuzz_reflected, 0, sizeof(fuzz_reflected));
+    memset(sent_values, 0, sizeof(sent_values));
     memset(history, 0, sizeof(history));
     memset(fuzz_conns, 0, sizeof(fuzz_conns));
     fuzz_store_reset();
@@ -366,6 +402,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_peer_setup(1, h[4], h[5], h[6]);
     bh_sec_layer.reset();
     bh_smp_layer.reset();
+    fuzz_ctrl_no_sc = (h[8] & 1) != 0;
+    fuzz_debug_keys = (h[8] & 2) != 0;
+    bh_smp_set_controller_sc(!fuzz_ctrl_no_sc);
+    bh_smp_set_debug_keys(fuzz_debug_keys);
+    fuzz_fakes_reset();
     set_config(h[0]);
     for (int i = 0; i < FUZZ_LINKS; i++) {
         if (h[7] & (1 << i)) {

@@ -59,6 +59,9 @@ extern const uint8_t fuzz_own_irk[16];
 const uint8_t *fuzz_ctrl_own_pk(uint16_t n);
 void fuzz_dhkey(const uint8_t peer_pk[64], uint8_t out[32]);
 
+// A success reported on link: the back-off of that device is over.
+void fuzz_history_success(int link);
+
 // ---- fakes (fuzz_fakes.c) ----
 
 void fuzz_fakes_reset(void);
@@ -75,6 +78,9 @@ typedef struct {
 extern fuzz_pdu_t fuzz_tx[FUZZ_TX_MAX];
 extern size_t fuzz_n_tx;
 extern bool fuzz_l2cap_refuses; // L2CAP refuses to send (a full queue)
+// The last public key we sent on each link (the queue above may be full).
+extern uint8_t fuzz_sent_pk[FUZZ_LINKS][64];
+extern bool fuzz_have_sent_pk[FUZZ_LINKS];
 
 // HCI commands queued, answered in order by fuzz_ctrl_answer().
 #define FUZZ_CMD_MAX (16)
@@ -84,6 +90,9 @@ typedef struct {
     uint8_t params[64];
     void (*done)(void *ctx, int status, const uint8_t *ret, size_t len);
     void *ctx;
+    // LE Generate DHKey: our public key last sent on its link when asked.
+    bool ours_valid;
+    uint8_t ours[64];
 } fuzz_cmd_t;
 extern fuzz_cmd_t fuzz_cmds[FUZZ_CMD_MAX];
 extern size_t fuzz_n_cmds;
@@ -105,11 +114,10 @@ struct _bh_smp_ltk_t;
 extern const struct _bh_smp_ltk_t fuzz_stored_ltk;
 bool fuzz_store_bond(const bh_addr_t *id, const uint8_t *irk, uint8_t flags, uint8_t key_size);
 
-// Application code inside an event handler (the script's choice) calls
-// back into the host; nesting is bounded.
+// Application code in an event handler (the script's choice) calls back
+// into the host; handlers run after the host returns, as the binding's.
 extern bool fuzz_reenter;
-// A handler did active(False), active(True) in this run.
-extern bool fuzz_handler_reset;
+void fuzz_run_handlers(void);
 // active(False), active(True) (fuzz_smp.c); reconnect: both links again.
 void fuzz_active_cycle(bool reconnect);
 
@@ -151,9 +159,9 @@ void fuzz_trace(const char *what, uint16_t handle, const uint8_t *data, size_t l
 // The key size the controller reports for this link's next encryption.
 uint8_t fuzz_peer_key_size(int link);
 // A peer public key the host must refuse before asking for a DHKey: the X
-// coordinate of ours (either Y), the Core's debug key, or one of the
-// harness's keys off the curve or with X not below p.
-bool fuzz_peer_refusable_key(const uint8_t pk[64], const uint8_t ours[64]);
+// coordinate of ours (either Y), the Core's debug key (unless debug_ok),
+// or one of the harness's keys off the curve or with X not below p.
+bool fuzz_peer_refusable_key(const uint8_t pk[64], const uint8_t ours[64], bool debug_ok);
 // The peer sent back our own Pairing Confirm (bit 0) or Random (bit 1) in
 // the pairing going on; cleared when we start or fail a pairing.
 extern uint8_t fuzz_reflected[FUZZ_LINKS];
@@ -166,10 +174,17 @@ void fuzz_ctrl_answer(bool bad);
 // Raw HCI security events from the script.
 void fuzz_ctrl_raw_event(int link);
 void fuzz_ctrl_reset(void);
+// The controller lacks LE Read Local P-256 Public Key and LE Generate
+// DHKey (the host is told so); the application accepts the debug key.
+extern bool fuzz_ctrl_no_sc;
+extern bool fuzz_debug_keys;
 // The controller reported something of its own invention this run (a raw
 // event, a wrong key size): what the host reports may then be anything
 // the controller said.
 extern bool fuzz_ctrl_lied;
+// P-256 key events of its own invention (raw events): it may give the
+// same key twice.
+extern uint32_t fuzz_ctrl_raw_keys;
 
 // ---- invariants every run must keep ----
 

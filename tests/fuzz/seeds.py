@@ -4,10 +4,11 @@ re-encryption with the bond after a reconnect, and a bonded peer that lost
 its key. The script format is described at the top of fuzz_smp.c.
 
 With --findings, write instead the hand-made scripts of issue 15's defects
-that the strict build (make STRICT=1) checks (tests/fuzz/README.md).
+(issue15_*; fixed now, so kept in corpus/ as regression inputs and their
+checks in the normal build: tests/fuzz/README.md).
 
     python3 tests/fuzz/seeds.py tests/fuzz/corpus
-    python3 tests/fuzz/seeds.py --findings tests/fuzz/findings
+    python3 tests/fuzz/seeds.py --findings tests/fuzz/corpus
 """
 from __future__ import annotations
 
@@ -83,13 +84,18 @@ def seeds() -> list[Seed]:
                         reconnect=True))
         out.append(Seed(f"{role}_sc_reencrypt", NO_IO | BOND, NO_IO | SC | BOND, link,
                         reconnect=True))
-        # A stored authenticated SC bond; the peer lost it (we are central:
-        # Key Missing, pair afresh) or kept it.
-        bonded = 1 << link | 0x04 | 0x08
+        # A stored SC bond (unauthenticated, so a Just Works pairing is not
+        # weaker); the peer lost it (we are central: Key Missing, pair
+        # afresh) or kept it.
+        bonded = 1 << link | 0x08
         out.append(Seed(f"{role}_bond_key_missing", NO_IO | BOND, NO_IO | SC | BOND, link,
                         store=bonded, reconnect=True))
         out.append(Seed(f"{role}_bond_kept", NO_IO | BOND, NO_IO | SC | BOND, link,
                         store=bonded | 0x40, reconnect=True))
+        # An authenticated SC bond: the Just Works pairing that would
+        # replace it is refused with Authentication Requirements (0x03).
+        out.append(Seed(f"{role}_bond_weaker_refused", NO_IO | BOND, NO_IO | SC | BOND, link,
+                        store=bonded | 0x04, reconnect=True))
     return out
 
 
@@ -139,9 +145,9 @@ def findings() -> dict[str, bytes]:
                                                          store=0x01 | 0x08,
                                                          size_dist=7 | (0x03 << 5)))
     # Item 6: our passkey event's handler does active(False), active(True)
-    # while the peer's Pairing Request is being handled: the Security
-    # Manager goes on with the slot reset under it (a Pairing Response of
-    # zeros, for a link that is gone).
+    # (it once ran while the peer's Pairing Request was being handled and
+    # the Security Manager went on in the reset slot; handlers now run
+    # after the host returns, as the binding runs them).
     reenter = 0x40
     out["item6_active_cycle_in_handler"] = bytes([
         DISPLAY_ONLY | MITM | BOND | reenter, KEYBOARD_ONLY | MITM | SC | BOND, KEYS_16_ENC_ID, 0,

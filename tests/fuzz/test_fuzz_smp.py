@@ -1,11 +1,11 @@
 """The Security Manager under libFuzzer for a bounded time (no boards needed).
 
 Builds the fuzzer into a temporary folder, checks that each seed of the
-committed corpus still drives a pairing to the end (else the fuzzer would
-silently lose its depth), then fuzzes for FUZZ_TEST_SECONDS (45) from the
-corpus and the defect reproducers (findings/, which the default build must
-run cleanly too): any crash, sanitizer report, harness expectation, hang or
-out-of-memory fails the test. `make fuzz` runs longer.
+committed corpus still drives a pairing (or its refusal) to the end (else
+the fuzzer would silently lose its depth), then fuzzes for
+FUZZ_TEST_SECONDS (45) from the corpus (and findings/, the reproducers of
+open defects, when there are any): any crash, sanitizer report, harness
+expectation, hang or out-of-memory fails the test. `make fuzz` runs longer.
 """
 from __future__ import annotations
 
@@ -57,6 +57,24 @@ def test_seeds_complete_a_pairing(fuzzer: Path) -> None:
             assert done[0][3] == "01", f"{seed.name}: {done[0]}"
         else:
             assert done[0][3] == "00", f"{seed.name}: {done[0]}"
+
+
+def test_bond_seeds(fuzzer: Path) -> None:
+    # seed_<role>_bond_*: a stored SC bond the peer kept, or lost (a fresh
+    # Just Works pairing replaces it), succeeds twice (pairing or
+    # re-encryption, then re-encryption after a reconnect); over an
+    # authenticated bond the Just Works pairing is refused with
+    # Authentication Requirements (0x03) and nothing is bonded.
+    for role in ("periph", "central"):
+        for kind in ("kept", "key_missing", "weaker_refused"):
+            seed = CORPUS / f"seed_{role}_bond_{kind}"
+            events = [line.split() for line in trace(fuzzer, seed) if line.startswith("enc ")]
+            assert len(events) == 2, f"{seed.name}: {events}"
+            for e in events:
+                if kind == "weaker_refused":
+                    assert e[2:8] == ["00", "00", "00", "00", "03", "00"], f"{seed.name}: {e}"
+                else:
+                    assert e[2] == "01" and e[4] == "01" and e[6:8] == ["00", "00"], f"{seed.name}: {e}"
 
 
 # The fuzzing time, plus the build (a loaded machine) and the wrap-up.

@@ -850,21 +850,29 @@ static void test_keys_that_cannot_be_made_fail_the_pairing(void) {
     CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_UNSPECIFIED);
 }
 
-// A peer at a resolvable private address that gives no IRK cannot be
-// known again: paired and encrypted, but no bond is stored.
+// A peer at an address that is no identity (resolvable or non-resolvable
+// private, or the all-zero public address: the fuzzer's finding F2) that
+// gives no identity cannot be known again: paired and encrypted, but no
+// bond is stored.
 static void test_private_peer_without_irk_is_not_bonded(void) {
-    const bh_addr_t rpa = { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 } };
-    legacy_just_works_encrypted(&rpa, 0x01);
-    CHECK_EQ(n_tx, 2); // our LTK: Encryption Information, Central Identification
-    uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO, 0x42 };
-    uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12 };
-    rx(PERIPH, enc_info, 17);
-    rx(PERIPH, ident, 11);
-    CHECK_EQ(n_bond_saves, 0);
-    CHECK_EQ(n_enc, 1);
-    CHECK(enc_evts[0].encrypted);
-    CHECK(!enc_evts[0].bonded);
-    CHECK(!conns[0].sec.bonded);
+    static const bh_addr_t addrs[] = {
+        { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66 } }, // resolvable private
+        { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0x16 } }, // non-resolvable private
+        { 0, { 0, 0, 0, 0, 0, 0 } },                   // public 00:00:00:00:00:00
+    };
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        legacy_just_works_encrypted(&addrs[i], 0x01);
+        CHECK_EQ(n_tx, 2); // our LTK: Encryption Information, Central Identification
+        uint8_t enc_info[17] = { BH_SMP_ENCRYPTION_INFO, 0x42 };
+        uint8_t ident[11] = { BH_SMP_CENTRAL_IDENT, 0x34, 0x12 };
+        rx(PERIPH, enc_info, 17);
+        rx(PERIPH, ident, 11);
+        CHECK_EQ(n_bond_saves, 0);
+        CHECK_EQ(n_enc, 1);
+        CHECK(enc_evts[0].encrypted);
+        CHECK(!enc_evts[0].bonded);
+        CHECK(!conns[0].sec.bonded);
+    }
 }
 
 static void test_timeout(void) {
@@ -1219,6 +1227,26 @@ static void test_claimed_identity_cannot_weaken_bond(void) {
     CHECK(!conns[0].sec.bonded);
 }
 
+// The same when the application turns bonding off (config) after the
+// feature exchange agreed on it: the pairing still bonds (as agreed with
+// the peer), so the stored bond is still consulted (the fuzzer's finding
+// F3: it was skipped, and the weaker bond replaced the authenticated one).
+static void test_bonding_turned_off_midway_cannot_weaken_bond(void) {
+    const bh_addr_t stranger = { 0, { 0x01, 0x01, 0x01, 0x01, 0x01, 0x01 } };
+    legacy_just_works_encrypted(&stranger, 0x03);
+    uint8_t strong = BH_SMP_BOND_AUTH | BH_SMP_BOND_SC | BH_SMP_BOND_IRK | BH_SMP_BOND_LTK_C
+        | BH_SMP_BOND_LTK_P;
+    store_bond(strong); // under peer_addr
+    bh_smp_set_config(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    peer_keys_with_identity(peer_addr.type, peer_addr.val);
+    check_failed_sent(PERIPH, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(stored.flags, strong);
+    CHECK_EQ(n_enc, 1);
+    CHECK_EQ(enc_evts[0].status, BH_SMP_ERR_AUTH_REQUIREMENTS);
+    CHECK(!enc_evts[0].bonded);
+}
+
 // Item 13: identity addresses that name nobody for good are refused with
 // Invalid Parameters and nothing is stored; a static one is bonded.
 static void test_invalid_identity_address_refused(void) {
@@ -1442,6 +1470,56 @@ static void test_refused_key_pdu_fails_pairing(void) {
     CHECK_EQ(n_enc, 0);
 }
 
+// Finding F1 of the fuzzer: the controller reports the link's encryption
+// off (Encryption Change, status 0, disabled) during key distribution.
+// The peer's keys are refused from then on (they travel in the clear),
+// the pairing fails with Unspecified Reason, nothing is stored, and the
+// report says unencrypted and unbonded; the same when the poll hook sees
+// the change before any key arrives, and in an earlier phase.
+static void encryption_off(void) {
+    memset(&conns[0].sec, 0, sizeof(conns[0].sec));
+    bh_smp_encryption_changed(&conns[0], 0);
+}
+
+static void check_failed_unencrypted(void) {
+    const uint8_t failed[2] = { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_UNSPECIFIED };
+    CHECK(n_tx >= 1);
+    check_tx(0, PERIPH, failed, 2);
+    CHECK_EQ(n_bond_saves, 0);
+    check_one_failure_report(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+    CHECK(!enc_evts[0].authenticated);
+    CHECK(!enc_evts[0].bonded);
+    CHECK(!conns[0].sec.bonded);
+}
+
+static void test_key_pdus_need_encryption(void) {
+    const bh_addr_t peer_id = { 1, { 0x11, 0x22, 0x33, 0x44, 0x55, 0xc6 } };
+    // Off before the poll hook has seen it: the first key PDU fails it.
+    legacy_just_works_encrypted(&peer_addr, 0x03);
+    encryption_off();
+    peer_keys_with_identity(peer_id.type, peer_id.val);
+    check_failed_unencrypted();
+    // Off and seen by the poll hook: the pairing fails there.
+    legacy_just_works_encrypted(&peer_addr, 0x03);
+    encryption_off();
+    clear_logs();
+    bh_smp_layer.poll(now_ms);
+    check_failed_unencrypted();
+    clear_logs();
+    peer_keys_with_identity(peer_id.type, peer_id.val);
+    CHECK_EQ(n_bond_saves, 0);
+    CHECK_EQ(n_enc, 0);
+    // Off earlier in a pairing (a link encrypted with a bond pairs again):
+    // the pairing fails the same way, not dropped without a word.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    conns[0].sec.encrypted = true;
+    conns[0].sec.key_size = 16;
+    to_mid_pairing();
+    encryption_off();
+    bh_smp_layer.poll(now_ms);
+    check_failed_unencrypted();
+}
+
 // Item 9: a peripheral's Security Request asking for MITM (or SC) that our
 // bond with it lacks makes our central pair again, not re-encrypt with
 // the weaker key; one our bond satisfies re-encrypts.
@@ -1517,6 +1595,7 @@ int main(int argc, char **argv) {
         T(test_new_pairing_starts_without_old_keys),
         T(test_weaker_pairing_refused_after_key_missing),
         T(test_claimed_identity_cannot_weaken_bond),
+        T(test_bonding_turned_off_midway_cannot_weaken_bond),
         T(test_invalid_identity_address_refused),
         T(test_backoff_survives_reconnect),
         T(test_new_key_pair_after_each_attempt),
@@ -1526,6 +1605,7 @@ int main(int argc, char **argv) {
         T(test_refused_key_pdu_fails_pairing),
         T(test_security_request_auth_needs_stronger_bond),
         T(test_no_sc_without_controller_p256),
+        T(test_key_pdus_need_encryption),
     };
     // A test name as argument runs that test alone.
     for (size_t i = 1; argc > 1 && i < sizeof(tests) / sizeof(tests[0]) + 1; i++) {
