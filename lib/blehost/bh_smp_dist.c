@@ -116,7 +116,11 @@ static void complete(smp_link_t *s) {
         bh_smp_fail(s, BH_SMP_ERR_AUTH_REQUIREMENTS, true);
         return;
     }
-    bh_smp_backoff_clear(s);
+    // Only an authenticated pairing proves the peer knew what it failed
+    // before: a Just Works success between guesses must not reset the wait.
+    if (c->sec.authenticated) {
+        bh_smp_backoff_clear(s);
+    }
     bh_smp_attempt_over(s);
     // Without an identity from the peer, its address must be one: a
     // private address (or the all-zero one) names nobody on the next

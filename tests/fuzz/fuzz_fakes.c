@@ -469,7 +469,11 @@ void bh_evt_encryption_update(uint16_t conn_handle, bool encrypted, bool authent
     } else if (encrypted) {
         // 0: the controller could not tell (bh_sec.c).
         FUZZ_CHECK(fuzz_ctrl_lied || key_size == 0 || (key_size >= 7 && key_size <= 16));
-        fuzz_history_success(fuzz_link_of(conn_handle));
+        if (authenticated) {
+            // Only an authenticated success ends the waiting (a Just Works
+            // one between guesses proves nothing of the passkey).
+            fuzz_history_success(fuzz_link_of(conn_handle));
+        }
     } else {
         // Finding F1: no bond completed after the link's encryption went off.
         FUZZ_CHECK(!authenticated && !bonded);

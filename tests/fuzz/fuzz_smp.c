@@ -107,8 +107,8 @@ static bool addr_eq(const bh_addr_t *a, const bh_addr_t *b) {
     return a->type == b->type && memcmp(a->val, b->val, 6) == 0;
 }
 
-// A pairing (or encryption) succeeded on link: the host forgets the
-// failures of that device, whichever link they were on (both peers may
+// An authenticated pairing (or encryption) succeeded on link: the host
+// forgets the failures of that device, whichever link they were on (both peers may
 // use one address).
 void fuzz_history_success(int link) {
     const bh_conn_t *c = &fuzz_conns[link];

@@ -713,8 +713,16 @@ static void test_method_selection(void) {
 // A legacy Just Works pairing on the peripheral link with a peer (the
 // initiator) at address peer asking to bond with key distribution dist, up
 // to encryption with the STK; then the poll hook runs (our keys go out).
+static void legacy_just_works_run(const bh_addr_t *peer, uint8_t dist);
+
 static void legacy_just_works_encrypted(const bh_addr_t *peer, uint8_t dist) {
     setup(BH_IO_NO_INPUT_OUTPUT, false, false, true);
+    legacy_just_works_run(peer, dist);
+}
+
+// A legacy Just Works pairing with peer as initiator, as far as our keys:
+// whatever the setup, a peer without input or output makes it Just Works.
+static void legacy_just_works_run(const bh_addr_t *peer, uint8_t dist) {
     // The link's addresses are taken when it connects.
     bh_smp_layer.disconnected(&conns[0]);
     conns[0].peer = *peer;
@@ -1319,6 +1327,24 @@ static void reconnect_periph(const bh_addr_t *peer) {
 
 // Item 11: the back-off follows the peer across reconnections, not the
 // link; another peer is not held back. Item 10: it grows to 128 s.
+// A Just Works pairing that succeeds between two failed passkey attempts
+// of the same peer does not reset the waiting interval: it proves nothing
+// about the passkey (item 11, found when the fuzzer modelled the clearing).
+static void test_just_works_success_keeps_backoff(void) {
+    setup(BH_IO_DISPLAY_ONLY, true, false, false);
+    wrong_passkey_on_periph();
+    now_ms += BH_SMP_RETRY_MS;
+    legacy_just_works_run(&peer_addr, 0);
+    CHECK(conns[0].sec.encrypted && !conns[0].sec.authenticated);
+    reconnect_periph(&peer_addr);
+    wrong_passkey_on_periph();
+    // The second failure: twice the first wait.
+    now_ms += BH_SMP_RETRY_MS;
+    CHECK_EQ(bh_smp_pair(PERIPH), -BH_EAGAIN);
+    now_ms += BH_SMP_RETRY_MS;
+    CHECK_EQ(bh_smp_pair(PERIPH), 0);
+}
+
 static void test_backoff_survives_reconnect(void) {
     setup(BH_IO_DISPLAY_ONLY, true, false, false);
     wrong_passkey_on_periph();
@@ -1598,6 +1624,7 @@ int main(int argc, char **argv) {
         T(test_bonding_turned_off_midway_cannot_weaken_bond),
         T(test_invalid_identity_address_refused),
         T(test_backoff_survives_reconnect),
+        T(test_just_works_success_keeps_backoff),
         T(test_new_key_pair_after_each_attempt),
         T(test_peer_public_key_checked),
         T(test_peer_failure_reason_zero_is_a_failure),
