@@ -23,6 +23,8 @@ except ImportError as error:  # pragma: no cover - an environment without the pl
 
 from gatts_peer import gatt_peer  # noqa: E402,F401 - fixture
 from harness.peer import HciPeer  # noqa: E402
+from smp_peer import SmpPeer  # noqa: E402
+from tools.radio import ControllerInfo  # noqa: E402
 
 pytest_plugins = ['pytester']  # tests/test_plugin.py runs the plugin on user projects
 
@@ -48,3 +50,13 @@ def hci_peers(board_kind: str, rig_pool: RigPool,
     finally:
         for peer in peers:
             peer.close()
+
+
+@pytest.fixture
+def smp_peer(spare_controller: ControllerInfo) -> Iterator[SmpPeer]:
+    """A bumble peer with its own Security Manager on a spare controller."""
+    peer = SmpPeer(spare_controller)
+    try:
+        yield peer
+    finally:
+        peer.close()

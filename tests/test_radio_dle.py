@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from bumble import hci
 
-from tools.radio import Radio, public_address_for
-from tools.radio.hci_client import HciClient, clients_of
+from tools.radio import Radio
+from tools.radio.hci_client import HciClient, clients_of, connect_hosts
 
-PUBLIC = 0
 PB_FIRST_NON_FLUSHABLE, PB_CONTINUING = 0b00, 0b01
 LE_1M, LE_2M = 1, 2
 PHY_1M_BIT, PHY_2M_BIT, PHY_CODED_BIT = 0x01, 0x02, 0x04
@@ -50,26 +49,7 @@ def hosts(current: tuple[Radio, list[HciClient]]) -> list[HciClient]:
     return current[1]
 
 
-def connect(hosts: list[HciClient]) -> tuple[int, int]:
-    """Host 0 connects to host 1 (interval 30 ms); (central, peripheral) handles."""
-    central, peripheral = hosts
-    peripheral.ok(hci.HCI_LE_Set_Advertising_Parameters_Command(
-        advertising_interval_min=0x20, advertising_interval_max=0x20, advertising_type=0,
-        own_address_type=PUBLIC, peer_address_type=0, peer_address=hci.Address.ANY,
-        advertising_channel_map=7, advertising_filter_policy=0))
-    peripheral.ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=1))
-    central.command(hci.HCI_LE_Create_Connection_Command(
-        le_scan_interval=0x10, le_scan_window=0x10, initiator_filter_policy=0,
-        peer_address_type=PUBLIC,
-        peer_address=hci.Address(public_address_for(1), hci.Address.PUBLIC_DEVICE_ADDRESS),
-        own_address_type=PUBLIC, connection_interval_min=0x18, connection_interval_max=0x18,
-        max_latency=0, supervision_timeout=0x200, min_ce_length=0, max_ce_length=0))
-    handles = []
-    for host in hosts:
-        event = host.wait_for(lambda p: isinstance(p, hci.HCI_LE_Connection_Complete_Event), 2.0)
-        assert event.status == 0
-        handles.append(event.connection_handle)
-    return handles[0], handles[1]
+connect = connect_hosts  # host 0 connects to host 1 (interval 30 ms)
 
 
 def status_of(event: hci.HCI_Event) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures
 import queue
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,21 +16,12 @@ from harness.board import Board
 from harness.gap import advertise, mac, up
 from smp_board import ERRNO, configure, one_encryption_update, store_up
 from smp_peer import SmpPeer
-from tools.radio import ControllerInfo
 
 F_READ, F_READ_ENC, F_READ_AUTHN = 0x02, 0x0200, 0x0400
 INPUT, DISPLAY, NUMCMP = 2, 3, 4
 CONFIRM_VALUE_FAILED, AUTH_REQUIREMENTS, NUMERIC_COMPARISON_FAILED = 0x04, 0x03, 0x0c
 REPEATED_ATTEMPTS = 0x09
 
-
-@pytest.fixture
-def smp_peer(spare_controller: ControllerInfo) -> Iterator[SmpPeer]:
-    peer = SmpPeer(spare_controller)
-    try:
-        yield peer
-    finally:
-        peer.close()
 
 
 def board_as_peripheral(board: Board, peer: SmpPeer) -> int:
@@ -195,7 +185,9 @@ def test_wrong_passkey_fails_on_both_sides(central: Board, smp_peer: SmpPeer, sc
 
 
 @pytest.mark.api(methods=['gap_passkey'], events=['_IRQ_ENCRYPTION_UPDATE', '_IRQ_PASSKEY_ACTION'])
-def test_rejected_comparison_fails_on_both_sides(peripheral: Board, smp_peer: SmpPeer) -> None:
+def reject_comparison(peripheral: Board, smp_peer: SmpPeer) -> int:
+    """Numeric comparison with the board as peripheral, whose user rejects
+    it: both sides fail with 0x0c. The link's handle."""
     up(peripheral)
     configure(peripheral, io=1, mitm=True)
     smp_peer.configure(io=1, sc=True, mitm=True, bond=False)
@@ -207,6 +199,11 @@ def test_rejected_comparison_fails_on_both_sides(peripheral: Board, smp_peer: Sm
         peripheral.exec(f'ble.gap_passkey({conn}, {NUMCMP}, 0)')
         assert result.result(timeout=40) == NUMERIC_COMPARISON_FAILED
     assert one_encryption_update(peripheral) == (conn, 0, 0, 0, -NUMERIC_COMPARISON_FAILED)
+    return conn
+
+
+def test_rejected_comparison_fails_on_both_sides(peripheral: Board, smp_peer: SmpPeer) -> None:
+    reject_comparison(peripheral, smp_peer)
     # At once again: Repeated Attempts, and nothing for the application.
     assert smp_peer.pair_result() == REPEATED_ATTEMPTS
     assert not [e for e in peripheral.take_events() if e.name in ('_IRQ_ENCRYPTION_UPDATE',
@@ -218,16 +215,7 @@ def test_rejected_comparison_fails_on_both_sides(peripheral: Board, smp_peer: Sm
 def test_repeated_attempts_survive_a_reconnect(peripheral: Board, smp_peer: SmpPeer) -> None:
     # Issue 15 item 11: the waiting interval belongs to the peer, not the
     # link (Core Vol 3 Part H 2.3.6), so guessing costs more than a reconnect.
-    up(peripheral)
-    configure(peripheral, io=1, mitm=True)
-    smp_peer.configure(io=1, sc=True, mitm=True, bond=False)
-    conn = board_as_peripheral(peripheral, smp_peer)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        result = pool.submit(smp_peer.pair_result)
-        peripheral.wait_for_event('_IRQ_PASSKEY_ACTION', timeout=10)
-        peripheral.exec(f'ble.gap_passkey({conn}, {NUMCMP}, 0)')
-        assert result.result(timeout=40) == NUMERIC_COMPARISON_FAILED
-    assert one_encryption_update(peripheral) == (conn, 0, 0, 0, -NUMERIC_COMPARISON_FAILED)
+    reject_comparison(peripheral, smp_peer)
     smp_peer.disconnect()
     peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
     board_as_peripheral(peripheral, smp_peer)  # the same address, a new link

@@ -7,7 +7,6 @@ calling gap_pair, which asks the store) each get their own data tuple.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,7 +15,6 @@ from harness.gap import up
 from smp_board import STORE, configure, one_encryption_update
 from smp_peer import SmpPeer
 from test_smp import board_as_peripheral
-from tools.radio import ControllerInfo
 
 F_READ, F_READ_AUTHZ = 0x02, 0x0800
 EBUSY = 16
@@ -49,37 +47,29 @@ ble.irq(_irq)
 '''
 
 
-@pytest.fixture
-def bumble_peer(spare_controller: ControllerInfo) -> Iterator[SmpPeer]:
-    peer = SmpPeer(spare_controller)
-    try:
-        yield peer
-    finally:
-        peer.close()
-
 
 @pytest.mark.api(methods=['gap_pair', 'active', 'config'],
                  events=['_IRQ_GET_SECRET', '_IRQ_SET_SECRET', '_IRQ_ENCRYPTION_UPDATE'])
-def test_api_calls_inside_store_upcall_are_refused(peripheral: Board, bumble_peer: SmpPeer) -> None:
+def test_api_calls_inside_store_upcall_are_refused(peripheral: Board, smp_peer: SmpPeer) -> None:
     up(peripheral)
     peripheral.exec(STORE)
     configure(peripheral, bond=True)
-    conn = board_as_peripheral(peripheral, bumble_peer)
+    conn = board_as_peripheral(peripheral, smp_peer)
     peripheral.exec(f'_conn = {conn}')
     peripheral.exec(TRY_ALL)
-    bumble_peer.configure(bond=True)
-    assert bumble_peer.pair_result() == 0
+    smp_peer.configure(bond=True)
+    assert smp_peer.pair_result() == 0
     tried = peripheral.eval('_tried')
     assert tried and set(tried.values()) == {EBUSY}, tried
     # The host went on as if nothing had been tried: one pairing, bonded,
     # the board still active and the link up.
     assert one_encryption_update(peripheral) == (conn, 1, 0, 1, 16)
     assert peripheral.eval('ble.active()') is True
-    assert bumble_peer.encrypted()
+    assert smp_peer.encrypted()
 
 
 @pytest.mark.api(methods=['gap_pair'], events=['_IRQ_GATTS_READ_REQUEST', '_IRQ_GET_SECRET'])
-def test_nested_upcall_keeps_outer_data(peripheral: Board, bumble_peer: SmpPeer) -> None:
+def test_nested_upcall_keeps_outer_data(peripheral: Board, smp_peer: SmpPeer) -> None:
     up(peripheral)
     peripheral.exec(STORE)
     configure(peripheral, bond=True)
@@ -97,8 +87,8 @@ def _irq(event, data):
     return _store_irq(event, data)
 ble.irq(_irq)
 ''')
-    conn = board_as_peripheral(peripheral, bumble_peer)
-    bumble_peer.run(bumble_peer.peer.read_value(h))
+    conn = board_as_peripheral(peripheral, smp_peer)
+    smp_peer.run(smp_peer.peer.read_value(h))
     seen = peripheral.eval('_seen')
     assert seen == [((conn, h), (conn, h))], seen
 
@@ -112,7 +102,7 @@ IN_READ_REQUEST = ['ble.active(False)', 'ble.gap_disconnect(data[0])', 'ble.gap_
 @pytest.mark.api(methods=['active', 'gap_disconnect', 'gap_pair', 'config', 'gatts_register_services'],
                  events=['_IRQ_GATTS_READ_REQUEST'])
 @pytest.mark.parametrize('call', IN_READ_REQUEST)
-def test_api_inside_read_request_leaves_host_usable(peripheral: Board, bumble_peer: SmpPeer,
+def test_api_inside_read_request_leaves_host_usable(peripheral: Board, smp_peer: SmpPeer,
                                                     call: str) -> None:
     up(peripheral)
     ((h,),) = peripheral.eval(
@@ -131,9 +121,9 @@ def _irq(event, data):
     return _mpbt_rec.irq(event, data)
 ble.irq(_irq)
 ''')
-    board_as_peripheral(peripheral, bumble_peer)
+    board_as_peripheral(peripheral, smp_peer)
     try:
-        bumble_peer.run(bumble_peer.peer.read_value(h), 5)
+        smp_peer.run(smp_peer.peer.read_value(h), 5)
     except Exception:  # noqa: BLE001 - the call may have ended the link
         pass
     # The call ran (or was refused cleanly), and the host works after it:

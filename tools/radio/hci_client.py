@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from bumble import hci
 from bumble.transport.common import PacketParser
 
+from .radio import public_address_for
+
 ALL_EVENTS_MASK = bytes.fromhex('ffffffffffffbf3d')  # default page-1 plus LE meta
 ALL_LE_EVENTS_MASK = bytes.fromhex('ff1d000000000000')  # incl. extended reports, not enhanced conn
 
@@ -147,3 +149,29 @@ def clients_of(ports: Iterable[int]) -> Iterator[list[HciClient]]:
     finally:
         for client in clients:
             client.close()
+
+
+def connect_hosts(hosts: list[HciClient], interval: int = 0x18,
+                  latency: int = 0) -> tuple[int, int]:
+    """Host 0 connects to host 1 (controller 1 of the radio, advertising
+    with its public address); their (central, peripheral) handles."""
+    central, peripheral = hosts
+    public = 0
+    peripheral.ok(hci.HCI_LE_Set_Advertising_Parameters_Command(
+        advertising_interval_min=0x20, advertising_interval_max=0x20, advertising_type=0,
+        own_address_type=public, peer_address_type=0, peer_address=hci.Address.ANY,
+        advertising_channel_map=7, advertising_filter_policy=0))
+    peripheral.ok(hci.HCI_LE_Set_Advertising_Enable_Command(advertising_enable=1))
+    central.command(hci.HCI_LE_Create_Connection_Command(
+        le_scan_interval=0x10, le_scan_window=0x10, initiator_filter_policy=0,
+        peer_address_type=public,
+        peer_address=hci.Address(public_address_for(1), hci.Address.PUBLIC_DEVICE_ADDRESS),
+        own_address_type=public, connection_interval_min=interval,
+        connection_interval_max=interval, max_latency=latency, supervision_timeout=0x200,
+        min_ce_length=0, max_ce_length=0))
+    handles = []
+    for host in hosts:
+        event = host.wait_for(lambda p: isinstance(p, hci.HCI_LE_Connection_Complete_Event), 2.0)
+        assert event.status == 0
+        handles.append(event.connection_handle)
+    return handles[0], handles[1]
