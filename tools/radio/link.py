@@ -70,6 +70,9 @@ class AirLane:
         # (handed over at, air time, deliver, connection events or None)
         self.items: collections.deque[
             tuple[float, float, Callable[[], None], EventTiming | None]] = collections.deque()
+        # No data before the link's first connection event after the one
+        # that set it up (loop time; 0: none known).
+        self.not_before = 0.0
         self.free_at = 0.0  # loop time of the last delivery: the air is free again
         self.timer: asyncio.TimerHandle | None = None
 
@@ -86,7 +89,7 @@ class AirLane:
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         handed_over, air_time_s, _, timing = self.items[0]
-        start = max(handed_over, self.free_at)
+        start = max(handed_over, self.free_at, self.not_before)
         if timing is not None:
             # Queued behind the PDU just delivered: the event is still open.
             continuing = handed_over <= self.free_at
@@ -164,8 +167,15 @@ class FaithfulLink(LocalLink):
             return
         if on_delivered is not None:
             deliver = functools.partial(deliver_then, deliver, on_delivered)
-        lane = self.lanes.setdefault(lane_key(connection.self_address, destination_address),
-                                     AirLane())
+        lane = self.lanes.get(lane_key(connection.self_address, destination_address))
+        if lane is None:
+            lane = self.lanes[lane_key(connection.self_address, destination_address)] = AirLane()
+            if timing is not None and timing.anchor_s > 0:
+                # A new link carries data from its second connection event
+                # on, as on air (Core Vol 6 Part B 4.5.1): a host that acts
+                # on its Connection Complete at once does not reach the peer
+                # before the peer's host has had an interval to see its own.
+                lane.not_before = timing.anchor_s + timing.interval_s
         lane.push(pdu_air_time_us(len(data), air) / 1e6, deliver,
                   timing if self.connection_events else None)
 
