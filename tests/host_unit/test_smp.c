@@ -28,6 +28,7 @@
 #include "bh_smp_keys.h"
 #include "blehost.h"
 #include "check.h"
+#include "p256_negate.h"
 
 #define PERIPH (0x0040) // a link where we are the peripheral (responder)
 #define CENTRAL (0x0041) // a link where we are the central (initiator)
@@ -968,18 +969,6 @@ static void test_security_request(void) {
 
 // ---- issue 15: what an attacker must not get ----
 
-// (X, p - Y) of a key: the same X, so f4 and g2 cannot tell it from ours.
-static void negate_y(uint8_t pk[64]) {
-    static const uint8_t p_le[32] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                      0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-                                      0xff, 0xff, 0xff, 0xff };
-    unsigned borrow = 0;
-    for (size_t i = 0; i < 32; i++) {
-        int d = p_le[i] - pk[32 + i] - (int)borrow;
-        pk[32 + i] = (uint8_t)d;
-        borrow = d < 0;
-    }
-}
 
 static size_t count_cmds(uint16_t opcode) {
     size_t n = 0;
@@ -992,13 +981,10 @@ static size_t count_cmds(uint16_t opcode) {
 #define OP_READ_P256 BH_HCI_OP(0x08, 0x0025)
 #define OP_GEN_DHKEY BH_HCI_OP(0x08, 0x0026)
 
-// Item 3: a peer that answers with our own key, Y negated, in either role.
-static void test_reflected_public_key_x_only(void) {
-    // Our peripheral: the peer's key comes first; ours goes out, then the
-    // reflection is refused before any DHKey or Confirm.
-    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
-    set_keys(PK_A, PK_A);
-    negate_y(peer_pk);
+// Our peripheral in a Secure Connections Just Works pairing: the peer's
+// Pairing Request, our key from the controller, then the peer's public key
+// (peer_pk); the log holds only what followed the peer's key.
+static void sc_periph_public_keys(void) {
     uint8_t req[7];
     pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
     rx(PERIPH, req, 7);
@@ -1007,6 +993,16 @@ static void test_reflected_public_key_x_only(void) {
     memcpy(pk + 1, peer_pk, 64);
     clear_logs();
     rx(PERIPH, pk, 65);
+}
+
+// Item 3: a peer that answers with our own key, Y negated, in either role.
+static void test_reflected_public_key_x_only(void) {
+    // Our peripheral: the peer's key comes first; ours goes out, then the
+    // reflection is refused before any DHKey or Confirm.
+    setup(BH_IO_NO_INPUT_OUTPUT, false, false, false);
+    set_keys(PK_A, PK_A);
+    negate_y(peer_pk);
+    sc_periph_public_keys();
     CHECK_EQ(n_tx, 2);
     CHECK_EQ(tx[0].data[0], BH_SMP_PUBLIC_KEY);
     const uint8_t failed[2] = { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_INVALID_PARAMS };
@@ -1022,6 +1018,8 @@ static void test_reflected_public_key_x_only(void) {
     controller_p256();
     CHECK_EQ(n_tx, 1);
     CHECK_EQ(tx[0].data[0], BH_SMP_PUBLIC_KEY);
+    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
+    memcpy(pk + 1, peer_pk, 64); // our key, Y negated
     clear_logs();
     rx(CENTRAL, pk, 65);
     check_failed_sent(CENTRAL, BH_SMP_ERR_INVALID_PARAMS);
@@ -1381,15 +1379,7 @@ static void test_backoff_survives_reconnect(void) {
 // both public keys (ours: our_pk, answered by the controller) and our
 // Confirm; returns the public key we sent.
 static void sc_periph_to_confirm(uint8_t sent_pk[64]) {
-    uint8_t req[7];
-    pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
-    clear_logs();
-    rx(PERIPH, req, 7);
-    controller_p256();
-    uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
-    memcpy(pk + 1, peer_pk, 64);
-    clear_logs();
-    rx(PERIPH, pk, 65);
+    sc_periph_public_keys();
     controller_p256();
     CHECK_EQ(n_tx, 2);
     CHECK_EQ(tx[0].data[0], BH_SMP_PUBLIC_KEY);
@@ -1433,14 +1423,7 @@ static void test_peer_public_key_checked(void) {
                 "8bd28915d08e1c742430ed8fc24563765c15525abf9a32636deb2a65499c80dc", peer_pk, 64);
         }
         bh_smp_set_debug_keys(debug == 2);
-        uint8_t req[7];
-        pairing_request(req, BH_IO_NO_INPUT_OUTPUT, AUTH_SC, 16, 0);
-        rx(PERIPH, req, 7);
-        controller_p256();
-        uint8_t pk[65] = { BH_SMP_PUBLIC_KEY };
-        memcpy(pk + 1, peer_pk, 64);
-        clear_logs();
-        rx(PERIPH, pk, 65);
+        sc_periph_public_keys();
         controller_p256();
         if (debug == 2) {
             // The application allowed the debug key: the pairing goes on.

@@ -21,6 +21,7 @@
 
 #include "bh_smp_crypto.h"
 #include "check.h"
+#include "p256_negate.h"
 
 // A value as the Core spec writes it (most significant octet first), stored
 // least significant octet first as the API takes it.
@@ -429,15 +430,7 @@ static void test_p256_on_curve(void) {
             pk[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         }
         // (X, p - Y) is the same key negated: on the curve too.
-        static const uint8_t p_le[32] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                          0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-                                          0xff, 0xff, 0xff, 0xff };
-        unsigned borrow = 0;
-        for (size_t i = 0; i < 32; i++) {
-            int d = p_le[i] - pk[32 + i] - (int)borrow;
-            pk[32 + i] = (uint8_t)d;
-            borrow = d < 0;
-        }
+        negate_y(pk);
         CHECK(bh_p256_on_curve(pk));
         CHECK(!bh_p256_is_debug_key(pk));
     }
