@@ -34,6 +34,16 @@
 // response within 30 s, 0x101 link closed while connecting.
 // _IRQ_L2CAP_SEND_READY always has status 0 (the host never drops a stalled
 // SDU while the channel is open).
+//
+// Memory: as MicroPython's NimBLE binding, a channel's buffers live on the
+// MicroPython heap, sized by the MTU asked for: l2cap_listen and
+// l2cap_connect allocate BH_COC_STORAGE_SIZE(mtu) bytes plus a length word
+// (4 * mtu + 4 + min(mtu + 2, 517): 4617 for an MTU of 1024) before asking the host,
+// so a MemoryError leaves the host untouched. A root pointer keeps the
+// block alive while the host holds it; the host hands it back
+// (bh_evt_l2cap_storage_free) when a connected channel ends, when a new
+// l2cap_listen replaces the old one, and at deactivation or soft reset,
+// and the block is freed then. The event path never allocates.
 #include "bh_err.h"
 
 #include "py/runtime.h"
@@ -50,6 +60,18 @@
 
 #define PSM_MIN (0x0001)
 #define PSM_MAX (0x00ff)
+
+// One channel's storage on the heap: its length, then the bytes the host uses.
+typedef struct _ble_l2cap_storage_t {
+    size_t len;
+    uint8_t mem[];
+} ble_l2cap_storage_t;
+
+// What the host holds: the listen's storage and the storage of a channel
+// l2cap_connect asked for.
+#define STORAGE_LISTEN (0)
+#define STORAGE_CONNECT (1)
+MP_REGISTER_ROOT_POINTER(struct _ble_l2cap_storage_t *ble_l2cap_storage[2]);
 
 // What a refusing or raising _IRQ_L2CAP_ACCEPT handler sends.
 #define RESULT_NO_RESOURCES (0x0004)
@@ -116,6 +138,40 @@ static void raise_channel_error(int err) {
     }
 }
 
+// ---- channel storage ----
+
+static ble_l2cap_storage_t *storage_new(uint16_t mtu) {
+    size_t len = BH_COC_STORAGE_SIZE(mtu);
+    ble_l2cap_storage_t *s = m_malloc(sizeof(ble_l2cap_storage_t) + len);
+    s->len = len;
+    return s;
+}
+
+static void storage_del(ble_l2cap_storage_t *s) {
+    m_del(uint8_t, s, sizeof(ble_l2cap_storage_t) + s->len);
+}
+
+// The host took s (call returned 0, keep it in slot) or refused it (free
+// it, raise the error).
+static void storage_handed(ble_l2cap_storage_t *s, int err, size_t slot) {
+    if (err != 0) {
+        storage_del(s);
+        raise_setup_error(err);
+    }
+    MP_STATE_VM(ble_l2cap_storage)[slot] = s;
+}
+
+void bh_evt_l2cap_storage_free(uint8_t *mem) {
+    for (size_t i = 0; i < MP_ARRAY_SIZE(MP_STATE_VM(ble_l2cap_storage)); ++i) {
+        ble_l2cap_storage_t *s = MP_STATE_VM(ble_l2cap_storage)[i];
+        if (s != NULL && s->mem == mem) {
+            MP_STATE_VM(ble_l2cap_storage)[i] = NULL;
+            storage_del(s);
+            return;
+        }
+    }
+}
+
 // ---- methods ----
 
 static mp_obj_t ble_l2cap_listen(mp_obj_t self_in, mp_obj_t psm_in, mp_obj_t mtu_in) {
@@ -123,7 +179,9 @@ static mp_obj_t ble_l2cap_listen(mp_obj_t self_in, mp_obj_t psm_in, mp_obj_t mtu
     uint16_t psm = get_psm(psm_in);
     uint16_t mtu = get_mtu(mtu_in);
     ble_check_active();
-    raise_setup_error(bh_coc_listen(psm, mtu));
+    // Kept alive by the C stack until storage_handed() roots it.
+    ble_l2cap_storage_t *s = storage_new(mtu);
+    storage_handed(s, bh_coc_listen(psm, mtu, s->mem, s->len), STORAGE_LISTEN);
     return mp_const_none;
 }
 MP_DEFINE_CONST_FUN_OBJ_3(ble_l2cap_listen_obj, ble_l2cap_listen);
@@ -134,7 +192,8 @@ static mp_obj_t ble_l2cap_connect(size_t n_args, const mp_obj_t *args) {
     uint16_t psm = get_psm(args[2]);
     uint16_t mtu = get_mtu(args[3]);
     ble_check_active();
-    raise_setup_error(bh_coc_connect(conn_handle, psm, mtu));
+    ble_l2cap_storage_t *s = storage_new(mtu);
+    storage_handed(s, bh_coc_connect(conn_handle, psm, mtu, s->mem, s->len), STORAGE_CONNECT);
     return mp_const_none;
 }
 MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(ble_l2cap_connect_obj, 4, 4, ble_l2cap_connect);

@@ -1,10 +1,13 @@
 // L2CAP LE credit-based connection-oriented channels. See bh_coc.h.
 //
 // One channel at a time (the API's rule), so the state is one struct. Its
-// receive buffer holds complete SDUs waiting to be read plus at most one
-// SDU being reassembled; the peer is topped up to full_credits whenever
-// everything readable has been read, which always leaves room for what
-// those credits may carry (see rx_room()).
+// buffers are the embedding's storage (bh_coc.h): the listen's, or the one
+// given to bh_coc_connect(). The receive buffer holds complete SDUs waiting
+// to be read plus at most one SDU being reassembled; the peer is topped up
+// to full_credits whenever everything readable has been read, which always
+// leaves room for what those credits may carry: the partial SDU (under our
+// MTU) plus full_credits frames of our MPS (under MTU + 2 + MPS bytes),
+// within BH_COC_RX_CAP(mtu).
 #include "bh_err.h"
 #include <string.h>
 
@@ -37,11 +40,6 @@
 #define CREDITS_MAX (65535)
 #define SDU_LEN_FIELD (2)
 #define SIG_TIMEOUT_MS (30000)
-
-// Room for the complete SDUs of one MTU's worth of credits plus the start
-// of an SDU left over from before the last top-up.
-#define RX_CAP (2 * BH_COC_MTU_MAX + SDU_LEN_FIELD + BH_L2CAP_RX_MAX_PAYLOAD)
-#define TX_CAP (2 * BH_COC_MTU_MAX)
 
 typedef enum {
     CH_IDLE,
@@ -80,8 +78,11 @@ typedef struct _channel_t {
     bool tx_stalled; // bh_coc_send() returned 0 for it
     uint16_t tx_len;
     uint16_t tx_sent;
-    uint8_t rx[RX_CAP];
-    uint8_t tx[TX_CAP];
+    // storage (set up by use_storage()): rx_cap bytes at rx; at tx the SDU
+    // length field, then the SDU (up to twice our MTU)
+    uint16_t rx_cap;
+    uint8_t *rx;
+    uint8_t *tx;
 } channel_t;
 
 static struct {
@@ -95,12 +96,30 @@ static struct {
     uint16_t sig_pending_conn;
     uint8_t sig_pending_len;
     uint8_t sig_pending[16];
+    // Storage held: the listen's (kept for every channel accepted on it)
+    // and the one of the channel bh_coc_connect() opens (given back when
+    // that channel ends).
+    uint8_t *listen_mem;
+    uint8_t *connect_mem;
     channel_t ch;
 } coc;
 
-static uint8_t frame[BH_L2CAP_TX_MAX_PAYLOAD];
+static void give_back(uint8_t **mem) {
+    uint8_t *m = *mem;
+    if (m != NULL) {
+        *mem = NULL;
+        bh_evt_l2cap_storage_free(m);
+    }
+}
+
+static bool storage_ok(uint16_t mtu, const uint8_t *mem, size_t cap) {
+    return mem != NULL && cap >= BH_COC_STORAGE_SIZE(mtu);
+}
 
 void bh_coc_reset(void) {
+    // Whatever storage is still held goes back to the embedding.
+    give_back(&coc.connect_mem);
+    give_back(&coc.listen_mem);
     memset(&coc, 0, sizeof(coc));
     coc.next_cid = CID_DYNAMIC_FIRST;
     bh_l2cap_set_dynamic_handler(bh_coc_on_pdu);
@@ -160,15 +179,20 @@ static uint16_t credits_for(uint16_t mtu, uint16_t mps) {
     return (uint16_t)((mtu + SDU_LEN_FIELD + mps - 1) / mps);
 }
 
-static void open_channel(channel_t *ch, uint16_t our_mtu) {
+// A fresh channel of our MTU our_mtu over mem (BH_COC_STORAGE_SIZE bytes).
+static void open_channel(channel_t *ch, uint16_t our_mtu, uint8_t *mem) {
+    memset(ch, 0, sizeof(*ch));
     ch->our_mtu = our_mtu;
-    ch->our_mps = (uint16_t)(our_mtu + SDU_LEN_FIELD < BH_L2CAP_RX_MAX_PAYLOAD
-                             ? our_mtu + SDU_LEN_FIELD : BH_L2CAP_RX_MAX_PAYLOAD);
+    ch->our_mps = (uint16_t)BH_COC_MPS(our_mtu);
     ch->full_credits = credits_for(our_mtu, ch->our_mps);
     ch->peer_credits = ch->full_credits;
+    ch->rx_cap = (uint16_t)BH_COC_RX_CAP(our_mtu);
+    ch->rx = mem;
+    ch->tx = mem + ch->rx_cap;
 }
 
-// End the channel: forget it, then tell the embedding.
+// End the channel: forget it, tell the embedding, then give back the
+// storage of a channel we asked for.
 static void close_channel(uint16_t status) {
     channel_t *ch = &coc.ch;
     uint16_t conn_handle = ch->conn_handle;
@@ -176,7 +200,10 @@ static void close_channel(uint16_t status) {
     uint16_t psm = ch->psm;
     ch->state = CH_IDLE;
     ch->tx_active = false;
+    ch->rx = NULL;
+    ch->tx = NULL;
     bh_evt_l2cap_disconnect(conn_handle, cid, psm, status);
+    give_back(&coc.connect_mem);
 }
 
 static channel_t *find(uint16_t conn_handle, uint16_t cid) {
@@ -211,14 +238,14 @@ static void tx_pump(channel_t *ch) {
         size_t chunk;
         uint16_t left = (uint16_t)(ch->tx_len - ch->tx_sent);
         if (ch->tx_first) {
+            // The length field sits in front of the SDU in the send buffer.
             chunk = left < max - SDU_LEN_FIELD ? left : (size_t)(max - SDU_LEN_FIELD);
-            bh_put_u16(frame, ch->tx_len);
-            memcpy(frame + SDU_LEN_FIELD, ch->tx, chunk);
-            p = frame;
+            bh_put_u16(ch->tx, ch->tx_len);
+            p = ch->tx;
             n = chunk + SDU_LEN_FIELD;
         } else {
             chunk = left < max ? left : max;
-            p = ch->tx + ch->tx_sent;
+            p = ch->tx + SDU_LEN_FIELD + ch->tx_sent;
             n = chunk;
         }
         if (bh_l2cap_send_bulk(ch->conn_handle, ch->remote_cid, p, n) != 0) {
@@ -242,13 +269,14 @@ int bh_coc_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t 
     if (ch == NULL || ch->state != CH_OPEN) {
         return -BH_EINVAL;
     }
-    if (len > ch->peer_mtu || len > 2 * (size_t)ch->our_mtu || len > TX_CAP) {
+    // The send buffer holds twice our MTU (BH_COC_TX_CAP).
+    if (len > ch->peer_mtu || len > 2 * (size_t)ch->our_mtu) {
         return -BH_EMSGSIZE;
     }
     if (ch->tx_active) {
         return -BH_EAGAIN;
     }
-    memcpy(ch->tx, data, len);
+    memcpy(ch->tx + SDU_LEN_FIELD, data, len);
     ch->tx_len = (uint16_t)len;
     ch->tx_sent = 0;
     ch->tx_first = true;
@@ -324,7 +352,7 @@ static bool rx_frame(channel_t *ch, const uint8_t *data, size_t len) {
         len -= SDU_LEN_FIELD;
         ch->sdu_left = sdu_len;
     }
-    if (len > ch->sdu_left || ch->rx_len + len > RX_CAP) {
+    if (len > ch->sdu_left || ch->rx_len + len > ch->rx_cap) {
         return false;
     }
     memcpy(ch->rx + ch->rx_len, data, len);
@@ -351,8 +379,9 @@ void bh_coc_on_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size
 
 // ---- channel set-up and teardown ----
 
-int bh_coc_listen(uint16_t psm, uint16_t mtu) {
-    if (psm == 0 || psm > PSM_MAX || mtu < BH_COC_MTU_MIN || mtu > BH_COC_MTU_MAX) {
+int bh_coc_listen(uint16_t psm, uint16_t mtu, uint8_t *mem, size_t cap) {
+    if (psm == 0 || psm > PSM_MAX || mtu < BH_COC_MTU_MIN || mtu > BH_COC_MTU_MAX
+        || !storage_ok(mtu, mem, cap)) {
         return -BH_EINVAL;
     }
     if (coc.ch.state != CH_IDLE) {
@@ -361,11 +390,16 @@ int bh_coc_listen(uint16_t psm, uint16_t mtu) {
     coc.listening = true;
     coc.listen_psm = psm;
     coc.listen_mtu = mtu;
+    if (coc.listen_mem != mem) {
+        give_back(&coc.listen_mem); // no channel uses it: the state is idle
+        coc.listen_mem = mem;
+    }
     return 0;
 }
 
-int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu) {
-    if (psm == 0 || psm > PSM_MAX || mtu < BH_COC_MTU_MIN || mtu > BH_COC_MTU_MAX) {
+int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu, uint8_t *mem, size_t cap) {
+    if (psm == 0 || psm > PSM_MAX || mtu < BH_COC_MTU_MIN || mtu > BH_COC_MTU_MAX
+        || !storage_ok(mtu, mem, cap)) {
         return -BH_EINVAL;
     }
     if (bh_conn_find(conn_handle) == NULL) {
@@ -375,11 +409,10 @@ int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu) {
         return -BH_EALREADY;
     }
     channel_t *ch = &coc.ch;
-    memset(ch, 0, offsetof(channel_t, rx));
+    open_channel(ch, mtu, mem);
     ch->conn_handle = conn_handle;
     ch->psm = psm;
     ch->local_cid = allocate_cid();
-    open_channel(ch, mtu);
     uint8_t cmd[14];
     ch->sig_id = next_identifier();
     put_cmd_header(cmd, SIG_LE_CONN_REQ, ch->sig_id, 10);
@@ -390,8 +423,11 @@ int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu) {
     bh_put_u16(cmd + 12, ch->full_credits);
     int err = sig_send(conn_handle, cmd, sizeof(cmd));
     if (err != 0) {
+        ch->rx = NULL; // not taken: mem stays the caller's
+        ch->tx = NULL;
         return err;
     }
+    coc.connect_mem = mem;
     ch->state = CH_CONNECTING;
     ch->sig_ms = bh_port_ticks_ms();
     return 0;
@@ -446,7 +482,7 @@ static void on_conn_request(uint16_t conn_handle, uint8_t identifier, const uint
         send_conn_response(conn_handle, identifier, ch, result);
         return;
     }
-    memset(ch, 0, offsetof(channel_t, rx));
+    open_channel(ch, coc.listen_mtu, coc.listen_mem);
     ch->conn_handle = conn_handle;
     ch->psm = psm;
     ch->local_cid = allocate_cid();
@@ -454,7 +490,6 @@ static void on_conn_request(uint16_t conn_handle, uint8_t identifier, const uint
     ch->peer_mtu = mtu;
     ch->peer_mps = mps;
     ch->tx_credits = credits;
-    open_channel(ch, coc.listen_mtu);
     // Held while the application decides, so a second request is refused.
     ch->state = CH_CONNECTING;
     uint16_t verdict = bh_evt_l2cap_accept(conn_handle, ch->local_cid, psm, ch->our_mtu, mtu);

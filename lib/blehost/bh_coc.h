@@ -20,29 +20,51 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Largest MTU (SDU) a channel may use on our side; our buffers are sized
-// from it (receive: BH_COC_MTU_MAX + one MPS, send: 2 * BH_COC_MTU_MAX).
+#include "bh_config.h"
+
+// Largest MTU (SDU) a channel may use on our side. The host keeps no channel
+// buffers of its own: each channel's storage comes from the embedding.
 #ifndef BH_COC_MTU_MAX
 #define BH_COC_MTU_MAX (1024)
 #endif
 #define BH_COC_MTU_MIN (23)
+
+// Storage of one channel with our MTU mtu, given by the embedding to
+// bh_coc_listen() or bh_coc_connect(): the receive buffer (the complete SDUs
+// not read yet and the start of the next: twice our MTU, its 2-byte length
+// field and one K-frame of the MPS we announce), then the send buffer (one
+// SDU of up to twice our MTU behind room for its length field, so the first
+// K-frame is sent from it in place). 4617 bytes for an MTU of 1024.
+#define BH_COC_MPS(mtu) ((mtu) + 2 < BH_L2CAP_RX_MAX_PAYLOAD ? (mtu) + 2 : BH_L2CAP_RX_MAX_PAYLOAD)
+#define BH_COC_RX_CAP(mtu) (2 * (size_t)(mtu) + 2 + (size_t)BH_COC_MPS(mtu))
+#define BH_COC_TX_CAP(mtu) (2 + 2 * (size_t)(mtu))
+#define BH_COC_STORAGE_SIZE(mtu) (BH_COC_RX_CAP(mtu) + BH_COC_TX_CAP(mtu))
 
 // Statuses of bh_evt_l2cap_disconnect() for a connection attempt that
 // failed: the peer's result code (0x0002-0x000b), or one of these.
 #define BH_COC_STATUS_TIMEOUT (0x100)      // no response within 30 s
 #define BH_COC_STATUS_DISCONNECTED (0x101) // link closed while connecting
 
-// Listen on psm (LE PSM 0x0001-0x00ff) with our MTU (BH_COC_MTU_MIN ..
-// BH_COC_MTU_MAX). Listening lasts until the host is reset; a new call
-// replaces psm and mtu. 0, -BH_EINVAL (bad psm/mtu), -BH_EALREADY (a channel is
-// open or connecting).
-int bh_coc_listen(uint16_t psm, uint16_t mtu);
+// Storage: mem (cap bytes, at least BH_COC_STORAGE_SIZE(mtu)) is the
+// embedding's. A call that returns 0 hands it to the host, which uses it
+// until it gives it back with bh_evt_l2cap_storage_free(mem) and never
+// touches it afterwards; a call that fails leaves it with the caller.
 
-// Ask the peer on conn_handle for a channel on psm. 0 (the result comes as
+// Listen on psm (LE PSM 0x0001-0x00ff) with our MTU (BH_COC_MTU_MIN ..
+// BH_COC_MTU_MAX); every channel accepted on it uses mem, one at a time.
+// Listening lasts until the host is reset (mem is given back then); a new
+// call replaces psm, mtu and mem (the old mem is given back, unless it is
+// the same). 0, -BH_EINVAL (bad psm/mtu, mem NULL or cap too small),
+// -BH_EALREADY (a channel is open or connecting).
+int bh_coc_listen(uint16_t psm, uint16_t mtu, uint8_t *mem, size_t cap);
+
+// Ask the peer on conn_handle for a channel on psm, with mem as its
+// storage (given back after the channel closes or the attempt fails,
+// right after bh_evt_l2cap_disconnect()). 0 (the result comes as
 // bh_evt_l2cap_connect() or bh_evt_l2cap_disconnect() with a non-zero
 // status), -BH_EINVAL, -BH_ENOTCONN (no such link), -BH_EALREADY (listening, or a
 // channel open or connecting), -BH_ENOMEM (transmit queue full: retry).
-int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu);
+int bh_coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu, uint8_t *mem, size_t cap);
 
 // Close the channel (conn_handle, cid: our CID). 0 (bh_evt_l2cap_disconnect
 // follows with status 0), -BH_EINVAL (no such channel), -BH_EALREADY (already
@@ -90,5 +112,8 @@ void bh_evt_l2cap_disconnect(uint16_t conn_handle, uint16_t cid, uint16_t psm, u
 bool bh_evt_l2cap_recv(uint16_t conn_handle, uint16_t cid);
 // The SDU that bh_coc_send() left waiting has gone (status 0).
 void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t status);
+// The host no longer uses mem (given to bh_coc_listen/bh_coc_connect) and
+// never will: the embedding may free it. Called once per mem handed over.
+void bh_evt_l2cap_storage_free(uint8_t *mem);
 
 #endif // BLEHOST_BH_COC_H

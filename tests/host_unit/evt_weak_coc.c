@@ -41,3 +41,7 @@ WEAK void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t s
     (void)cid;
     (void)status;
 }
+
+WEAK void bh_evt_l2cap_storage_free(uint8_t *mem) {
+    (void)mem;
+}

@@ -2,6 +2,7 @@
 // fake port: signalling both ways, credits, SDU reassembly and
 // segmentation, refusals, timeouts and a peer that breaks the rules.
 #include "bh_err.h"
+#include <stdlib.h>
 #include <string.h>
 
 #include "blehost.h"
@@ -78,6 +79,74 @@ void bh_evt_l2cap_send_ready(uint16_t conn_handle, uint16_t cid, uint16_t status
     ev.send_ready++;
 }
 
+// ---- channel storage: malloc'd, so ASan sees any use after the host gave it back ----
+
+#define MEM_MAX (8)
+static uint8_t *held[MEM_MAX]; // storage the host holds
+static int frees;              // storage given back
+static int disconnects_at_free; // ev.disconnects when the last was given back
+
+void bh_evt_l2cap_storage_free(uint8_t *mem) {
+    for (size_t i = 0; i < MEM_MAX; i++) {
+        if (held[i] == mem && mem != NULL) {
+            held[i] = NULL;
+            free(mem);
+            frees++;
+            disconnects_at_free = ev.disconnects;
+            return;
+        }
+    }
+    CHECK(!"storage given back that the host did not hold");
+}
+
+static int n_held(void) {
+    int n = 0;
+    for (size_t i = 0; i < MEM_MAX; i++) {
+        n += held[i] != NULL;
+    }
+    return n;
+}
+
+// Hand fresh storage of cap bytes (0: what mtu needs) to listen or connect;
+// kept as held when the call succeeds, freed here when it fails.
+static int with_storage(int (*call)(uint16_t, uint16_t, uint16_t, uint8_t *, size_t),
+    uint16_t conn_handle, uint16_t psm, uint16_t mtu, size_t cap, uint8_t **out) {
+    if (cap == 0) {
+        cap = BH_COC_STORAGE_SIZE(mtu < BH_COC_MTU_MIN ? BH_COC_MTU_MIN : mtu);
+    }
+    uint8_t *mem = malloc(cap);
+    CHECK(mem != NULL);
+    int err = call(conn_handle, psm, mtu, mem, cap);
+    if (err != 0) {
+        free(mem);
+        mem = NULL;
+    } else {
+        size_t i = 0;
+        while (held[i] != NULL) {
+            i++;
+            CHECK(i < MEM_MAX);
+        }
+        held[i] = mem;
+    }
+    if (out != NULL) {
+        *out = mem;
+    }
+    return err;
+}
+
+static int listen_call(uint16_t conn_handle, uint16_t psm, uint16_t mtu, uint8_t *mem, size_t cap) {
+    (void)conn_handle;
+    return bh_coc_listen(psm, mtu, mem, cap);
+}
+
+static int coc_listen(uint16_t psm, uint16_t mtu) {
+    return with_storage(listen_call, 0, psm, mtu, 0, NULL);
+}
+
+static int coc_connect(uint16_t conn_handle, uint16_t psm, uint16_t mtu) {
+    return with_storage(bh_coc_connect, conn_handle, psm, mtu, 0, NULL);
+}
+
 // ---- helpers ----
 
 static uint16_t u16(const uint8_t *p) {
@@ -94,6 +163,9 @@ static void put16(uint8_t *p, uint16_t v) {
 static void setup(void) {
     fake_reset();
     bh_deactivate(10);
+    // Deactivation gave back every storage the host held.
+    CHECK_EQ(n_held(), 0);
+    frees = 0;
     fake_reset();
     fake.le_acl_len = 251;
     fake.le_acl_num = 60;
@@ -117,6 +189,23 @@ static void push_pdu(uint16_t cid, const uint8_t *data, size_t n) {
     put16(pkt + 7, cid);
     memcpy(pkt + 9, data, n);
     fake_push(pkt, 9 + n);
+    bh_poll();
+}
+
+// The same for a PDU of any length, in ACL fragments of up to 251 bytes.
+static void push_long_pdu(uint16_t cid, const uint8_t *data, size_t n) {
+    static uint8_t pdu[4 + 1100];
+    CHECK(n <= sizeof(pdu) - 4);
+    put16(pdu, (uint16_t)n);
+    put16(pdu + 2, cid);
+    memcpy(pdu + 4, data, n);
+    for (size_t off = 0; off < 4 + n; off += 251) {
+        size_t len = 4 + n - off < 251 ? 4 + n - off : 251;
+        uint8_t pkt[5 + 251] = { 0x02, (uint8_t)CONN, off == 0 ? 0x20 : 0x10 };
+        put16(pkt + 3, (uint16_t)len);
+        memcpy(pkt + 5, pdu + off, len);
+        fake_push(pkt, 5 + len);
+    }
     bh_poll();
 }
 
@@ -158,7 +247,7 @@ static const uint8_t *last_sig(size_t *len) {
 // Listen, accept a request from peer CID 0x0070 (mtu 100, mps 40, 3
 // credits); returns our CID.
 static uint16_t open_incoming(uint16_t our_mtu) {
-    CHECK_EQ(bh_coc_listen(PSM, our_mtu), 0);
+    CHECK_EQ(coc_listen(PSM, our_mtu), 0);
     push_conn_request(1, PSM, 0x0070, 100, 40, 3);
     CHECK_EQ(ev.connects, 1);
     return ev.cid;
@@ -168,10 +257,10 @@ static uint16_t open_incoming(uint16_t our_mtu) {
 
 static void test_incoming_accepted(void) {
     setup();
-    CHECK_EQ(bh_coc_listen(0, 100), -BH_EINVAL);
-    CHECK_EQ(bh_coc_listen(0x100, 100), -BH_EINVAL);
-    CHECK_EQ(bh_coc_listen(PSM, 22), -BH_EINVAL);
-    CHECK_EQ(bh_coc_listen(PSM, BH_COC_MTU_MAX + 1), -BH_EINVAL);
+    CHECK_EQ(coc_listen(0, 100), -BH_EINVAL);
+    CHECK_EQ(coc_listen(0x100, 100), -BH_EINVAL);
+    CHECK_EQ(coc_listen(PSM, 22), -BH_EINVAL);
+    CHECK_EQ(coc_listen(PSM, BH_COC_MTU_MAX + 1), -BH_EINVAL);
     uint16_t cid = open_incoming(450);
     CHECK_EQ(ev.accepts, 1);
     CHECK_EQ(ev.psm, PSM);
@@ -193,8 +282,8 @@ static void test_incoming_accepted(void) {
     r = last_sig(&n);
     CHECK_EQ(u16(r + 12), 0x0004);
     CHECK_EQ(ev.accepts, 1);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -BH_EALREADY);
-    CHECK_EQ(bh_coc_listen(PSM, 100), -BH_EALREADY);
+    CHECK_EQ(coc_connect(CONN, PSM, 100), -BH_EALREADY);
+    CHECK_EQ(coc_listen(PSM, 100), -BH_EALREADY);
 }
 
 static void test_incoming_refused(void) {
@@ -206,7 +295,7 @@ static void test_incoming_refused(void) {
     r = last_sig(&n);
     CHECK_EQ(u16(r + 12), 0x0002);
     CHECK_EQ(u16(r + 4), 0);
-    CHECK_EQ(bh_coc_listen(PSM, 100), 0);
+    CHECK_EQ(coc_listen(PSM, 100), 0);
     push_conn_request(2, PSM + 1, 0x0070, 100, 40, 3);
     CHECK_EQ(u16(last_sig(&n) + 12), 0x0002);
     push_conn_request(3, PSM, 0x0020, 100, 40, 3);
@@ -437,10 +526,10 @@ static void test_send_segments_and_stalls(void) {
 
 static void test_outgoing(void) {
     setup();
-    CHECK_EQ(bh_coc_connect(CONN + 1, PSM, 100), -BH_ENOTCONN);
-    CHECK_EQ(bh_coc_connect(CONN, 0, 100), -BH_EINVAL);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 22), -BH_EINVAL);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 300), 0);
+    CHECK_EQ(coc_connect(CONN + 1, PSM, 100), -BH_ENOTCONN);
+    CHECK_EQ(coc_connect(CONN, 0, 100), -BH_EINVAL);
+    CHECK_EQ(coc_connect(CONN, PSM, 22), -BH_EINVAL);
+    CHECK_EQ(coc_connect(CONN, PSM, 300), 0);
     size_t n;
     const uint8_t *r = last_sig(&n);
     CHECK_EQ(n, 14);
@@ -452,7 +541,7 @@ static void test_outgoing(void) {
     CHECK_EQ(u16(r + 8), 300);
     CHECK_EQ(u16(r + 10), 302);
     CHECK_EQ(u16(r + 12), 1);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 300), -BH_EALREADY);
+    CHECK_EQ(coc_connect(CONN, PSM, 300), -BH_EALREADY);
     // A response with another identifier is not ours.
     uint8_t rsp[10];
     put16(rsp, 0x0075);
@@ -497,20 +586,20 @@ static void test_outgoing_failures(void) {
     size_t n;
     // Refused by the peer: its result is the status.
     setup();
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), 0);
+    CHECK_EQ(coc_connect(CONN, PSM, 100), 0);
     put16(rsp + 8, 0x0002);
     push_sig(0x15, last_sig(&n)[1], rsp, sizeof(rsp));
     CHECK_EQ(ev.disconnects, 1);
     CHECK_EQ(ev.status, 0x0002);
     CHECK_EQ(ev.connects, 0);
     // A peer without LE channels: Command Reject.
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), 0);
+    CHECK_EQ(coc_connect(CONN, PSM, 100), 0);
     uint8_t rej[2] = { 0, 0 };
     push_sig(0x01, last_sig(&n)[1], rej, sizeof(rej));
     CHECK_EQ(ev.disconnects, 2);
     CHECK_EQ(ev.status, 0x0002);
     // No answer within 30 s.
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), 0);
+    CHECK_EQ(coc_connect(CONN, PSM, 100), 0);
     fake.now_ms += 29999;
     bh_poll();
     CHECK_EQ(ev.disconnects, 2);
@@ -519,7 +608,7 @@ static void test_outgoing_failures(void) {
     CHECK_EQ(ev.disconnects, 3);
     CHECK_EQ(ev.status, BH_COC_STATUS_TIMEOUT);
     // The link closes while connecting.
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), 0);
+    CHECK_EQ(coc_connect(CONN, PSM, 100), 0);
     uint8_t dc[4] = { 0x00, (uint8_t)CONN, 0x00, 0x13 };
     fake_push_event(0x05, dc, sizeof(dc));
     bh_poll();
@@ -528,8 +617,8 @@ static void test_outgoing_failures(void) {
     // Listening forbids connecting (the API: one channel, no connect while
     // listening).
     setup();
-    CHECK_EQ(bh_coc_listen(PSM, 100), 0);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -BH_EALREADY);
+    CHECK_EQ(coc_listen(PSM, 100), 0);
+    CHECK_EQ(coc_connect(CONN, PSM, 100), -BH_EALREADY);
 }
 
 static void test_peer_closes_and_link_loss(void) {
@@ -563,7 +652,103 @@ static void test_peer_closes_and_link_loss(void) {
     // Deactivation forgets listening.
     bh_deactivate(10);
     CHECK_EQ(bh_activate(), 0);
-    CHECK_EQ(bh_coc_connect(CONN, PSM, 100), -BH_ENOTCONN);
+    CHECK_EQ(coc_connect(CONN, PSM, 100), -BH_ENOTCONN);
+}
+
+// The host uses the embedding's storage and gives each one back exactly
+// once, when it is done with it (storage is malloc'd here: ASan would stop
+// at any use after it went back).
+static void test_storage_lifetime(void) {
+    setup();
+    uint8_t *a;
+    uint8_t *b;
+    // Missing or too small: refused, not taken.
+    CHECK_EQ(bh_coc_listen(PSM, 100, NULL, BH_COC_STORAGE_SIZE(100)), -BH_EINVAL);
+    CHECK_EQ(with_storage(listen_call, 0, PSM, 100, BH_COC_STORAGE_SIZE(100) - 1, NULL), -BH_EINVAL);
+    CHECK_EQ(with_storage(bh_coc_connect, CONN, PSM, 100, BH_COC_STORAGE_SIZE(100) - 1, NULL),
+        -BH_EINVAL);
+    CHECK_EQ(n_held(), 0);
+    CHECK_EQ(BH_COC_STORAGE_SIZE(1024), 4617);
+    CHECK_EQ(BH_COC_STORAGE_SIZE(23), 23 * 4 + 4 + 25);
+    // A new listen gives the old storage back at once; giving the same
+    // storage again keeps it.
+    CHECK_EQ(with_storage(listen_call, 0, PSM, 60, 0, &a), 0);
+    CHECK_EQ(bh_coc_listen(PSM, 60, a, BH_COC_STORAGE_SIZE(60)), 0);
+    CHECK_EQ(frees, 0);
+    CHECK_EQ(with_storage(listen_call, 0, PSM, 60, 0, &b), 0);
+    CHECK_EQ(frees, 1);
+    CHECK_EQ(n_held(), 1);
+    // The channel accepted on the new listen receives and sends through it.
+    push_conn_request(1, PSM, 0x0070, 100, 40, 3);
+    CHECK_EQ(ev.connects, 1);
+    uint16_t cid = ev.cid;
+    uint8_t k[7] = { 5, 0, 'h', 'e', 'l', 'l', 'o' };
+    push_pdu(cid, k, sizeof(k));
+    uint8_t buf[8];
+    CHECK_EQ(bh_coc_recv(CONN, cid, buf, sizeof(buf)), 5);
+    CHECK(memcmp(buf, "hello", 5) == 0);
+    CHECK(memcmp(b, "hello", 5) == 0); // the receive buffer starts the storage
+    fake.n_acl_out = 0;
+    CHECK_EQ(bh_coc_send(CONN, cid, (const uint8_t *)"abc", 3), 1);
+    uint16_t c;
+    size_t n;
+    const uint8_t *f = sent(0, &c, &n);
+    CHECK(n == 5 && memcmp(f + 2, "abc", 3) == 0);
+    // The channel closes: the listen keeps its storage.
+    uint8_t d[4];
+    put16(d, cid);
+    put16(d + 2, 0x0070);
+    push_sig(0x06, 2, d, sizeof(d));
+    CHECK_EQ(ev.disconnects, 1);
+    CHECK_EQ(frees, 1);
+    // Deactivation gives it back.
+    bh_deactivate(10);
+    CHECK_EQ(frees, 2);
+    CHECK_EQ(n_held(), 0);
+
+    // A channel we ask for: its storage goes back right after its
+    // DISCONNECT event, whether refused, closed or lost with its link.
+    setup();
+    CHECK_EQ(coc_connect(CONN, PSM, 100), 0);
+    uint8_t rsp[10] = { 0 };
+    put16(rsp + 8, 0x0004);
+    push_sig(0x15, last_sig(&n)[1], rsp, sizeof(rsp));
+    CHECK_EQ(ev.disconnects, 1);
+    CHECK_EQ(frees, 1);
+    CHECK_EQ(disconnects_at_free, 1);
+    CHECK_EQ(coc_connect(CONN, PSM, 1024), 0);
+    uint8_t id = last_sig(&n)[1];
+    put16(rsp, 0x0075);
+    put16(rsp + 2, 100);
+    put16(rsp + 4, 50);
+    put16(rsp + 6, 4);
+    put16(rsp + 8, 0);
+    push_sig(0x15, id, rsp, sizeof(rsp));
+    CHECK_EQ(ev.connects, 1);
+    CHECK_EQ(frees, 1);
+    // Receive SDUs of our MTU (1024) in frames of our MPS (517, 2 credits).
+    static uint8_t sdu[2 + 1024];
+    put16(sdu, 1024);
+    for (size_t i = 0; i < 1024; i++) {
+        sdu[2 + i] = (uint8_t)(i * 13);
+    }
+    static uint8_t got[1024];
+    push_long_pdu(ev.cid, sdu, 517);
+    push_long_pdu(ev.cid, sdu + 517, sizeof(sdu) - 517);
+    CHECK_EQ(bh_coc_recv(CONN, ev.cid, got, sizeof(got)), 1024);
+    CHECK(memcmp(got, sdu + 2, 1024) == 0);
+    push_long_pdu(ev.cid, sdu, 517);
+    push_long_pdu(ev.cid, sdu + 517, sizeof(sdu) - 517);
+    CHECK_EQ(ev.disconnects, 1); // the refused attempt's only
+    CHECK_EQ(bh_coc_recv(CONN, ev.cid, got, sizeof(got)), 1024);
+    CHECK(memcmp(got, sdu + 2, 1024) == 0);
+    uint8_t dc[4] = { 0x00, (uint8_t)CONN, 0x00, 0x13 };
+    fake_push_event(0x05, dc, sizeof(dc));
+    bh_poll();
+    CHECK_EQ(ev.disconnects, 2);
+    CHECK_EQ(frees, 2);
+    CHECK_EQ(disconnects_at_free, 2);
+    CHECK_EQ(n_held(), 0);
 }
 
 int main(void) {
@@ -577,6 +762,7 @@ int main(void) {
         T(test_outgoing),
         T(test_outgoing_failures),
         T(test_peer_closes_and_link_loss),
+        T(test_storage_lifetime),
     };
     return run_tests("coc", tests, sizeof(tests) / sizeof(tests[0]));
 }
