@@ -16,7 +16,9 @@ from bumble.gatt import Characteristic, Descriptor, Service
 
 from harness.board import Board, Event, RemoteUUID
 from harness.gap import PUBLIC, up
+from harness.gap import connect as connect_boards
 from harness.gattc_server import BumbleGattServer, uuid_le
+from pytest_mpbt import RigPool
 from tools.radio import ControllerInfo, Radio
 
 R, W, WNR, N, I = (Characteristic.Properties.READ, Characteristic.Properties.WRITE,
@@ -28,9 +30,8 @@ STATUS_TIMEOUT = 0x100
 STATUS_DISCONNECTED = 0x101
 ATT_READ_NOT_PERMITTED = 0x02
 ATT_WRITE_NOT_PERMITTED = 0x03
-# OSError numbers by name (they differ between the boards' C libraries); EBUSY
-# is not in MicroPython's errno module, but it is 16 in both.
-EBUSY, ENOTCONN, ETIMEDOUT, EALREADY, EPERM = 16, 'ENOTCONN', 'ETIMEDOUT', 'EALREADY', 'EPERM'
+# OSError numbers by name (they differ between the boards' C libraries).
+ENOMEM, ENOTCONN, ETIMEDOUT, EALREADY, EPERM = 'ENOMEM', 'ENOTCONN', 'ETIMEDOUT', 'EALREADY', 'EPERM'
 
 
 def u16(value: int) -> gatt.UUID:
@@ -355,7 +356,8 @@ def test_requests_queued_one_at_a_time(central: Board, server: BumbleGattServer)
     slow, fast = services[0].characteristics
     central.exec(ERRNO_HELPER)
     # While the slow read runs: four procedures wait their turn, a fifth is
-    # refused, a Write Command goes out at once.
+    # refused (ENOMEM, as NimBLE when its procedures run out), a Write
+    # Command goes out at once.
     calls = central.eval(
         f'(_e(lambda: ble.gattc_read({conn}, {slow.handle})), '
         f'_e(lambda: ble.gattc_read({conn}, {fast.handle})), '
@@ -364,7 +366,7 @@ def test_requests_queued_one_at_a_time(central: Board, server: BumbleGattServer)
         f'_e(lambda: ble.gattc_exchange_mtu({conn})), '
         f'_e(lambda: ble.gattc_read({conn}, {fast.handle})), '
         f'_e(lambda: ble.gattc_write({conn}, {fast.handle}, b"x", 0)))')
-    assert calls == (0, 0, 0, 0, 0, EBUSY, 0)
+    assert calls == (0, 0, 0, 0, 0, ENOMEM, 0)
     offered = central.eval('ble.config("mtu")')  # bumble accepts up to 517
     assert central.wait_for_event('_IRQ_MTU_EXCHANGED').data == (conn, offered)  # the last one
     order = [(e.name, e.data) for e in central.take_events() if e.name != '_IRQ_GATTC_SERVICE_RESULT']
@@ -439,3 +441,79 @@ def test_mtu_exchange_initiated_by_server(central: Board, server: BumbleGattServ
     assert central.wait_for_event('_IRQ_MTU_EXCHANGED').data == (conn, 200)
     # The client uses the new MTU: the 512-byte value in 3 responses.
     assert read(central, conn, services[0].characteristics[0].handle) == (LONG_VALUE, 0)
+
+
+# -- value buffers and write values shared by the links ------------------------------
+@pytest.fixture
+def three_servers(board_kind: str, rig_pool: RigPool, boards: tuple[Board, ...],
+                  radio: Radio) -> Iterator[list[BumbleGattServer]]:
+    """Bumble GATT servers on the group's first three spare controllers."""
+    spares = rig_pool.get(board_kind).rig.spares
+    assert len(spares) >= 3, 'the rig needs 3 spare controllers for this test'
+    servers = [BumbleGattServer(radio, info) for info in spares[:3]]
+    try:
+        yield servers
+    finally:
+        for peer in servers:
+            peer.close()
+
+
+def link_value(i: int, salt: int = 0) -> bytes:
+    return bytes((i * 37 + k * 11 + salt) & 0xff for k in range(512))
+
+
+@pytest.mark.api(methods=['gattc_read', 'gattc_write'],
+                 events=['_IRQ_GATTC_READ_RESULT', '_IRQ_GATTC_READ_DONE', '_IRQ_GATTC_WRITE_DONE'])
+def test_four_links_long_reads_and_writes_at_once(central: Board, peripheral: Board,
+                                                  three_servers: list[BumbleGattServer]) -> None:
+    """The client's 2 value buffers and 1024-byte pool of waiting write values
+    are shared by the links: four 512-byte reads, then four 512-byte writes,
+    started at once on four links (MTU 23: 24 and 30 requests each) all
+    complete with the right values; with two writes waiting, the pool is
+    full and one more queued write raises ENOMEM."""
+    up(peripheral)
+    ((handle,),) = peripheral.eval('ble.gatts_register_services(((bluetooth.UUID(0xAAAA), '
+                                   '((bluetooth.UUID(0xBBBB), 0x010A),)),))')
+    peripheral.exec(f'ble.gatts_write({handle}, {link_value(0)!r})')
+    up(central)
+    central.exec('ble.config(rxbuf=4096)')  # four 512-byte results may wait at once
+    conns = [connect_boards(central, peripheral)[0]]
+    handles = [handle]
+    stored: list[dict[int, bytes]] = []
+    for i, server in enumerate(three_servers, 1):
+        value = {'v': link_value(i)}
+
+        def write(_c: object, data: bytes, value: dict = value) -> None:
+            value['v'] = bytes(data)
+        chr_ = Characteristic(u128(0x701), R | W, READABLE | WRITEABLE,
+                              gatt.CharacteristicValue(read=lambda _c, value=value: value['v'],
+                                                       write=write))
+        stored.append(value)
+        server.start([Service(u128(0x700), [chr_])])
+        central.exec(f'ble.gap_connect({PUBLIC}, {server.address_bytes!r})')
+        done = central.wait_for_event('_IRQ_PERIPHERAL_CONNECT')
+        assert done.data[1:] == (PUBLIC, server.address_bytes)
+        server.wait_connected()
+        conns.append(done.data[0])
+        handles.append(chr_.handle)
+    assert len(set(conns)) == 4
+
+    central.exec('\n'.join(f'ble.gattc_read({c}, {h})' for c, h in zip(conns, handles)))
+    done = {central.wait_for_event('_IRQ_GATTC_READ_DONE', 60).data for _ in conns}
+    assert done == {(c, h, 0) for c, h in zip(conns, handles)}
+    got = {e.data[0]: e.data for e in central.take_events() if e.name == '_IRQ_GATTC_READ_RESULT'}
+    assert got == {c: (c, h, link_value(i)) for i, (c, h) in enumerate(zip(conns, handles))}
+
+    central.exec(ERRNO_HELPER)
+    calls = central.eval('(' + ''.join(
+        f'_e(lambda: ble.gattc_write({c}, {h}, {link_value(i, 1)!r}, 1)), '
+        for i, (c, h) in enumerate(zip(conns, handles)))
+        + f'_e(lambda: ble.gattc_write({conns[0]}, {handles[0]}, b"x", 1)))')
+    assert calls == (0, 0, 0, 0, ENOMEM)
+    done = {central.wait_for_event('_IRQ_GATTC_WRITE_DONE', 60).data for _ in conns}
+    assert done == {(c, h, 0) for c, h in zip(conns, handles)}
+    assert peripheral.eval(f'ble.gatts_read({handle})') == link_value(0, 1)
+    radio = three_servers[0].radio
+    assert [radio.call(lambda v=v: v['v']) for v in stored] == [link_value(i, 1) for i in (1, 2, 3)]
+    # Everything ended: the pool and the buffers are free again.
+    assert read(central, conns[3], handles[3]) == (link_value(3, 1), 0)

@@ -5,11 +5,19 @@
 // - One ATT request per connection at a time (as ATT requires): a gattc_*
 //   call made while another procedure (discovery, read, write with
 //   response, MTU exchange) runs on the same connection is queued and runs
-//   when the earlier ones are done, in call order. Up to 4 procedures (and
-//   512 bytes of queued write values) wait per connection; beyond that the
-//   call raises OSError(EBUSY). gattc_write(mode=0) needs no transaction
-//   and goes out at once (OSError(ENOMEM) when the transmit queue is full:
-//   retry after a short wait).
+//   when the earlier ones are done, in call order. Up to 4 procedures wait
+//   per connection, and the values of waiting writes share one pool of
+//   1024 bytes (BH_GATTC_QUEUE_DATA) across connections; beyond either the
+//   call raises OSError(ENOMEM), as MicroPython's NimBLE ports do when their
+//   GATT procedures or buffers run out (retry once something has ended).
+//   Reads and writes with response share 2 value buffers of 512 bytes
+//   (BH_GATTC_VALUE_BUFS) across connections: one that finds none free
+//   waits its turn like a queued procedure (a buffer that comes back goes
+//   first to the connections that waited), so four connections reading or
+//   writing long values at once all complete, two at a time.
+//   gattc_write(mode=0) needs no transaction and goes out at once
+//   (OSError(ENOMEM) when the transmit queue is full: retry after a short
+//   wait).
 // - gattc_discover_descriptors(conn, start, end) reports the attributes
 //   after start_handle up to end_handle: pass the characteristic's value
 //   handle and its end handle (as MicroPython's other implementations do).

@@ -2,6 +2,17 @@
 // requests built from the link's state (so a request that finds the
 // transmit queue full is simply rebuilt and retried from bh_gattc_poll()).
 //
+// Memory shared by the links instead of a value buffer per link: a read or
+// a write with response holds one of BH_GATTC_VALUE_BUFS value buffers from
+// its start to its end; one that finds none stays at the head of its link's
+// queue (the procedures behind it wait too, so the order holds) and starts
+// when a buffer comes back, links taking turns from the one after the link
+// that gave it back. Every procedure ends (response, link closed, or the
+// 30 s timeout), so every waiting one starts in the end. Values of writes
+// that wait are kept in one data pool of BH_GATTC_QUEUE_DATA bytes, packed
+// in the order they came (each queue entry knows its offset, moved down
+// when an earlier value leaves).
+//
 // Procedures (Core Vol 3 Part G 4.4-4.9):
 // - all primary services: Read By Group Type (0x2800) from handle 1, each
 //   request starting after the last group end, until Attribute Not Found or
@@ -66,9 +77,12 @@ typedef struct _req_t {
     uint16_t handle;  // read/write
     uint16_t start;
     uint16_t end;
-    uint16_t data_len; // write: bytes of its value (in the queue's data pool)
+    uint16_t data_len; // write: bytes of its value (in the data pool)
+    uint16_t data_off; // write: where the value is in the data pool
     uint8_t uuid[16];
 } req_t;
+
+#define NO_VBUF (0xff)
 
 typedef struct _client_t {
     bool in_use;
@@ -92,25 +106,85 @@ typedef struct _client_t {
     uint8_t chr_uuid_len;
     uint16_t chr_value;
     uint8_t chr_uuid[16];
-    // read/write
+    // read/write: the value buffer held (NO_VBUF when none; one is held
+    // exactly while proc is PROC_READ, PROC_WRITE or PROC_WRITE_LONG)
+    uint8_t vbuf;
     uint16_t handle;
-    uint16_t len;    // bytes in buf
+    uint16_t len;    // bytes in the value buffer
     uint16_t offset; // long write: bytes prepared and confirmed
     uint16_t chunk;  // long write: bytes in the outstanding Prepare Write
     uint8_t stage;   // long write: long_stage_t
     uint16_t cancel_status;
     bool truncated;  // write: only the first MTU-3 bytes went (see above)
-    uint8_t buf[BH_GATTC_VALUE_MAX];
-    // procedures waiting their turn (FIFO); their write values, in order
+    // procedures waiting their turn (FIFO)
     uint8_t q_head;
     uint8_t q_count;
-    uint16_t q_data_used;
     req_t queue[BH_GATTC_QUEUE_LEN];
-    uint8_t q_data[BH_GATTC_QUEUE_DATA];
 } client_t;
 
 static client_t clients[BH_MAX_CONNECTIONS];
 static uint8_t tx[BH_ATT_MTU_MAX];
+// Value buffers and who holds them, and the values of waiting writes.
+static uint8_t vbufs[BH_GATTC_VALUE_BUFS][BH_GATTC_VALUE_MAX];
+static bool vbuf_used[BH_GATTC_VALUE_BUFS];
+static uint8_t q_data[BH_GATTC_QUEUE_DATA];
+static uint16_t q_data_used;
+
+static uint8_t *buf_of(client_t *c) {
+    return vbufs[c->vbuf];
+}
+
+static bool needs_vbuf(uint8_t proc) {
+    return proc == PROC_READ || proc == PROC_WRITE;
+}
+
+static bool vbuf_free(void) {
+    for (size_t i = 0; i < BH_GATTC_VALUE_BUFS; ++i) {
+        if (!vbuf_used[i]) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Take a free value buffer for c (the caller checked there is one).
+static void vbuf_take(client_t *c) {
+    for (uint8_t i = 0; i < BH_GATTC_VALUE_BUFS; ++i) {
+        if (!vbuf_used[i]) {
+            vbuf_used[i] = true;
+            c->vbuf = i;
+            return;
+        }
+    }
+}
+
+static void vbuf_give_back(client_t *c) {
+    if (c->vbuf != NO_VBUF) {
+        vbuf_used[c->vbuf] = false;
+        c->vbuf = NO_VBUF;
+    }
+}
+
+// Forget the value a waiting write kept in the data pool: the values after
+// it move down, and so do the offsets of their queue entries.
+static void data_release(uint16_t off, uint16_t len) {
+    if (len == 0) {
+        return;
+    }
+    memmove(q_data + off, q_data + off + len, q_data_used - off - len);
+    q_data_used -= len;
+    for (size_t i = 0; i < BH_MAX_CONNECTIONS; ++i) {
+        client_t *c = &clients[i];
+        for (uint8_t k = 0; k < c->q_count; ++k) {
+            req_t *r = &c->queue[(c->q_head + k) % BH_GATTC_QUEUE_LEN];
+            if (r->data_len > 0 && r->data_off > off) {
+                r->data_off -= len;
+            }
+        }
+    }
+}
+
+static void end_queued(client_t *c, uint16_t status);
 
 static client_t *find_client(uint16_t conn_handle) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; ++i) {
@@ -130,8 +204,12 @@ static client_t *get_client(uint16_t conn_handle) {
         c = &clients[i];
         // A free slot, or one whose link is gone (its close was missed).
         if (!c->in_use || (c->proc == PROC_NONE && bh_att_get_mtu(c->conn_handle) == 0)) {
+            if (c->in_use) {
+                end_queued(c, BH_GATTC_STATUS_DISCONNECTED);
+            }
             memset(c, 0, sizeof(*c));
             c->in_use = true;
+            c->vbuf = NO_VBUF;
             c->conn_handle = conn_handle;
             return c;
         }
@@ -205,7 +283,7 @@ static size_t build_request(client_t *c) {
             tx[n++] = BH_ATT_WRITE_REQ;
             bh_put_u16(tx + n, c->handle);
             n += 2;
-            memcpy(tx + n, c->buf, c->len);
+            memcpy(tx + n, buf_of(c), c->len);
             n += c->len;
             c->rsp_opcode = BH_ATT_WRITE_RSP;
             break;
@@ -218,7 +296,7 @@ static size_t build_request(client_t *c) {
                 bh_put_u16(tx + n, c->handle);
                 bh_put_u16(tx + n + 2, c->offset);
                 n += 4;
-                memcpy(tx + n, c->buf + c->offset, c->chunk);
+                memcpy(tx + n, buf_of(c) + c->offset, c->chunk);
                 n += c->chunk;
                 c->rsp_opcode = BH_ATT_PREPARE_WRITE_RSP;
             } else {
@@ -297,8 +375,9 @@ static void end_current(client_t *c, uint16_t status) {
     }
     c->chr_pending = false;
     if (proc == PROC_READ && status == 0) {
-        bh_evt_gattc_read_result(c->conn_handle, c->handle, c->buf, c->len);
+        bh_evt_gattc_read_result(c->conn_handle, c->handle, buf_of(c), c->len);
     }
+    vbuf_give_back(c);
     report_done(c->conn_handle, proc, c->handle, status);
 }
 
@@ -308,16 +387,22 @@ static void end_queued(client_t *c, uint16_t status) {
         const req_t *r = &c->queue[c->q_head];
         uint8_t proc = r->proc;
         uint16_t handle = r->handle;
+        uint16_t off = r->data_off;
+        uint16_t len = r->data_len;
         c->q_head = (uint8_t)((c->q_head + 1) % BH_GATTC_QUEUE_LEN);
         c->q_count--;
+        data_release(off, len);
         report_done(c->conn_handle, proc, handle, status);
     }
-    c->q_data_used = 0;
 }
 
-// Make r the running procedure (write values copied to buf). A write is
+// Make r the running procedure, with a value buffer if it needs one (the
+// caller checked one is free; write values copied into it). A write is
 // long or not according to the MTU when it starts.
 static void load(client_t *c, const req_t *r, const uint8_t *data) {
+    if (needs_vbuf(r->proc)) {
+        vbuf_take(c);
+    }
     c->proc = r->proc;
     c->handle = r->handle;
     c->start = r->start;
@@ -332,7 +417,7 @@ static void load(client_t *c, const req_t *r, const uint8_t *data) {
     c->len = 0;
     if (r->proc == PROC_WRITE) {
         c->len = r->data_len;
-        memcpy(c->buf, data, r->data_len);
+        memcpy(buf_of(c), data, r->data_len);
         if (r->data_len > mtu_of(c) - 3) {
             c->proc = PROC_WRITE_LONG;
             c->offset = 0;
@@ -357,15 +442,18 @@ static uint16_t send_error_status(int err) {
     return err == -BH_ENOTCONN ? BH_GATTC_STATUS_DISCONNECTED : BH_GATTC_STATUS_NO_RESOURCES;
 }
 
-// Start queued procedures until one is running or none is left.
+// Start c's queued procedures until one is running, none is left, or the
+// next needs a value buffer and none is free.
 static void run_queue(client_t *c) {
     while (c->proc == PROC_NONE && c->q_count > 0) {
+        if (needs_vbuf(c->queue[c->q_head].proc) && !vbuf_free()) {
+            return; // waits for a value buffer
+        }
         req_t r = c->queue[c->q_head];
         c->q_head = (uint8_t)((c->q_head + 1) % BH_GATTC_QUEUE_LEN);
         c->q_count--;
-        load(c, &r, c->q_data);
-        c->q_data_used -= r.data_len;
-        memmove(c->q_data, c->q_data + r.data_len, c->q_data_used);
+        load(c, &r, q_data + r.data_off);
+        data_release(r.data_off, r.data_len);
         int err = kick(c);
         if (err != 0) {
             end_current(c, send_error_status(err));
@@ -373,10 +461,30 @@ static void run_queue(client_t *c) {
     }
 }
 
-// End c's procedure with its DONE event, then start the next queued one.
+// Start what waits on every link, from the one after first_after (a link
+// that just gave a value buffer back goes last), until a whole round starts
+// nothing more.
+static void run_all(size_t first_after) {
+    bool again = true;
+    while (again) {
+        again = false;
+        for (size_t k = 1; k <= BH_MAX_CONNECTIONS; ++k) {
+            client_t *c = &clients[(first_after + k) % BH_MAX_CONNECTIONS];
+            if (c->in_use && c->proc == PROC_NONE && c->q_count > 0) {
+                uint8_t before = c->q_count;
+                run_queue(c);
+                // Something started and may have ended at once (giving a
+                // buffer back): look at every link again.
+                again = again || c->q_count != before;
+            }
+        }
+    }
+}
+
+// End c's procedure with its DONE event, then start what waits.
 static void finish(client_t *c, uint16_t status) {
     end_current(c, status);
-    run_queue(c);
+    run_all((size_t)(c - clients));
 }
 
 // Send the next request of a procedure in progress, or end it.
@@ -402,24 +510,30 @@ static int submit(uint16_t conn_handle, const req_t *r, const uint8_t *data) {
     if (r->proc == PROC_MTU && c->mtu_requested) {
         return -BH_EALREADY;
     }
-    if (c->proc == PROC_NONE && c->q_count == 0) {
+    if (c->proc == PROC_NONE && c->q_count == 0 && (!needs_vbuf(r->proc) || vbuf_free())) {
         load(c, r, data);
         int err = kick(c);
         if (err != 0) {
             c->proc = PROC_NONE;
             c->retry = false;
+            vbuf_give_back(c);
             return err;
         }
     } else {
+        // Waits (behind the link's running procedure, or for a value
+        // buffer). Full queue or data pool: -BH_ENOMEM, as NimBLE answers
+        // when its procedures or buffers run out.
         if (c->q_count == BH_GATTC_QUEUE_LEN
-            || c->q_data_used + r->data_len > BH_GATTC_QUEUE_DATA) {
-            return -BH_EBUSY;
+            || q_data_used + r->data_len > BH_GATTC_QUEUE_DATA) {
+            return -BH_ENOMEM;
         }
-        c->queue[(c->q_head + c->q_count) % BH_GATTC_QUEUE_LEN] = *r;
+        req_t *q = &c->queue[(c->q_head + c->q_count) % BH_GATTC_QUEUE_LEN];
+        *q = *r;
+        q->data_off = q_data_used;
         c->q_count++;
         if (r->data_len > 0) {
-            memcpy(c->q_data + c->q_data_used, data, r->data_len);
-            c->q_data_used += r->data_len;
+            memcpy(q_data + q_data_used, data, r->data_len);
+            q_data_used += r->data_len;
         }
     }
     if (r->proc == PROC_MTU) {
@@ -711,7 +825,7 @@ static void on_read(client_t *c, const uint8_t *pdu, size_t len) {
     }
     size_t room = BH_GATTC_VALUE_MAX - c->len;
     size_t take = n < room ? n : room;
-    memcpy(c->buf + c->len, pdu + 1, take);
+    memcpy(buf_of(c) + c->len, pdu + 1, take);
     c->len += (uint16_t)take;
     if (n == full && c->len < BH_GATTC_VALUE_MAX) {
         advance(c); // Read Blob from the new offset
@@ -728,7 +842,7 @@ static void on_prepare(client_t *c, const uint8_t *pdu, size_t len) {
     }
     if (len != 5 + (size_t)c->chunk || bh_get_u16(pdu + 1) != c->handle
         || bh_get_u16(pdu + 3) != c->offset
-        || memcmp(pdu + 5, c->buf + c->offset, c->chunk) != 0) {
+        || memcmp(pdu + 5, buf_of(c) + c->offset, c->chunk) != 0) {
         invalid(c);
         return;
     }
@@ -837,6 +951,8 @@ void bh_gattc_on_pdu(uint16_t conn_handle, const uint8_t *pdu, size_t len) {
 
 void bh_gattc_reset(void) {
     memset(clients, 0, sizeof(clients));
+    memset(vbuf_used, 0, sizeof(vbuf_used));
+    q_data_used = 0;
 }
 
 void bh_gattc_conn_closed(uint16_t conn_handle) {
@@ -849,6 +965,8 @@ void bh_gattc_conn_closed(uint16_t conn_handle) {
     }
     end_queued(c, BH_GATTC_STATUS_DISCONNECTED);
     memset(c, 0, sizeof(*c));
+    c->vbuf = NO_VBUF;
+    run_all((size_t)(c - clients)); // a value buffer may have come back
 }
 
 void bh_gattc_poll(uint32_t now_ms) {
@@ -869,6 +987,7 @@ void bh_gattc_poll(uint32_t now_ms) {
             c->dead = true;
             end_current(c, BH_GATTC_STATUS_TIMEOUT);
             end_queued(c, BH_GATTC_STATUS_TIMEOUT);
+            run_all(i);
         } else if (c->retry) {
             advance(c);
         }

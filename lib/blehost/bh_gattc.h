@@ -5,9 +5,12 @@
 //
 // One ATT request outstanding per link (Core Vol 3 Part F 3.3.2): a procedure
 // started while another runs on the same link is queued (FIFO, up to
-// BH_GATTC_QUEUE_LEN procedures and BH_GATTC_QUEUE_DATA bytes of write
-// values per link; beyond that -BH_EBUSY) and starts when the one before it
-// ends. Every procedure ends with exactly one DONE event (the MTU exchange with
+// BH_GATTC_QUEUE_LEN procedures per link, their write values in a pool of
+// BH_GATTC_QUEUE_DATA bytes shared by all links; beyond that -BH_ENOMEM) and
+// starts when the one before it ends. Reads and writes with response also
+// need one of BH_GATTC_VALUE_BUFS value buffers shared by all links: one
+// that finds none waits in its link's queue the same way (it is never
+// lost) and starts when another link's read or write ends. Every procedure ends with exactly one DONE event (the MTU exchange with
 // bh_evt_mtu_exchanged() from bh_att_mtu_exchanged()), also when the link
 // closes (status BH_GATTC_STATUS_DISCONNECTED) or the server stays silent
 // for 30 s (status BH_GATTC_STATUS_TIMEOUT). After a timeout the link's ATT
@@ -32,21 +35,28 @@
 // Longest value read or written by one procedure (Core Vol 3 Part F 3.2.9).
 #define BH_GATTC_VALUE_MAX (512)
 
-// Procedures waiting behind the running one, per link, and the bytes of
-// write values they may hold together.
+// Procedures waiting behind the running one, per link.
 #ifndef BH_GATTC_QUEUE_LEN
 #define BH_GATTC_QUEUE_LEN (4)
 #endif
+// Bytes of the values of waiting writes, all links together (two
+// BH_GATTC_VALUE_MAX values: with BH_GATTC_VALUE_BUFS 2, four links can each
+// start a 512-byte write at once).
 #ifndef BH_GATTC_QUEUE_DATA
-#define BH_GATTC_QUEUE_DATA (512)
+#define BH_GATTC_QUEUE_DATA (1024)
+#endif
+// Value buffers (BH_GATTC_VALUE_MAX bytes each) shared by all links: a read
+// or a write with response holds one while it runs (1..254).
+#ifndef BH_GATTC_VALUE_BUFS
+#define BH_GATTC_VALUE_BUFS (2)
 #endif
 
 // Procedures. uuid (little-endian, as on the air; 2, 4 or 16 bytes) may be
 // NULL for no filter. Each returns 0 when the procedure started or waits its
-// turn, or -BH_ENOTCONN (no such link), -BH_EBUSY (the link's queue is full),
+// turn, or -BH_ENOTCONN (no such link), -BH_ENOMEM (the link's queue or the
+// shared pool of write values is full, or the transmit queue is: retry),
 // -BH_ETIMEDOUT (the link's ATT bearer timed out), -BH_EINVAL (bad range or UUID),
-// -BH_EMSGSIZE (value too long), -BH_EALREADY (MTU exchange already asked for) or
-// -BH_ENOMEM (transmit queue full: retry).
+// -BH_EMSGSIZE (value too long) or -BH_EALREADY (MTU exchange already asked for).
 int bh_gattc_discover_services(uint16_t conn_handle, const uint8_t *uuid, size_t uuid_len);
 int bh_gattc_discover_characteristics(uint16_t conn_handle, uint16_t start_handle,
     uint16_t end_handle, const uint8_t *uuid, size_t uuid_len);

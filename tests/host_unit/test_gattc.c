@@ -12,13 +12,15 @@
 
 #define CONN (0x0040)
 #define CONN2 (0x0041)
+#define CONN3 (0x0042)
+#define CONN4 (0x0043)
 
 // ---- fake ATT bearer and port ----
 
-#define SENT_MAX (64)
+#define SENT_MAX (256)
 
 static struct {
-    uint16_t mtu[2]; // of CONN, CONN2 (0: no link)
+    uint16_t mtu[4]; // of CONN .. CONN4 (0: no link)
     uint16_t local_mtu;
     int send_result;
     uint32_t now;
@@ -32,7 +34,7 @@ static struct {
 } att;
 
 uint16_t bh_att_get_mtu(uint16_t conn_handle) {
-    return conn_handle == CONN ? att.mtu[0] : conn_handle == CONN2 ? att.mtu[1] : 0;
+    return conn_handle >= CONN && conn_handle <= CONN4 ? att.mtu[conn_handle - CONN] : 0;
 }
 
 uint16_t bh_att_get_local_mtu(void) {
@@ -181,8 +183,9 @@ void bh_evt_gattc_notify(uint16_t conn_handle, uint16_t value_handle, const uint
 
 static void setup(void) {
     memset(&att, 0, sizeof(att));
-    att.mtu[0] = 23;
-    att.mtu[1] = 23;
+    for (int i = 0; i < 4; ++i) {
+        att.mtu[i] = 23;
+    }
     att.local_mtu = 23;
     att.now = 1000;
     n_evs = 0;
@@ -714,7 +717,7 @@ static void test_write_long(void) {
 }
 
 // One request at a time per link: later procedures wait in a FIFO queue
-// (full: -BH_EBUSY); Write Commands need no turn; another link is independent.
+// (full: -BH_ENOMEM); Write Commands need no turn; another link is independent.
 static void test_queue(void) {
     static const uint8_t data[3] = { 1, 2, 3 };
     setup();
@@ -723,8 +726,8 @@ static void test_queue(void) {
     CHECK_EQ(bh_gattc_write(CONN, 0x23, data, 3, true), 0);
     CHECK_EQ(bh_gattc_discover_services(CONN, NULL, 0), 0);
     CHECK_EQ(bh_gattc_discover_descriptors(CONN, 0x30, 0x30), 0); // empty, in turn
-    CHECK_EQ(bh_gattc_read(CONN, 0x24), -BH_EBUSY);
-    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -BH_EBUSY);
+    CHECK_EQ(bh_gattc_read(CONN, 0x24), -BH_ENOMEM);
+    CHECK_EQ(bh_gattc_exchange_mtu(CONN), -BH_ENOMEM);
     CHECK_EQ(att.n_sent, 1);
     CHECK_EQ(bh_gattc_write(CONN, 0x22, data, 3, false), 0);
     CHECK_EQ(last_sent()[0], BH_ATT_WRITE_CMD);
@@ -766,9 +769,10 @@ static void test_queue(void) {
     static uint8_t big[BH_GATTC_VALUE_MAX];
     setup();
     CHECK_EQ(bh_gattc_read(CONN, 0x21), 0);
-    CHECK_EQ(bh_gattc_write(CONN, 0x30, big, 300, true), 0);
-    CHECK_EQ(bh_gattc_write(CONN, 0x31, big, BH_GATTC_QUEUE_DATA - 300, true), 0);
-    CHECK_EQ(bh_gattc_write(CONN, 0x32, big, 1, true), -BH_EBUSY);
+    CHECK_EQ(bh_gattc_write(CONN, 0x30, big, 512, true), 0);
+    CHECK_EQ(bh_gattc_write(CONN, 0x31, big, BH_GATTC_QUEUE_DATA - 512, true), 0);
+    CHECK_EQ(bh_gattc_write(CONN, 0x32, big, 1, true), -BH_ENOMEM);
+    CHECK_EQ(bh_gattc_write(CONN2, 0x32, big, 1, true), 0); // another link, a free buffer
     CHECK_EQ(bh_gattc_read(CONN, 0x33), 0);
     RX(BH_ATT_READ_RSP, 1);
     CHECK_EQ(last_sent()[0], BH_ATT_PREPARE_WRITE_REQ);
@@ -974,6 +978,158 @@ static void test_queue_full(void) {
     CHECK_EQ(bh_gattc_read(CONN, 0x21), 0);
 }
 
+// The last PDU sent on conn (NULL if none), its length in *len.
+static const uint8_t *last_on(uint16_t conn, size_t *len) {
+    for (int i = att.n_sent - 1; i >= 0; --i) {
+        if (att.sent_conn[i] == conn) {
+            *len = att.sent_len[i];
+            return att.sent[i];
+        }
+    }
+    return NULL;
+}
+
+static uint8_t pattern(uint16_t conn, size_t i) {
+    return (uint8_t)(conn * 31 + i * 7);
+}
+
+// Answer conn's Read/Read Blob requests with a value of len bytes
+// (pattern), until its read ends.
+static void serve_read(uint16_t conn, uint16_t handle, size_t len) {
+    for (size_t off = 0;;) {
+        size_t n;
+        const uint8_t *req = last_on(conn, &n);
+        CHECK(req != NULL);
+        CHECK_EQ(u16(req + 1), handle);
+        CHECK_EQ(req[0], off == 0 ? BH_ATT_READ_REQ : BH_ATT_READ_BLOB_REQ);
+        if (off > 0) {
+            CHECK_EQ(u16(req + 3), off);
+        }
+        uint8_t rsp[23] = { off == 0 ? BH_ATT_READ_RSP : BH_ATT_READ_BLOB_RSP };
+        size_t chunk = len - off < 22 ? len - off : 22;
+        for (size_t i = 0; i < chunk; ++i) {
+            rsp[1 + i] = pattern(conn, off + i);
+        }
+        off += chunk;
+        rx(conn, rsp, 1 + chunk);
+        if (chunk < 22) {
+            return;
+        }
+    }
+}
+
+// Echo conn's Prepare Writes and answer its Execute Write; the value the
+// server received is compared with pattern(conn) over len bytes.
+static void serve_write(uint16_t conn, size_t len) {
+    size_t got = 0;
+    for (;;) {
+        size_t n;
+        const uint8_t *req = last_on(conn, &n);
+        CHECK(req != NULL);
+        if (req[0] == BH_ATT_EXECUTE_WRITE_REQ) {
+            CHECK_EQ(req[1], 1);
+            static const uint8_t rsp[1] = { BH_ATT_EXECUTE_WRITE_RSP };
+            rx(conn, rsp, 1);
+            break;
+        }
+        CHECK_EQ(req[0], BH_ATT_PREPARE_WRITE_REQ);
+        CHECK_EQ(u16(req + 3), got);
+        for (size_t i = 5; i < n; ++i) {
+            CHECK_EQ(req[i], pattern(conn, got + i - 5));
+        }
+        got += n - 5;
+        uint8_t rsp[23];
+        memcpy(rsp, req, n);
+        rsp[0] = BH_ATT_PREPARE_WRITE_RSP;
+        rx(conn, rsp, n);
+    }
+    CHECK_EQ(got, len);
+}
+
+static const ev_t *find_ev(int kind, uint16_t conn, uint16_t handle) {
+    for (int i = 0; i < n_evs; ++i) {
+        if (evs[i].kind == kind && evs[i].conn == conn && evs[i].a == handle) {
+            return &evs[i];
+        }
+    }
+    return NULL;
+}
+
+// Four links share BH_GATTC_VALUE_BUFS (2) value buffers and one pool of
+// write values: reads and writes that find no buffer wait (none is lost),
+// each link's order holds, and a buffer given back goes to the links that
+// waited before the one that gave it back.
+static void test_shared_buffers(void) {
+    static const uint16_t conns[4] = { CONN, CONN2, CONN3, CONN4 };
+    CHECK_EQ(BH_GATTC_VALUE_BUFS, 2);
+    setup();
+    // Four long reads (50 bytes: Read + 2 Read Blobs) at once: two start.
+    for (int i = 0; i < 4; ++i) {
+        CHECK_EQ(bh_gattc_read(conns[i], (uint16_t)(0x10 + i)), 0);
+    }
+    CHECK_EQ(bh_gattc_read(CONN, 0x20), 0); // behind CONN's first
+    CHECK_EQ(att.n_sent, 2);
+    CHECK_EQ(att.sent_conn[0], CONN);
+    CHECK_EQ(att.sent_conn[1], CONN2);
+    // CONN's read ends: its buffer goes to CONN3, not to CONN's next read.
+    serve_read(CONN, 0x10, 50);
+    CHECK_EQ(att.sent_conn[att.n_sent - 1], CONN3);
+    serve_read(CONN2, 0x11, 50);
+    CHECK_EQ(att.sent_conn[att.n_sent - 1], CONN4);
+    serve_read(CONN3, 0x12, 50);
+    CHECK_EQ(att.sent_conn[att.n_sent - 1], CONN); // CONN's second read
+    serve_read(CONN4, 0x13, 50);
+    serve_read(CONN, 0x20, 30);
+    for (int i = 0; i < 4; ++i) {
+        const ev_t *e = find_ev(EV_READ, conns[i], (uint16_t)(0x10 + i));
+        CHECK(e != NULL);
+        CHECK_EQ(e->len, 50);
+        for (size_t k = 0; k < 50; ++k) {
+            CHECK_EQ(e->data[k], pattern(conns[i], k));
+        }
+        e = find_ev(EV_READ_DONE, conns[i], (uint16_t)(0x10 + i));
+        CHECK(e != NULL && e->status == 0);
+    }
+    CHECK_EQ(find_ev(EV_READ, CONN, 0x20)->len, 30);
+    CHECK_EQ(n_evs, 10);
+
+    // Four 512-byte long writes at once: two run, two keep their values in
+    // the pool (then full: a further queued write gets -BH_ENOMEM, a
+    // discovery, which holds no value, still queues).
+    setup();
+    static uint8_t values[4][BH_GATTC_VALUE_MAX];
+    for (int i = 0; i < 4; ++i) {
+        for (size_t k = 0; k < BH_GATTC_VALUE_MAX; ++k) {
+            values[i][k] = pattern(conns[i], k);
+        }
+        CHECK_EQ(bh_gattc_write(conns[i], 0x30, values[i], BH_GATTC_VALUE_MAX, true), 0);
+    }
+    CHECK_EQ(att.n_sent, 2);
+    CHECK_EQ(bh_gattc_write(CONN, 0x31, values[0], 1, true), -BH_ENOMEM);
+    CHECK_EQ(bh_gattc_write(CONN4, 0x31, values[0], 1, true), -BH_ENOMEM);
+    CHECK_EQ(bh_gattc_write(CONN4, 0x31, values[0], 1, false), 0); // a command needs none
+    CHECK_EQ(bh_gattc_discover_services(CONN3, NULL, 0), 0);
+    // CONN2 goes mid-write: its buffer goes to CONN3, whose value left the
+    // pool; CONN4's value moved down in it and is still whole.
+    att.mtu[1] = 0;
+    bh_gattc_conn_closed(CONN2);
+    CHECK_EQ(att.sent_conn[att.n_sent - 1], CONN3);
+    CHECK_EQ(find_ev(EV_WRITE_DONE, CONN2, 0x30)->status, BH_GATTC_STATUS_DISCONNECTED);
+    CHECK_EQ(bh_gattc_write(CONN, 0x31, values[0], 200, true), 0); // room again
+    serve_write(CONN3, BH_GATTC_VALUE_MAX);
+    CHECK_EQ(att.sent_conn[att.n_sent - 1], CONN3); // its discovery needs no buffer
+    CHECK_EQ(last_sent()[0], BH_ATT_READ_BY_GROUP_TYPE_REQ);
+    CHECK_EQ(att.sent_conn[att.n_sent - 2], CONN4); // started first
+    serve_write(CONN4, BH_GATTC_VALUE_MAX);
+    serve_write(CONN, BH_GATTC_VALUE_MAX);
+    CHECK_EQ(last_sent()[0], BH_ATT_PREPARE_WRITE_REQ); // CONN's queued 200 bytes
+    serve_write(CONN, 200);
+    CHECK_EQ(find_ev(EV_WRITE_DONE, CONN, 0x30)->status, 0);
+    CHECK_EQ(find_ev(EV_WRITE_DONE, CONN3, 0x30)->status, 0);
+    CHECK_EQ(find_ev(EV_WRITE_DONE, CONN4, 0x30)->status, 0);
+    CHECK_EQ(find_ev(EV_WRITE_DONE, CONN, 0x31)->status, 0);
+}
+
 int main(void) {
     static const unit_test_t tests[] = {
         { "services_many", test_services_many },
@@ -991,6 +1147,7 @@ int main(void) {
         { "notify_indicate", test_notify_indicate },
         { "mtu", test_mtu },
         { "queue_full", test_queue_full },
+        { "shared_buffers", test_shared_buffers },
     };
     return run_tests(NULL, tests, sizeof(tests) / sizeof(tests[0]));
 }
