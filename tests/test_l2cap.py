@@ -350,6 +350,112 @@ def test_api_errors(central: Board, peripheral: Board) -> None:
         assert err(central, call) == 'EPERM', call
 
 
+# Board-side heap churn: garbage made and collected, then live filler
+# objects with a known content, likely placed where freed blocks were (a
+# channel buffer the GC freed, or one the host still wrote after giving it
+# back, would show as a changed filler or a changed SDU).
+HEAP_HELPERS = '''
+import gc
+_fill = []
+def _churn(rounds=8):
+    for r in range(rounds):
+        junk = [bytearray(64 + (k * 37) % 700) for k in range(120)]
+        junk = None
+        gc.collect()
+    for i in range(300):
+        _fill.append(bytearray(bytes([(len(_fill) * 7 + 1) & 0xff]) * 48))
+def _fill_ok():
+    return all(b == bytes([(i * 7 + 1) & 0xff]) * 48 for i, b in enumerate(_fill))
+'''
+
+
+def sdus_both_ways(central: Board, peripheral: Board, ch: Channel, size: int,
+                   first: int, count: int = 2) -> None:
+    """count SDUs of size bytes each way, each read whole and compared."""
+    ends = ((central, ch.c_conn, ch.c_cid, peripheral, ch.p_conn, ch.p_cid),
+            (peripheral, ch.p_conn, ch.p_cid, central, ch.c_conn, ch.c_cid))
+    for tx, t_conn, t_cid, rx, r_conn, r_cid in ends:
+        for i in range(first, first + count):
+            send(tx, t_conn, t_cid, pattern(i, size))
+            assert rx.wait_for_event('_IRQ_L2CAP_RECV').data == (r_conn, r_cid)
+            assert rx.eval(f'ble.l2cap_recvinto({r_conn}, {r_cid}, None)') == size
+            assert rx.eval(f'_recv({r_conn}, {r_cid}, {size}) == _pat({i}, {size})') is True
+
+
+@pytest.mark.api(methods=['l2cap_listen', 'l2cap_connect', 'l2cap_send', 'l2cap_recvinto'],
+                 events=['_IRQ_L2CAP_RECV'])
+def test_mtu_1024_channel_survives_heavy_gc(central: Board, peripheral: Board) -> None:
+    """A channel's buffers live on the MicroPython heap (sized by the MTU):
+    kept alive while the channel is, whatever the application allocates
+    and collects, with SDUs of 1024 bytes both ways."""
+    ch = link_and_channel(central, peripheral, c_mtu=1024, p_mtu=1024)
+    for board in (central, peripheral):
+        board.exec(HEAP_HELPERS)
+        board.exec('_churn()', timeout=60)
+    sdus_both_ways(central, peripheral, ch, 1024, 0)
+    # An SDU received, the heap churned before it is read: still whole.
+    send(central, ch.c_conn, ch.c_cid, pattern(7, 1024))
+    assert peripheral.wait_for_event('_IRQ_L2CAP_RECV').data == (ch.p_conn, ch.p_cid)
+    for board in (central, peripheral):
+        board.exec('_churn()', timeout=60)
+    assert peripheral.eval(f'_recv({ch.p_conn}, {ch.p_cid}, 1024) == _pat(7, 1024)') is True
+    sdus_both_ways(central, peripheral, ch, 1024, 10)
+    for board in (central, peripheral):
+        assert board.eval('_fill_ok()') is True
+
+
+@pytest.mark.api(methods=['l2cap_listen', 'l2cap_connect', 'l2cap_disconnect', 'active'],
+                 events=['_IRQ_L2CAP_DISCONNECT'])
+def test_channel_storage_given_back(central: Board, peripheral: Board) -> None:
+    """The storage of a replaced listen, of a closed channel and of
+    everything at deactivation goes back to the heap (gc.mem_free() sees it)
+    and is never written again: filler objects placed in the freed blocks
+    stay intact while new channels carry data."""
+    activate(central, peripheral)
+    for board in (central, peripheral):
+        board.exec(HEAP_HELPERS)
+    c_conn, p_conn = connect(central, peripheral)
+    free = 'gc.collect() or gc.mem_free()'
+    before = peripheral.eval(free)
+    peripheral.exec(f'ble.l2cap_listen({PSM}, 1024)')
+    held = before - peripheral.eval(free)
+    assert 4617 <= held < 4617 + 64  # BH_COC_STORAGE_SIZE(1024) and its header
+    # A new listen gives the old storage back; fillers take its place.
+    peripheral.exec(f'ble.l2cap_listen({PSM}, 512)')
+    assert before - peripheral.eval(free) < held
+    peripheral.exec('_churn(2)', timeout=60)
+    ch = open_channel(central, peripheral, c_conn, p_conn, c_mtu=1024, p_mtu=512, listen=False)
+    sdus_both_ways(central, peripheral, ch, 512, 0)
+    assert peripheral.eval('_fill_ok()') is True
+    # The central's channel closes: its storage goes back, the peripheral
+    # keeps listening on its own.
+    c_before = central.eval(free)
+    assert central.eval(f'ble.l2cap_disconnect({ch.c_conn}, {ch.c_cid})') is None
+    closed_both(central, peripheral, ch)
+    assert central.eval(free) - c_before > 4096  # its 4617 bytes (less what the checks made)
+    central.exec('_churn(2)', timeout=60)
+    ch = open_channel(central, peripheral, c_conn, p_conn, c_mtu=1024, p_mtu=512, listen=False)
+    sdus_both_ways(central, peripheral, ch, 512, 10)
+    assert central.eval('_fill_ok()') is True
+    # Deactivation with a channel open (and the peripheral listening): all
+    # storage goes back on both boards.
+    c_before, p_before = central.eval(free), peripheral.eval(free)
+    for board in (central, peripheral):
+        board.exec('ble.active(False)')
+    assert central.wait_for_event('_IRQ_L2CAP_DISCONNECT').data == (ch.c_conn, ch.c_cid, PSM, 0)
+    assert peripheral.wait_for_event('_IRQ_L2CAP_DISCONNECT').data == (ch.p_conn, ch.p_cid, PSM, 0)
+    assert central.eval(free) - c_before > 4096  # the channel's 4617 bytes
+    assert peripheral.eval(free) - p_before > 2048  # the listen's 2566 bytes (MTU 512)
+    for board in (central, peripheral):
+        board.exec('_churn(2)', timeout=60)
+        board.exec('ble.active(True)', timeout=20)
+    c_conn, p_conn = connect(central, peripheral)
+    ch = open_channel(central, peripheral, c_conn, p_conn, c_mtu=1024, p_mtu=1024)
+    sdus_both_ways(central, peripheral, ch, 1024, 20)
+    for board in (central, peripheral):
+        assert board.eval('_fill_ok()') is True
+
+
 @pytest.mark.api(methods=['l2cap_listen', 'l2cap_connect', 'l2cap_send', 'l2cap_recvinto',
                           'gap_disconnect'],
                  events=['_IRQ_L2CAP_DISCONNECT', '_IRQ_L2CAP_CONNECT',
