@@ -23,6 +23,8 @@
 //   _IRQ_L2CAP_SEND_READY;
 // - -BH_ENOMEM: OSError(ENOMEM): l2cap_connect found the transmit queue full
 //   (retry).
+// - MemoryError: l2cap_listen/l2cap_connect found no room on the heap for
+//   the channel's buffers (see Memory below); the host was not asked.
 //
 // Events: _IRQ_L2CAP_ACCEPT is called synchronously (as
 // _IRQ_GATTS_READ_REQUEST): None, False or 0 accepts; any other int is the

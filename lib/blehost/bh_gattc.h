@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bh_config.h"
+
 #define BH_GATTC_STATUS_TIMEOUT (0x100)          // no response within 30 s
 #define BH_GATTC_STATUS_DISCONNECTED (0x101)     // link closed during the procedure
 #define BH_GATTC_STATUS_INVALID_RESPONSE (0x102) // malformed/inconsistent response
@@ -46,9 +48,13 @@
 #define BH_GATTC_QUEUE_DATA (1024)
 #endif
 // Value buffers (BH_GATTC_VALUE_MAX bytes each) shared by all links: a read
-// or a write with response holds one while it runs (1..254).
+// or a write with response holds one while it runs (1..254; a link runs one
+// procedure at a time, so more than BH_MAX_CONNECTIONS would never be used).
 #ifndef BH_GATTC_VALUE_BUFS
-#define BH_GATTC_VALUE_BUFS (2)
+#define BH_GATTC_VALUE_BUFS (BH_MAX_CONNECTIONS < 2 ? BH_MAX_CONNECTIONS : 2)
+#endif
+#if BH_GATTC_VALUE_BUFS < 1 || BH_GATTC_VALUE_BUFS > 254
+#error "BH_GATTC_VALUE_BUFS must be 1..254"
 #endif
 
 // Procedures. uuid (little-endian, as on the air; 2, 4 or 16 bytes) may be
