@@ -1,6 +1,8 @@
-// The packet half of bh_port.h for ports whose transport is an H4 byte
-// stream (BH_PORT_H4): frames outgoing packets and parses incoming bytes,
-// and tells the host when the stream has lost its framing.
+// The receiving half of bh_port.h for ports whose transport is an H4 byte
+// stream (BH_PORT_H4): parses incoming bytes into packets and tells the host
+// when the stream has lost its framing. Outgoing packets are framed by the
+// HCI layer itself (bh_hci.c), which builds them after a byte of room for
+// the packet type and writes them with bh_port_hci_write, without a copy.
 #include <string.h>
 
 #include "bh_config.h"
@@ -17,19 +19,7 @@ static struct {
     size_t rx_len;
     uint32_t progress_ms; // last time a started packet received bytes
     bool lost;            // noise seen: report it at the next call
-    // type byte, then the largest ACL packet or command we send
-    uint8_t tx[1 + (4 + BH_ACL_TX_MAX_DATA > 3 + BH_HCI_CMD_MAX_PARAMS
-        ? 4 + BH_ACL_TX_MAX_DATA : 3 + BH_HCI_CMD_MAX_PARAMS)];
 } h4p;
-
-int bh_port_hci_send(uint8_t type, const uint8_t *pkt, size_t len) {
-    if (len + 1 > sizeof(h4p.tx)) {
-        return -BH_EMSGSIZE;
-    }
-    h4p.tx[0] = type;
-    memcpy(h4p.tx + 1, pkt, len);
-    return bh_port_hci_write(h4p.tx, len + 1);
-}
 
 static bool in_packet(void) {
     return h4p.h4.state != 0; // 0: waiting for a type byte (bh_h4.c)

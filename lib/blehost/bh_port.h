@@ -26,6 +26,8 @@ int bh_port_hci_open(void);
 // ---- packet level: what the host calls ----
 // Send one whole packet of a type (command or ACL): its header and payload,
 // without any transport framing. Blocks until handed over. 0 or -BH_E*.
+// Only for ports without H4 framing (BH_PORT_H4 0): with it the host writes
+// framed packets with bh_port_hci_write itself.
 int bh_port_hci_send(uint8_t type, const uint8_t *pkt, size_t len);
 
 // Take the next whole packet from the controller, if one has arrived: copy
@@ -48,8 +50,9 @@ uint32_t bh_port_ticks_ms(void);
 int bh_port_random(uint8_t *buf, size_t len);
 
 // ---- byte level: for transports that carry H4 framing (UART, pty, TCP) ----
-// With BH_PORT_H4 (the default), lib/blehost/bh_h4_port.c implements the two
-// packet functions above over these two; a port with a packet transport
+// With BH_PORT_H4 (the default), the host writes each packet, type byte
+// first, with bh_port_hci_write, and lib/blehost/bh_h4_port.c implements
+// bh_port_hci_recv over bh_port_hci_read; a port with a packet transport
 // (USB, SPI, a vendor API) builds with -DBH_PORT_H4=0 and provides
 // bh_port_hci_send/recv itself.
 #if BH_PORT_H4
