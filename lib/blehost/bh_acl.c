@@ -144,7 +144,8 @@ static size_t ring_place(ring_t *r, size_t n) {
 // Protocol PDUs of any size then find room behind bulk data: a smaller
 // record fits wherever a largest one does.
 static bool reserve_holds(ring_t r) {
-    for (size_t i = 0; i < BH_ACL_TX_RESERVED; i++) {
+    size_t reserved = BH_ACL_TX_RESERVED; // (may be 0)
+    for (size_t i = 0; i < reserved; i++) {
         if (ring_place(&r, REC_MAX) == SIZE_MAX) {
             return false;
         }
