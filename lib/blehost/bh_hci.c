@@ -74,7 +74,7 @@ static struct {
     bool held;
     uint8_t held_type;
     uint16_t held_len;
-    uint8_t in[PKT_MAX];  // the packet being read (or held)
+    uint8_t in[PKT_MAX];  // the packet being read (an H4 port assembles it here) or held
     uint8_t out[PKT_MAX]; // the packet being dispatched
     bool framing_lost;
     // the command or ACL packet being sent, after a byte of room for the

@@ -32,7 +32,9 @@ int bh_port_hci_send(uint8_t type, const uint8_t *pkt, size_t len);
 
 // Take the next whole packet from the controller, if one has arrived: copy
 // its header and payload into buf (at most max bytes; longer packets are
-// dropped by the transport) and set *type. Returns its length, 0 when no
+// dropped by the transport) and set *type. The host passes the same buffer
+// on every call and leaves it alone in between (bh_h4_port.c assembles a
+// packet in it as its bytes arrive). Returns its length, 0 when no
 // whole packet is waiting, or -BH_EPROTO when the transport lost its
 // framing (the host then resets the controller and recovers). Never blocks.
 int bh_port_hci_recv(uint8_t *type, uint8_t *buf, size_t max);
