@@ -120,13 +120,16 @@
 
 // Room bulk data (notifications, indications, writes without response,
 // channel SDUs) may never take, so protocol PDUs (ATT requests, responses
-// and confirmations, L2CAP signalling, SMP) always find it: bulk data is
-// refused unless this many PDUs of the largest size would still fit behind
-// it, i.e. BH_ACL_TX_RESERVED x 525 bytes (2100 by default) kept free in
-// places a whole PDU fits. One per link the host can hold: each link has at
-// most one ATT response waiting (its peer sends the next request only after
-// it), which can be as long as the ATT MTU (517), and the other protocol
-// PDUs are shorter or retried by their senders.
+// and confirmations, L2CAP signalling, SMP) find it: bulk data is refused
+// unless this many PDUs of the largest size (4 + 4 + 517 = 525 bytes of
+// queue each) would still fit, each in one piece, behind it: 2100 bytes by
+// default. One per link the host can hold: that is an ATT response as long
+// as the largest ATT MTU on every link at once (a link has at most one
+// waiting: its peer sends the next request only after it), or any mix of
+// shorter protocol PDUs (SMP at most 65 bytes, signalling a few dozen) up to
+// those bytes. Beyond them bh_l2cap_send() says -BH_ENOMEM (counted in
+// tx_refused); ATT client requests, confirmations and channel signalling
+// are retried by their senders.
 #ifndef BH_ACL_TX_RESERVED
 #define BH_ACL_TX_RESERVED (BH_MAX_CONNECTIONS)
 #endif
