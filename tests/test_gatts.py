@@ -6,6 +6,7 @@ timeout, long values after an MTU exchange, and the ATT server's answers to
 raw PDUs."""
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -375,6 +376,39 @@ def test_notifications_in_order_none_lost(peripheral: Board, gatt_peer: GattPeer
     gatt_peer.round_trip()
     assert gatt_peer.notified.empty()
 
+
+@pytest.mark.api(methods=['gatts_notify', 'gatts_write'])
+def test_long_read_answered_while_notifications_fill_the_queue(peripheral: Board,
+                                                               gatt_peer: GattPeer) -> None:
+    """Notifications are bulk data: they never take the transmit queue's room
+    for protocol PDUs, so a read response of MTU - 1 bytes goes while the
+    board keeps its queue full of the longest notifications (a lost response
+    would leave the peer's read waiting)."""
+    handles, conn = serve(peripheral, gatt_peer,
+                          f'((bluetooth.UUID(0xAAAA), ((bluetooth.UUID(0xBBBB), {F_READ}), '
+                          f'(bluetooth.UUID(0xCCCC), {F_NOTIFY}),)),)')
+    ((h, hn),) = handles
+    peripheral.exec('ble.config(mtu=517)')
+    assert gatt_peer.run(gatt_peer.peer.request_mtu(517)) == 517
+    value = bytes((i * 7) & 0xFF for i in range(512))
+    peripheral.exec(f'ble.gatts_write({h}, {value!r})')
+
+    async def read_later() -> bytes:
+        await asyncio.sleep(0.5)
+        return await gatt_peer.peer.read_value(h)
+
+    read = asyncio.run_coroutine_threadsafe(read_later(), gatt_peer.loop)
+    # gatts_notify waits while the queue is full: the loop keeps it full.
+    peripheral.exec(f'''sent = 0
+t0 = time.ticks_ms()
+while time.ticks_diff(time.ticks_ms(), t0) < 2500:
+    ble.gatts_notify({conn}, {hn}, bytes(514))
+    sent += 1
+''', timeout=30)
+    assert peripheral.eval('sent') > 100
+    # Answered during the flood, not after it.
+    assert read.done()
+    assert read.result(timeout=10) == value
 
 @pytest.mark.api(methods=['gatts_indicate'], events=['_IRQ_GATTS_INDICATE_DONE'])
 def test_indication_unconfirmed_times_out_then_disconnect_ends_one(peripheral: Board,

@@ -21,7 +21,7 @@ ATT_WRITE_COMMAND = 0x52
 SERVICE = ('((bluetooth.UUID(0x181C), ((bluetooth.UUID(0x2A3D), '
            'bluetooth.FLAG_WRITE_NO_RESPONSE),)),)')
 # 27-octet ACL packets at LE 1M speed: about 1500 a second reach the board,
-# so the handler's 400 ms pile up far more than the 4 KB receive queue holds.
+# so the handler's 400 ms pile up far more than the receive queue holds (1.5 KB).
 FLOOD = 900
 HANDLER = '''
 _result = []

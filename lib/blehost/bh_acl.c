@@ -9,6 +9,7 @@
 #include "bh_config.h"
 #include "bh_conn.h"
 #include "bh_h4.h"
+#include "bh_hci.h"
 #include "bh_port.h"
 #include "bh_util.h"
 
@@ -22,12 +23,25 @@
 #define RX_BUF_SIZE (BH_L2CAP_HDR + BH_L2CAP_RX_MAX_PAYLOAD)
 #define TX_BUF_SIZE (BH_L2CAP_HDR + BH_L2CAP_TX_MAX_PAYLOAD)
 
-typedef struct _tx_pdu_t {
-    uint16_t handle; // HANDLE_NONE: dropped, skipped when it reaches the head
-    uint16_t len;    // whole PDU, basic header included
-    uint16_t sent;   // bytes already given to the controller
-    uint8_t data[TX_BUF_SIZE];
-} tx_pdu_t;
+// Transmit queue records: handle (HANDLE_NONE: dropped, skipped when it
+// reaches the head) and PDU length (basic header included), then the PDU,
+// contiguous. A record that does not fit before the end of the ring starts
+// at 0; the bytes left at the end are padding, marked with REC_PAD when a
+// record header fits there.
+#define REC_HDR (4)
+#define REC_PAD (0xfffe)
+#define REC_MAX (REC_HDR + TX_BUF_SIZE)
+#define TXQ_SIZE ((size_t)BH_ACL_TX_QUEUE_BYTES)
+
+#if BH_ACL_TX_QUEUE_BYTES > 0xffff || BH_ACL_TX_QUEUE_BYTES < REC_MAX
+#error "BH_ACL_TX_QUEUE_BYTES must hold one largest PDU record and fit 16 bits"
+#endif
+
+typedef struct _ring_t {
+    uint16_t head; // where the next record goes
+    uint16_t tail; // the oldest record
+    uint16_t used; // bytes taken, padding included
+} ring_t;
 
 typedef struct _rx_state_t {
     uint16_t handle;  // HANDLE_NONE when the slot is free
@@ -38,14 +52,12 @@ typedef struct _rx_state_t {
 } rx_state_t;
 
 static struct {
-    tx_pdu_t txq[BH_ACL_TX_QUEUE_LEN]; // FIFO ring
-    size_t tx_head;
-    size_t tx_count;
+    uint8_t txq[TXQ_SIZE]; // FIFO byte ring of records
+    ring_t tx;
+    uint16_t tx_sent; // bytes of the oldest PDU already given to the controller
     bool pumping;
     rx_state_t rx[BH_MAX_CONNECTIONS];
     bh_acl_stats_t stats;
-    // One ACL packet as handed to the transport: header, data.
-    uint8_t pkt[BH_H4_ACL_HDR + BH_ACL_TX_MAX_DATA];
 } acl;
 
 // Fixed channels 4 (ATT), 5 (LE signalling), 6 (SMP); kept across resets.
@@ -70,10 +82,22 @@ void bh_acl_get_stats(bh_acl_stats_t *stats) {
     *stats = acl.stats;
 }
 
+// The record after the one at `at` (or the padding at `at`) and the bytes
+// in between; *rec tells whether `at` held a record.
+static size_t rec_span(size_t at, bool *rec) {
+    *rec = TXQ_SIZE - at >= REC_HDR && bh_get_u16(acl.txq + at) != REC_PAD;
+    return *rec ? REC_HDR + (size_t)bh_get_u16(acl.txq + at + 2) : TXQ_SIZE - at;
+}
+
 size_t bh_acl_tx_queued(void) {
     size_t n = 0;
-    for (size_t i = 0; i < acl.tx_count; i++) {
-        n += acl.txq[(acl.tx_head + i) % BH_ACL_TX_QUEUE_LEN].handle != HANDLE_NONE;
+    size_t at = acl.tx.tail;
+    for (size_t left = acl.tx.used; left > 0;) {
+        bool rec;
+        size_t span = rec_span(at, &rec);
+        n += rec && bh_get_u16(acl.txq + at) != HANDLE_NONE;
+        left -= span;
+        at = rec ? at + span : 0;
     }
     return n;
 }
@@ -88,9 +112,68 @@ int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn) {
 
 // ---- transmit ----
 
+// Where a record of n bytes goes in r, updating r as if it were put there
+// (with the padding it leaves at the end); SIZE_MAX when it does not fit.
+static size_t ring_place(ring_t *r, size_t n) {
+    if (r->used == 0) {
+        r->head = r->tail = 0;
+    }
+    size_t at;
+    if (r->used == 0 || r->head > r->tail) {
+        // Free: [head, end) and [0, tail).
+        if (TXQ_SIZE - r->head >= n) {
+            at = r->head;
+        } else if (r->tail >= n) {
+            r->used += TXQ_SIZE - r->head;
+            at = 0;
+        } else {
+            return SIZE_MAX;
+        }
+    } else if ((size_t)(r->tail - r->head) >= n) {
+        // Free: [head, tail) (none when head == tail: full).
+        at = r->head;
+    } else {
+        return SIZE_MAX;
+    }
+    r->head = (uint16_t)(at + n);
+    r->used += (uint16_t)n;
+    return at;
+}
+
+// Whether BH_ACL_TX_RESERVED records of the largest size still fit in r.
+// Protocol PDUs of any size then find room behind bulk data: a smaller
+// record fits wherever a largest one does.
+static bool reserve_holds(ring_t r) {
+    size_t reserved = BH_ACL_TX_RESERVED; // (may be 0)
+    for (size_t i = 0; i < reserved; i++) {
+        if (ring_place(&r, REC_MAX) == SIZE_MAX) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// The oldest record's offset (padding before it skipped), SIZE_MAX if none.
+static size_t tx_oldest(void) {
+    if (acl.tx.used == 0) {
+        return SIZE_MAX;
+    }
+    bool rec;
+    size_t span = rec_span(acl.tx.tail, &rec);
+    if (!rec) {
+        // Padding is always followed by the record that wrapped.
+        acl.tx.used -= (uint16_t)span;
+        acl.tx.tail = 0;
+    }
+    return acl.tx.tail;
+}
+
 static void tx_pop(void) {
-    acl.tx_head = (acl.tx_head + 1) % BH_ACL_TX_QUEUE_LEN;
-    acl.tx_count--;
+    size_t at = tx_oldest();
+    size_t span = REC_HDR + bh_get_u16(acl.txq + at + 2);
+    acl.tx.tail = (uint16_t)(at + span);
+    acl.tx.used -= (uint16_t)span;
+    acl.tx_sent = 0;
 }
 
 static size_t fragment_max(void) {
@@ -106,11 +189,14 @@ static void tx_pump(void) {
     }
     acl.pumping = true;
     size_t frag = fragment_max();
-    while (acl.tx_count > 0 && frag > 0) {
-        tx_pdu_t *p = &acl.txq[acl.tx_head];
-        bh_conn_t *c = p->handle == HANDLE_NONE ? NULL : bh_conn_find(p->handle);
+    size_t at;
+    while (frag > 0 && (at = tx_oldest()) != SIZE_MAX) {
+        const uint8_t *rec = acl.txq + at;
+        uint16_t handle = bh_get_u16(rec);
+        size_t len = bh_get_u16(rec + 2);
+        bh_conn_t *c = handle == HANDLE_NONE ? NULL : bh_conn_find(handle);
         if (c == NULL) {
-            if (p->handle != HANDLE_NONE) {
+            if (handle != HANDLE_NONE) {
                 acl.stats.tx_dropped++;
             }
             tx_pop();
@@ -119,25 +205,22 @@ static void tx_pump(void) {
         if (!bh_conn_acl_take(c)) {
             break; // wait for Number Of Completed Packets
         }
-        size_t n = p->len - p->sent;
+        size_t n = len - acl.tx_sent;
         if (n > frag) {
             n = frag;
         }
-        uint16_t pb = p->sent == 0 ? PB_FIRST_NON_FLUSHABLE : PB_CONTINUATION;
-        bh_put_u16(acl.pkt, (uint16_t)(p->handle | (pb << 12)));
-        bh_put_u16(acl.pkt + 2, (uint16_t)n);
-        memcpy(acl.pkt + BH_H4_ACL_HDR, p->data + p->sent, n);
-        if (bh_port_hci_send(BH_HCI_PKT_ACL, acl.pkt, BH_H4_ACL_HDR + n) != 0) {
+        uint16_t pb = acl.tx_sent == 0 ? PB_FIRST_NON_FLUSHABLE : PB_CONTINUATION;
+        if (bh_hci_send_acl((uint16_t)(handle | (pb << 12)), rec + REC_HDR + acl.tx_sent, n) != 0) {
             // The packet did not reach the controller: its buffer is still
             // free; the rest of this PDU is useless.
-            bh_conn_acl_completed(p->handle, 1);
+            bh_conn_acl_completed(handle, 1);
             acl.stats.tx_dropped++;
             tx_pop();
             continue;
         }
         acl.stats.tx_packets++;
-        p->sent += (uint16_t)n;
-        if (p->sent == p->len) {
+        acl.tx_sent += (uint16_t)n;
+        if (acl.tx_sent == len) {
             acl.stats.tx_pdus++;
             tx_pop();
         }
@@ -145,48 +228,73 @@ static void tx_pump(void) {
     acl.pumping = false;
 }
 
-size_t bh_acl_tx_bulk_room(void) {
-    size_t free_slots = BH_ACL_TX_QUEUE_LEN - acl.tx_count;
-    return free_slots > BH_ACL_TX_RESERVED ? free_slots - BH_ACL_TX_RESERVED : 0;
+size_t bh_acl_tx_bulk_room(size_t len) {
+    if (len > BH_L2CAP_TX_MAX_PAYLOAD) {
+        len = BH_L2CAP_TX_MAX_PAYLOAD;
+    }
+    ring_t r = acl.tx;
+    size_t count = 0;
+    while (ring_place(&r, REC_HDR + BH_L2CAP_HDR + len) != SIZE_MAX && reserve_holds(r)) {
+        count++;
+    }
+    return count;
 }
 
-static int send_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len, size_t keep_free) {
+// Room for a record of n bytes (bulk: with the reserve left behind it):
+// its offset with acl.tx updated and the padding it skips marked, or
+// SIZE_MAX.
+static size_t tx_reserve(size_t n, bool bulk) {
+    ring_t r = acl.tx;
+    size_t at = ring_place(&r, n);
+    if (at == SIZE_MAX || (bulk && !reserve_holds(r))) {
+        return SIZE_MAX;
+    }
+    size_t pad = r.used - acl.tx.used - n;
+    if (pad >= REC_HDR) {
+        bh_put_u16(acl.txq + acl.tx.head, REC_PAD);
+    }
+    acl.tx = r;
+    return at;
+}
+
+static int send_pdu(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len, bool bulk) {
     if (bh_conn_find(conn_handle) == NULL) {
         return -BH_ENOTCONN;
     }
     if (len > BH_L2CAP_TX_MAX_PAYLOAD) {
         return -BH_EMSGSIZE;
     }
-    if (acl.tx_count + keep_free >= BH_ACL_TX_QUEUE_LEN) {
-        // Slots of closed links at the head can go now.
+    size_t n = REC_HDR + BH_L2CAP_HDR + len;
+    size_t at = tx_reserve(n, bulk);
+    if (at == SIZE_MAX) {
+        // Records of closed links at the head can go now.
         tx_pump();
-        if (acl.tx_count + keep_free >= BH_ACL_TX_QUEUE_LEN) {
-            if (keep_free == 0) {
+        at = tx_reserve(n, bulk);
+        if (at == SIZE_MAX) {
+            if (!bulk) {
                 acl.stats.tx_refused++;
             }
             return -BH_ENOMEM;
         }
     }
-    tx_pdu_t *p = &acl.txq[(acl.tx_head + acl.tx_count) % BH_ACL_TX_QUEUE_LEN];
-    p->handle = conn_handle;
-    p->len = (uint16_t)(BH_L2CAP_HDR + len);
-    p->sent = 0;
-    bh_put_u16(p->data, (uint16_t)len);
-    bh_put_u16(p->data + 2, cid);
+    uint8_t *rec = acl.txq + at;
+    bh_put_u16(rec, conn_handle);
+    bh_put_u16(rec + 2, (uint16_t)(BH_L2CAP_HDR + len));
+    bh_put_u16(rec + REC_HDR, (uint16_t)len);
+    bh_put_u16(rec + REC_HDR + 2, cid);
     if (len > 0) {
-        memcpy(p->data + BH_L2CAP_HDR, data, len);
+        memcpy(rec + REC_HDR + BH_L2CAP_HDR, data, len);
     }
-    acl.tx_count++;
     tx_pump();
     return 0;
 }
 
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
-    return send_pdu(conn_handle, cid, data, len, 0);
+    return send_pdu(conn_handle, cid, data, len, false);
 }
 
 int bh_l2cap_send_bulk(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len) {
-    return send_pdu(conn_handle, cid, data, len, BH_ACL_TX_RESERVED);
+    return send_pdu(conn_handle, cid, data, len, true);
 }
 
 void bh_acl_on_completed(uint16_t conn_handle, uint16_t count) {
@@ -207,12 +315,16 @@ void bh_acl_on_completed(uint16_t conn_handle, uint16_t count) {
 }
 
 void bh_acl_conn_closed(uint16_t conn_handle) {
-    for (size_t i = 0; i < acl.tx_count; i++) {
-        tx_pdu_t *p = &acl.txq[(acl.tx_head + i) % BH_ACL_TX_QUEUE_LEN];
-        if (p->handle == conn_handle) {
-            p->handle = HANDLE_NONE;
+    size_t at = acl.tx.tail;
+    for (size_t left = acl.tx.used; left > 0;) {
+        bool rec;
+        size_t span = rec_span(at, &rec);
+        if (rec && bh_get_u16(acl.txq + at) == conn_handle) {
+            bh_put_u16(acl.txq + at, HANDLE_NONE);
             acl.stats.tx_dropped++;
         }
+        left -= span;
+        at = rec ? at + span : 0;
     }
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         if (acl.rx[i].handle == conn_handle) {

@@ -1,5 +1,5 @@
 // ACL data path: L2CAP PDUs to and from the controller. Transmit: a bounded
-// queue of PDUs fragmented into controller-sized ACL packets, sent only
+// FIFO byte ring of PDUs (BH_ACL_TX_QUEUE_BYTES) fragmented into controller-sized ACL packets, sent only
 // while the controller has free buffers (credits), credits returned by
 // Number Of Completed Packets. Receive: reassembly of ACL fragments into
 // L2CAP PDUs per connection and dispatch by channel ID. The public half
@@ -46,14 +46,15 @@ typedef struct _bh_acl_stats_t {
     uint32_t rx_unknown_cid;   // complete PDUs for a channel nobody handles
     uint32_t nocp_invalid;     // completions for unknown links or more than in flight
     uint32_t sig_rejected;     // Command Rejects we sent
-    uint32_t tx_refused;       // protocol PDUs that found no slot (reserve exhausted)
+    uint32_t tx_refused;       // protocol PDUs that found no room (reserve exhausted)
 } bh_acl_stats_t;
 
 void bh_acl_get_stats(bh_acl_stats_t *stats);
 
 // PDUs waiting (or partly sent) in the transmit queue.
 size_t bh_acl_tx_queued(void);
-// Slots bulk data may still take (bh_l2cap_send_bulk).
-size_t bh_acl_tx_bulk_room(void);
+// How many more PDUs of `len` payload bytes bulk data may queue
+// (bh_l2cap_send_bulk) as the queue stands.
+size_t bh_acl_tx_bulk_room(size_t len);
 
 #endif // BLEHOST_BH_ACL_H

@@ -44,17 +44,23 @@
 #endif
 
 // Received HCI packets waiting for the host's loop (bytes, 3 per packet plus
-// the packet). When full the host stops reading the transport.
+// the packet, a packet never split at the ring's end). When full the host
+// stops reading the transport. The default holds four of the largest ACL
+// packets (3 + 4 + BH_ACL_RX_MAX_DATA bytes each, the flow control below)
+// beside two of the largest events (3 + 2 + 255).
 #ifndef BH_HCI_RX_QUEUE
-#define BH_HCI_RX_QUEUE (4096)
+#define BH_HCI_RX_QUEUE (4 * (3 + 4 + BH_ACL_RX_MAX_DATA) + 2 * (3 + 2 + 255))
 #endif
 
 // Controller-to-host flow control: ACL packets the controller may hand the
-// host before the host gives their buffers back. At most half the receive
-// queue (records of 3 + 4 + BH_ACL_RX_MAX_DATA bytes), so events always
-// find room behind a flood; 0 leaves flow control off.
+// host before the host gives their buffers back. What the receive queue
+// holds beside room for two of the largest events: any free stretch of at
+// least 2 x 260 - 1 bytes keeps 260 in one piece, so an event (a command's
+// completion among them) always fits behind a flood; 0 leaves flow control
+// off. Four keep the receive rate of one link at the air's pace (fewer slow
+// it down: the controller waits for each buffer back).
 #ifndef BH_HCI_HOST_ACL_PACKETS
-#define BH_HCI_HOST_ACL_PACKETS ((BH_HCI_RX_QUEUE / 2) / (3 + 4 + BH_ACL_RX_MAX_DATA))
+#define BH_HCI_HOST_ACL_PACKETS ((BH_HCI_RX_QUEUE - 2 * (3 + 2 + 255)) / (3 + 4 + BH_ACL_RX_MAX_DATA))
 #endif
 
 // Asynchronous commands waiting for a credit, their parameter limit, and
@@ -101,16 +107,29 @@
 #define BH_L2CAP_RX_MAX_PAYLOAD (517)
 #endif
 
-// L2CAP PDUs that can wait to be sent (all links together); each slot
-// holds one PDU of up to BH_L2CAP_TX_MAX_PAYLOAD bytes.
-#ifndef BH_ACL_TX_QUEUE_LEN
-#define BH_ACL_TX_QUEUE_LEN (12)
+// The transmit queue, all links together: a FIFO ring of bytes holding each
+// waiting L2CAP PDU (basic header included) after 4 bytes of bookkeeping, a
+// PDU never split at the ring's end (the bytes left there are skipped). The
+// default is the protocol reserve below (BH_ACL_TX_RESERVED PDUs of the
+// largest size, 4 + 4 + 517 bytes each) and room for bulk data of three
+// notifications that fill a 251-octet LL PDU each (ATT MTU 247), or one of
+// the largest: 2100 + 765 = 2865 bytes.
+#ifndef BH_ACL_TX_QUEUE_BYTES
+#define BH_ACL_TX_QUEUE_BYTES (BH_ACL_TX_RESERVED * (8 + BH_L2CAP_TX_MAX_PAYLOAD) + 3 * (8 + 247))
 #endif
 
-// Of those, slots that bulk data (notifications, indications, writes
-// without response, channel SDUs) may never take, so protocol PDUs
-// (ATT requests, responses and confirmations, L2CAP signalling, SMP) always
-// find room: one per link the host can hold.
+// Room bulk data (notifications, indications, writes without response,
+// channel SDUs) may never take, so protocol PDUs (ATT requests, responses
+// and confirmations, L2CAP signalling, SMP) find it: bulk data is refused
+// unless this many PDUs of the largest size (4 + 4 + 517 = 525 bytes of
+// queue each) would still fit, each in one piece, behind it: 2100 bytes by
+// default. One per link the host can hold: that is an ATT response as long
+// as the largest ATT MTU on every link at once (a link has at most one
+// waiting: its peer sends the next request only after it), or any mix of
+// shorter protocol PDUs (SMP at most 65 bytes, signalling a few dozen) up to
+// those bytes. Beyond them bh_l2cap_send() says -BH_ENOMEM (counted in
+// tx_refused); ATT client requests, confirmations and channel signalling
+// are retried by their senders.
 #ifndef BH_ACL_TX_RESERVED
 #define BH_ACL_TX_RESERVED (BH_MAX_CONNECTIONS)
 #endif

@@ -565,7 +565,7 @@ int bh_gatts_send_update(uint16_t handle) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         wanted += srv_links[i].used && cccd_vals[c->aux][i] != 0;
     }
-    if (wanted > bh_acl_tx_bulk_room()) {
+    if (wanted > bh_acl_tx_bulk_room(3 + (size_t)a->len)) {
         return -BH_ENOMEM;
     }
     int ret = 0;

@@ -48,21 +48,33 @@ static uint32_t payload_len(uint8_t type, const uint8_t *hdr) {
     }
 }
 
-// Header complete: either keep the packet or decide to skip its payload.
-static void header_done(bh_h4_t *h4) {
-    uint32_t plen = payload_len(h4->type, h4->buf);
+bool bh_h4_filling(const bh_h4_t *h4) {
+    return h4->state == H4_PAYLOAD;
+}
+
+bool bh_h4_in_packet(const bh_h4_t *h4) {
+    return h4->state != H4_WAIT_TYPE;
+}
+
+// Header complete: either keep the packet (its header goes to buf first) or
+// decide to skip its payload.
+static void header_done(bh_h4_t *h4, uint8_t *buf, size_t cap) {
+    uint32_t plen = payload_len(h4->type, h4->hdr);
     bool wanted = h4->type == BH_H4_EVT || h4->type == BH_H4_ACL;
-    if (!wanted || h4->hdr_len + plen > sizeof(h4->buf)) {
+    if (!wanted || h4->hdr_len + plen > cap) {
         h4->skipped_packets++;
         h4->skip = plen;
         h4->state = H4_SKIP_PAYLOAD;
     } else {
+        for (size_t k = 0; k < h4->hdr_len; k++) {
+            buf[k] = h4->hdr[k];
+        }
         h4->need = (uint16_t)(h4->hdr_len + plen);
         h4->state = H4_PAYLOAD;
     }
 }
 
-size_t bh_h4_feed(bh_h4_t *h4, const uint8_t *data, size_t len) {
+size_t bh_h4_feed(bh_h4_t *h4, uint8_t *buf, size_t cap, const uint8_t *data, size_t len) {
     size_t i = 0;
     h4->ready = false;
     while (i < len) {
@@ -80,9 +92,9 @@ size_t bh_h4_feed(bh_h4_t *h4, const uint8_t *data, size_t len) {
                 break;
             }
             case H4_HEADER:
-                h4->buf[h4->fill++] = data[i++];
+                h4->hdr[h4->fill++] = data[i++];
                 if (h4->fill == h4->hdr_len) {
-                    header_done(h4);
+                    header_done(h4, buf, cap);
                 }
                 break;
             case H4_PAYLOAD: {
@@ -91,7 +103,7 @@ size_t bh_h4_feed(bh_h4_t *h4, const uint8_t *data, size_t len) {
                     n = len - i;
                 }
                 for (size_t k = 0; k < n; k++) {
-                    h4->buf[h4->fill + k] = data[i + k];
+                    buf[h4->fill + k] = data[i + k];
                 }
                 h4->fill += (uint16_t)n;
                 i += n;

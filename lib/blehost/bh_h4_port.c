@@ -1,6 +1,8 @@
-// The packet half of bh_port.h for ports whose transport is an H4 byte
-// stream (BH_PORT_H4): frames outgoing packets and parses incoming bytes,
-// and tells the host when the stream has lost its framing.
+// The receiving half of bh_port.h for ports whose transport is an H4 byte
+// stream (BH_PORT_H4): parses incoming bytes into packets and tells the host
+// when the stream has lost its framing. Outgoing packets are framed by the
+// HCI layer itself (bh_hci.c), which builds them after a byte of room for
+// the packet type and writes them with bh_port_hci_write, without a copy.
 #include <string.h>
 
 #include "bh_config.h"
@@ -17,23 +19,10 @@ static struct {
     size_t rx_len;
     uint32_t progress_ms; // last time a started packet received bytes
     bool lost;            // noise seen: report it at the next call
-    // type byte, then the largest ACL packet or command we send
-    uint8_t tx[1 + (4 + BH_ACL_TX_MAX_DATA > 3 + BH_HCI_CMD_MAX_PARAMS
-        ? 4 + BH_ACL_TX_MAX_DATA : 3 + BH_HCI_CMD_MAX_PARAMS)];
+    // The caller's buffer a packet is being assembled in (bh_h4_filling):
+    // the host passes the same one on every call.
+    const uint8_t *dest;
 } h4p;
-
-int bh_port_hci_send(uint8_t type, const uint8_t *pkt, size_t len) {
-    if (len + 1 > sizeof(h4p.tx)) {
-        return -BH_EMSGSIZE;
-    }
-    h4p.tx[0] = type;
-    memcpy(h4p.tx + 1, pkt, len);
-    return bh_port_hci_write(h4p.tx, len + 1);
-}
-
-static bool in_packet(void) {
-    return h4p.h4.state != 0; // 0: waiting for a type byte (bh_h4.c)
-}
 
 void bh_h4_port_reset(void) {
     bh_h4_reset(&h4p.h4);
@@ -46,6 +35,12 @@ int bh_port_hci_recv(uint8_t *type, uint8_t *buf, size_t max) {
         h4p.lost = false;
         return -BH_EPROTO;
     }
+    if (bh_h4_filling(&h4p.h4) && buf != h4p.dest) {
+        // The start of the packet is in another buffer: it is lost.
+        bh_h4_reset(&h4p.h4);
+        return -BH_EPROTO;
+    }
+    h4p.dest = buf;
     for (;;) {
         if (h4p.rx_pos >= h4p.rx_len) {
             size_t n = bh_port_hci_read(h4p.rx, sizeof(h4p.rx));
@@ -57,7 +52,7 @@ int bh_port_hci_recv(uint8_t *type, uint8_t *buf, size_t max) {
             h4p.progress_ms = bh_port_ticks_ms();
         }
         uint32_t bad = h4p.h4.bad_type_bytes;
-        h4p.rx_pos += bh_h4_feed(&h4p.h4, h4p.rx + h4p.rx_pos, h4p.rx_len - h4p.rx_pos);
+        h4p.rx_pos += bh_h4_feed(&h4p.h4, buf, max, h4p.rx + h4p.rx_pos, h4p.rx_len - h4p.rx_pos);
         // A byte where a packet type belongs: whatever came before was not
         // what its header said. The parser resynchronises; the host must
         // assume packets were lost (told after the packet that completed
@@ -71,18 +66,13 @@ int bh_port_hci_recv(uint8_t *type, uint8_t *buf, size_t max) {
         }
         if (h4p.h4.ready) {
             h4p.h4.ready = false;
-            if (h4p.h4.fill > max) {
-                h4p.h4.skipped_packets++;
-                continue;
-            }
             *type = h4p.h4.type;
-            memcpy(buf, h4p.h4.buf, h4p.h4.fill);
             return h4p.h4.fill;
         }
     }
     // A packet whose declared length runs past what the controller sent
     // waits forever for bytes that are not coming.
-    if (in_packet() && (uint32_t)(bh_port_ticks_ms() - h4p.progress_ms) >= BH_H4_STALL_MS) {
+    if (bh_h4_in_packet(&h4p.h4) && (uint32_t)(bh_port_ticks_ms() - h4p.progress_ms) >= BH_H4_STALL_MS) {
         bh_h4_reset(&h4p.h4);
         return -BH_EPROTO;
     }

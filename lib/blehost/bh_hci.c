@@ -14,6 +14,10 @@
 #define RXQ_HDR (3)
 #define PKT_MAX (BH_H4_BUF_SIZE)
 
+// A command with its header, or an ACL packet with its header.
+#define TX_MAX (3 + BH_HCI_CMD_MAX_PARAMS > BH_H4_ACL_HDR + BH_ACL_TX_MAX_DATA \
+    ? 3 + BH_HCI_CMD_MAX_PARAMS : BH_H4_ACL_HDR + BH_ACL_TX_MAX_DATA)
+
 // Packets dispatched per bh_hci_process() call, so a flooding controller
 // cannot keep the caller inside the host for long.
 #define DISPATCH_MAX (32)
@@ -70,11 +74,12 @@ static struct {
     bool held;
     uint8_t held_type;
     uint16_t held_len;
-    uint8_t in[PKT_MAX];  // the packet being read (or held)
+    uint8_t in[PKT_MAX];  // the packet being read (an H4 port assembles it here) or held
     uint8_t out[PKT_MAX]; // the packet being dispatched
     bool framing_lost;
-    // commands
-    uint8_t tx[3 + BH_HCI_CMD_MAX_PARAMS];
+    // the command or ACL packet being sent, after a byte of room for the
+    // transport's packet type (send_packet)
+    uint8_t tx[1 + TX_MAX];
     uint8_t credits;
     uint32_t next_seq;
     uint32_t no_credit_since;
@@ -325,17 +330,40 @@ static void num_completed_packets(const uint8_t *p, size_t len) {
     }
 }
 
+// Hand a packet to the port: frame[1 .. 1 + len) holds it, frame[0] is room
+// for the H4 packet type, so an H4 transport takes the frame as it is.
+static int send_packet(uint8_t type, uint8_t *frame, size_t len) {
+    #if BH_PORT_H4
+    frame[0] = type;
+    return bh_port_hci_write(frame, 1 + len);
+    #else
+    return bh_port_hci_send(type, frame + 1, len);
+    #endif
+}
+
 static int write_command(uint16_t opcode, const uint8_t *params, size_t plen) {
-    bh_put_u16(hci.tx, opcode);
-    hci.tx[2] = (uint8_t)plen;
+    uint8_t *pkt = hci.tx + 1;
+    bh_put_u16(pkt, opcode);
+    pkt[2] = (uint8_t)plen;
     if (plen > 0) {
-        memcpy(hci.tx + 3, params, plen);
+        memcpy(pkt + 3, params, plen);
     }
-    int err = bh_port_hci_send(BH_HCI_PKT_CMD, hci.tx, 3 + plen);
+    int err = send_packet(BH_HCI_PKT_CMD, hci.tx, 3 + plen);
     if (err == 0) {
         set_credits((uint8_t)(hci.credits - 1));
     }
     return err < 0 ? err : (err > 0 ? -BH_EIO : 0);
+}
+
+int bh_hci_send_acl(uint16_t handle_flags, const uint8_t *data, size_t len) {
+    if (len > BH_ACL_TX_MAX_DATA) {
+        return -BH_EMSGSIZE;
+    }
+    uint8_t *pkt = hci.tx + 1;
+    bh_put_u16(pkt, handle_flags);
+    bh_put_u16(pkt + 2, (uint16_t)len);
+    memcpy(pkt + BH_H4_ACL_HDR, data, len);
+    return send_packet(BH_HCI_PKT_ACL, hci.tx, BH_H4_ACL_HDR + len);
 }
 
 // A controller that took credits and then went silent: after a long wait
@@ -430,14 +458,14 @@ static void host_done(uint16_t handle) {
     if (hci.host_acl_packets == 0) {
         return;
     }
-    uint8_t pkt[3 + 5] = { 0, 0, 5, 1 };
-    bh_put_u16(pkt, OP_HOST_NUM_COMPLETED);
-    bh_put_u16(pkt + 4, handle);
-    bh_put_u16(pkt + 6, 1);
+    uint8_t frame[1 + 3 + 5] = { 0, 0, 0, 5, 1 };
+    bh_put_u16(frame + 1, OP_HOST_NUM_COMPLETED);
+    bh_put_u16(frame + 5, handle);
+    bh_put_u16(frame + 7, 1);
     // A failed write leaves the controller short of a buffer for us: it
     // holds data back, nothing is lost, and the link's own timeouts take
     // over if the transport is gone.
-    (void)bh_port_hci_send(BH_HCI_PKT_CMD, pkt, sizeof(pkt));
+    (void)send_packet(BH_HCI_PKT_CMD, frame, sizeof(frame) - 1);
 }
 
 // ---- reading ----

@@ -123,6 +123,11 @@ void bh_hci_poll(uint32_t now_ms);
 int bh_hci_cmd_sync(uint16_t opcode, const uint8_t *params, size_t plen,
     uint8_t *ret, size_t ret_min, size_t ret_max, size_t *ret_len, uint32_t timeout_ms);
 
+// Hand one ACL packet (handle and flags word, data of at most
+// BH_ACL_TX_MAX_DATA bytes) to the transport. 0 or bh_port_hci_send()'s
+// error (-BH_EMSGSIZE for too much data).
+int bh_hci_send_acl(uint16_t handle_flags, const uint8_t *data, size_t len);
+
 // Queue a command; done (may be NULL) is called once with its result.
 // Returns 0, -BH_EMSGSIZE (parameters over BH_HCI_ASYNC_PARAMS_MAX) or
 // -BH_ENOMEM (the command queue is full).

@@ -26,11 +26,15 @@ int bh_port_hci_open(void);
 // ---- packet level: what the host calls ----
 // Send one whole packet of a type (command or ACL): its header and payload,
 // without any transport framing. Blocks until handed over. 0 or -BH_E*.
+// Only for ports without H4 framing (BH_PORT_H4 0): with it the host writes
+// framed packets with bh_port_hci_write itself.
 int bh_port_hci_send(uint8_t type, const uint8_t *pkt, size_t len);
 
 // Take the next whole packet from the controller, if one has arrived: copy
 // its header and payload into buf (at most max bytes; longer packets are
-// dropped by the transport) and set *type. Returns its length, 0 when no
+// dropped by the transport) and set *type. The host passes the same buffer
+// on every call and leaves it alone in between (bh_h4_port.c assembles a
+// packet in it as its bytes arrive). Returns its length, 0 when no
 // whole packet is waiting, or -BH_EPROTO when the transport lost its
 // framing (the host then resets the controller and recovers). Never blocks.
 int bh_port_hci_recv(uint8_t *type, uint8_t *buf, size_t max);
@@ -48,8 +52,9 @@ uint32_t bh_port_ticks_ms(void);
 int bh_port_random(uint8_t *buf, size_t len);
 
 // ---- byte level: for transports that carry H4 framing (UART, pty, TCP) ----
-// With BH_PORT_H4 (the default), lib/blehost/bh_h4_port.c implements the two
-// packet functions above over these two; a port with a packet transport
+// With BH_PORT_H4 (the default), the host writes each packet, type byte
+// first, with bh_port_hci_write, and lib/blehost/bh_h4_port.c implements
+// bh_port_hci_recv over bh_port_hci_read; a port with a packet transport
 // (USB, SPI, a vendor API) builds with -DBH_PORT_H4=0 and provides
 // bh_port_hci_send/recv itself.
 #if BH_PORT_H4

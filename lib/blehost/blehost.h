@@ -191,8 +191,9 @@ int bh_l2cap_set_rx_handler(uint16_t cid, bh_l2cap_rx_fn_t fn);
 // packets).
 int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 // The same for bulk data (notifications, writes without response, channel
-// SDUs): -BH_ENOMEM already while only the slots reserved for protocol PDUs
-// (BH_ACL_TX_RESERVED) are free, so responses never lack room.
+// SDUs): -BH_ENOMEM already when queuing it would cut into the room kept
+// for protocol PDUs (BH_ACL_TX_RESERVED of the largest), so responses never
+// lack room.
 int bh_l2cap_send_bulk(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_t len);
 
 // Events, implemented by the embedding. Called from inside bh_poll() or a

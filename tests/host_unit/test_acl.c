@@ -193,30 +193,214 @@ static void test_tx_queue_full_and_resume(void) {
     setup(27, 1);
     uint8_t payload[30];
     pattern(payload, sizeof(payload), 9);
-    // One buffer: the first PDU takes it; the queue holds the rest.
-    for (size_t i = 0; i < BH_ACL_TX_QUEUE_LEN; i++) {
+    // One buffer: the first PDU takes it; the queue holds the rest, 38
+    // bytes each (4 of bookkeeping, 4 of basic header, 30).
+    size_t fit = BH_ACL_TX_QUEUE_BYTES / 38;
+    CHECK(fit > 3 && fit < 256);
+    for (size_t i = 0; i < fit; i++) {
         payload[0] = (uint8_t)i;
         CHECK_EQ(bh_l2cap_send(i % 2 ? H2 : H1, BH_L2CAP_CID_ATT, payload, sizeof(payload)), 0);
     }
     CHECK_EQ(fake.n_acl_out, 1);
+    CHECK_EQ(bh_acl_tx_queued(), fit);
     CHECK_EQ(bh_l2cap_send(H1, BH_L2CAP_CID_ATT, payload, sizeof(payload)), -BH_ENOMEM);
+    CHECK_EQ(stats().tx_refused, 1);
     // Drain by completing one packet at a time; order kept.
     size_t rounds = 0;
-    while (bh_acl_tx_queued() > 0 && rounds++ < 100) {
+    while (bh_acl_tx_queued() > 0 && rounds++ < 1000) {
         const fake_acl_t *last = &fake.acl_out[fake.n_acl_out - 1];
         push_nocp(last->handle_flags & 0x0fff, 1);
         process_all();
     }
     CHECK_EQ(bh_acl_tx_queued(), 0);
-    CHECK_EQ(fake.n_acl_out, BH_ACL_TX_QUEUE_LEN * 2); // 34 bytes: 27 + 7
-    for (size_t i = 0; i < BH_ACL_TX_QUEUE_LEN; i++) {
-        const fake_acl_t *first = &fake.acl_out[2 * i];
+    CHECK_EQ(stats().tx_packets, fit * 2); // 34 bytes: 27 + 7
+    CHECK_EQ(stats().tx_pdus, fit);
+    // The fake port keeps the last FAKE_ACL_LOG_MAX packets.
+    size_t kept = fake.n_acl_out / 2;
+    for (size_t k = 0; k < kept; k++) {
+        size_t i = fit - kept + k;
+        const fake_acl_t *first = &fake.acl_out[fake.n_acl_out - 2 * (kept - k)];
         CHECK_EQ(first->handle_flags & 0x0fff, i % 2 ? H2 : H1);
-        CHECK_EQ(first->data[4], i);
+        CHECK_EQ((first->handle_flags >> 12) & 3, 0);
+        CHECK_EQ(first->data[4], (uint8_t)i);
     }
-    CHECK_EQ(stats().tx_pdus, BH_ACL_TX_QUEUE_LEN);
     // Room again.
     CHECK_EQ(bh_l2cap_send(H1, BH_L2CAP_CID_ATT, payload, sizeof(payload)), 0);
+}
+
+// ---- the transmit ring ----
+
+// What the host must send, in order, and a check of what it sent: PDUs go
+// out whole and in queue order (the oldest PDU's fragments before the next).
+#define EXPECT_MAX (512)
+
+static struct {
+    uint16_t handle[EXPECT_MAX];
+    uint16_t len[EXPECT_MAX];
+    uint8_t seed[EXPECT_MAX];
+    size_t head;
+    size_t count;
+    uint8_t pdu[BH_L2CAP_HDR + BH_L2CAP_TX_MAX_PAYLOAD];
+    size_t fill;
+    uint16_t last_handle; // of the last packet written
+    size_t bytes;         // ring bytes of every PDU queued so far
+} tx;
+
+static void tx_expect_reset(void) {
+    memset(&tx, 0, sizeof(tx));
+}
+
+static int tx_send(uint16_t handle, size_t len, uint8_t seed, bool bulk) {
+    uint8_t payload[BH_L2CAP_TX_MAX_PAYLOAD];
+    pattern(payload, len, seed);
+    int err = bulk ? bh_l2cap_send_bulk(handle, BH_L2CAP_CID_ATT, payload, len)
+        : bh_l2cap_send(handle, BH_L2CAP_CID_ATT, payload, len);
+    if (err == 0) {
+        CHECK(tx.count < EXPECT_MAX);
+        size_t i = (tx.head + tx.count++) % EXPECT_MAX;
+        tx.handle[i] = handle;
+        tx.len[i] = (uint16_t)len;
+        tx.seed[i] = seed;
+        tx.bytes += 8 + len;
+    }
+    return err;
+}
+
+// Check the packets written since the last call against the expected PDUs.
+static void tx_check_out(void) {
+    for (size_t k = 0; k < fake.n_acl_out; k++) {
+        const fake_acl_t *a = &fake.acl_out[k];
+        CHECK(tx.count > 0);
+        uint16_t handle = a->handle_flags & 0x0fff;
+        CHECK_EQ(handle, tx.handle[tx.head]);
+        CHECK_EQ((a->handle_flags >> 12) & 3, tx.fill == 0 ? 0 : 1);
+        CHECK(tx.fill + a->len <= sizeof(tx.pdu));
+        memcpy(tx.pdu + tx.fill, a->data, a->len);
+        tx.fill += a->len;
+        tx.last_handle = handle;
+        size_t len = tx.len[tx.head];
+        CHECK(tx.fill <= BH_L2CAP_HDR + len);
+        if (tx.fill == BH_L2CAP_HDR + len) {
+            uint8_t want[BH_L2CAP_TX_MAX_PAYLOAD];
+            pattern(want, len, tx.seed[tx.head]);
+            CHECK_EQ(tx.pdu[0] | (tx.pdu[1] << 8), len);
+            CHECK_EQ(tx.pdu[2] | (tx.pdu[3] << 8), BH_L2CAP_CID_ATT);
+            CHECK(memcmp(tx.pdu + BH_L2CAP_HDR, want, len) == 0);
+            tx.fill = 0;
+            tx.head = (tx.head + 1) % EXPECT_MAX;
+            tx.count--;
+        }
+    }
+    fake.n_acl_out = 0;
+}
+
+// The controller completes the packet it holds (one buffer).
+static void tx_complete_one(void) {
+    push_nocp(tx.last_handle, 1);
+    process_all();
+    tx_check_out();
+}
+
+static void tx_drain(void) {
+    tx_check_out();
+    for (int i = 0; i < 2000 && tx.count > 0; i++) {
+        tx_complete_one();
+    }
+    CHECK_EQ(tx.count, 0);
+    CHECK_EQ(bh_acl_tx_queued(), 0);
+}
+
+static void test_tx_ring_wraps_mixed_sizes(void) {
+    // Before: fixed slots of the largest size, one per PDU.
+    static const size_t sizes[] = { 517, 1, 30, 200, 0, 251, 77, 400, 5, 247, 3, 516, 60 };
+    const size_t n_sizes = sizeof(sizes) / sizeof(sizes[0]);
+    setup(251, 1);
+    tx_expect_reset();
+    size_t refused = 0, sent = 0;
+    for (size_t k = 0; sent < 400; k++) {
+        size_t len = sizes[k % n_sizes];
+        uint16_t handle = k % 3 ? H1 : H2;
+        int err = tx_send(handle, len, (uint8_t)k, k % 4 == 0);
+        if (err == 0) {
+            sent++;
+            tx_check_out();
+            continue;
+        }
+        CHECK_EQ(err, -BH_ENOMEM);
+        refused++;
+        // Make room: the controller completes packets until it fits.
+        for (int i = 0; i < 10 && err != 0; i++) {
+            tx_complete_one();
+            err = tx_send(handle, len, (uint8_t)k, k % 4 == 0);
+        }
+        CHECK_EQ(err, 0);
+        sent++;
+        tx_check_out();
+    }
+    CHECK(refused > 20);
+    // The ring went round many times.
+    CHECK(tx.bytes > 10 * BH_ACL_TX_QUEUE_BYTES);
+    tx_drain();
+    CHECK_EQ(stats().tx_pdus, sent);
+    CHECK_EQ(stats().tx_dropped, 0);
+}
+
+// Leave one PDU queued at `offset` of the ring and nothing else: the ring
+// then wraps at different points.
+static void tx_shift(size_t offset) {
+    // One buffer: a first PDU goes to the controller at once (the ring is
+    // empty again and starts over at 0), the next ones wait and take
+    // `offset` bytes, then leave as the controller completes packets.
+    CHECK_EQ(tx_send(H1, 1, 1, false), 0);
+    CHECK(offset >= 8);
+    for (size_t left = offset; left > 0;) {
+        size_t piece = left;
+        if (piece > 8 + BH_L2CAP_TX_MAX_PAYLOAD) {
+            piece = left - (8 + BH_L2CAP_TX_MAX_PAYLOAD) >= 8 ? 8 + BH_L2CAP_TX_MAX_PAYLOAD : left - 8;
+        }
+        CHECK_EQ(tx_send(H1, piece - 8, (uint8_t)left, false), 0);
+        left -= piece;
+    }
+    CHECK_EQ(tx_send(H2, 2, 3, false), 0);
+    tx_check_out();
+    while (tx.count > 1) {
+        tx_complete_one();
+    }
+    CHECK_EQ(bh_acl_tx_queued(), 1);
+}
+
+static void test_tx_reserve_holds_under_a_bulk_flood(void) {
+    // Before: BH_ACL_TX_RESERVED slots of the largest size; in bytes the
+    // reserve must hold as many of the largest PDUs in one piece each,
+    // wherever the ring wraps.
+    static const size_t offsets[] = { 8, 40, 300, 525, 1000, 1600, 2100, BH_ACL_TX_QUEUE_BYTES - 400,
+                                      BH_ACL_TX_QUEUE_BYTES - 100, BH_ACL_TX_QUEUE_BYTES - 10 };
+    for (size_t o = 0; o < sizeof(offsets) / sizeof(offsets[0]); o++) {
+        for (size_t bulk_len = 1; bulk_len <= BH_L2CAP_TX_MAX_PAYLOAD; bulk_len += 246) {
+            setup(251, 1);
+            tx_expect_reset();
+            tx_shift(offsets[o]);
+            // A flood of notifications: bulk_room says how many go.
+            size_t room = bh_acl_tx_bulk_room(bulk_len);
+            size_t queued = 0;
+            while (tx_send(H1, bulk_len, (uint8_t)queued, true) == 0) {
+                queued++;
+                CHECK(queued < 1000);
+            }
+            CHECK_EQ(queued, room);
+            CHECK_EQ(bh_acl_tx_bulk_room(bulk_len), 0);
+            CHECK_EQ(stats().tx_refused, 0);
+            // The largest responses still go, one per link.
+            for (size_t r = 0; r < BH_ACL_TX_RESERVED; r++) {
+                CHECK_EQ(tx_send(r % 2 ? H2 : H1, BH_L2CAP_TX_MAX_PAYLOAD, (uint8_t)(0x80 + r), false), 0);
+            }
+            // Beyond the reserve a protocol PDU can be refused: counted.
+            while (tx_send(H2, BH_L2CAP_TX_MAX_PAYLOAD, 0x55, false) == 0) {
+            }
+            CHECK_EQ(stats().tx_refused, 1);
+            tx_drain();
+        }
+    }
 }
 
 static void test_tx_errors(void) {
@@ -654,6 +838,8 @@ int main(void) {
         T(test_tx_fragmentation_and_credits),
         T(test_tx_fragment_sizes),
         T(test_tx_queue_full_and_resume),
+        T(test_tx_ring_wraps_mixed_sizes),
+        T(test_tx_reserve_holds_under_a_bulk_flood),
         T(test_tx_errors),
         T(test_nocp_validation),
         T(test_disconnect_frees_credits_and_queue),
