@@ -144,8 +144,8 @@
 // (the last handle, the 9 fixed ones included), 128-bit UUIDs (an 8-bit
 // index: at most 255), bytes of all values together (16-bit offsets: at
 // most 65535), Client Characteristic Configuration descriptors (Service
-// Changed's included; their values, per link, are static: 2 bytes each per
-// link).
+// Changed's included; each takes 2 bytes per link of the storage, and a
+// bond's saved subscriptions take stack in proportion when saved).
 #ifndef BH_GATTS_MAX_ATTRS
 #define BH_GATTS_MAX_ATTRS (2048)
 #endif

@@ -109,9 +109,10 @@ typedef struct _srv_link_t {
 } srv_link_t;
 
 // The embedding's services live in storage it gives (bh_gatts_reset_db):
-// attr_t[max_attrs], then max_uuid128 UUIDs of 16 bytes, then the value
-// pool (pool_size bytes, pool_used of them packed from its start). Without
-// storage only the fixed services exist.
+// attr_t[max_attrs], then max_uuid128 UUIDs of 16 bytes, then the values
+// of its max_cccd CCCDs per link (uint16_t[max_cccd][BH_MAX_CONNECTIONS]),
+// then the value pool (pool_size bytes, pool_used of them packed from its
+// start). Without storage only the fixed services exist.
 static struct {
     uint8_t busy; // serving a request (callbacks may run)
     uint8_t n_cccd;
@@ -121,6 +122,7 @@ static struct {
     uint16_t cur_value;   // handle of the characteristic value being built
     uint16_t max_attrs;   // of the embedding's, in the storage
     uint16_t max_uuid128;
+    uint8_t max_cccd;
     uint16_t pool_size;
     uint16_t pool_used;
     uint8_t *mem;
@@ -128,7 +130,9 @@ static struct {
 } db;
 
 static srv_link_t srv_links[BH_MAX_CONNECTIONS];
-static uint16_t cccd_vals[BH_GATTS_MAX_CCCD][BH_MAX_CONNECTIONS];
+// Service Changed's CCCD (slot 0) per link; the embedding's CCCDs (slots
+// 1..) keep theirs in the storage.
+static uint16_t sc_cccd[BH_MAX_CONNECTIONS];
 
 // Queued writes of every link together: entries of PREP_HDR bytes (link
 // index, handle, offset, length) followed by their data, in arrival order.
@@ -146,8 +150,12 @@ static uint8_t ntf[BH_ATT_MTU_MAX];
 
 // ---- storage ----
 
-static size_t tables_size(size_t attrs, size_t uuid128) {
-    return attrs * sizeof(attr_t) + uuid128 * 16;
+static size_t tables_size(size_t attrs, size_t uuid128, size_t cccds) {
+    return attrs * sizeof(attr_t) + uuid128 * 16 + cccds * BH_MAX_CONNECTIONS * sizeof(uint16_t);
+}
+
+static size_t db_tables_size(void) {
+    return tables_size(db.max_attrs, db.max_uuid128, db.max_cccd);
 }
 
 static attr_t *user_attrs(void) {
@@ -158,8 +166,20 @@ static uint8_t *uuid128_at(uint8_t idx) {
     return db.mem + db.max_attrs * sizeof(attr_t) + (size_t)idx * 16;
 }
 
+static uint16_t *user_cccds(void) {
+    return (uint16_t *)(void *)(db.mem + tables_size(db.max_attrs, db.max_uuid128, 0));
+}
+
+// A CCCD's value on a link (slot: the CCCD attribute's aux).
+static uint16_t *cccd_val(uint16_t slot, size_t link) {
+    if (slot == SC_CCCD_SLOT) {
+        return &sc_cccd[link];
+    }
+    return &user_cccds()[(size_t)(slot - 1) * BH_MAX_CONNECTIONS + link];
+}
+
 static uint8_t *pool(void) {
-    return db.mem + tables_size(db.max_attrs, db.max_uuid128);
+    return db.mem + db_tables_size();
 }
 
 static bool is_cccd_uuid(const uint8_t *uuid, size_t uuid_len) {
@@ -199,12 +219,12 @@ int bh_gatts_plan_size(const bh_gatts_plan_t *p, size_t *size) {
         || p->values > BH_GATTS_MAX_VALUE_BYTES || p->cccds > BH_GATTS_MAX_CCCD - 1) {
         return -BH_ENOMEM;
     }
-    *size = tables_size(p->attrs, p->uuid128) + p->values;
+    *size = tables_size(p->attrs, p->uuid128, p->cccds) + p->values;
     return 0;
 }
 
 static uint16_t pool_size_for(size_t len) {
-    size_t tables = tables_size(db.max_attrs, db.max_uuid128);
+    size_t tables = db_tables_size();
     size_t n = len > tables ? len - tables : 0;
     return (uint16_t)(n < BH_GATTS_MAX_VALUE_BYTES ? n : BH_GATTS_MAX_VALUE_BYTES);
 }
@@ -238,13 +258,13 @@ int bh_gatts_reset_db(void *mem, size_t len, const bh_gatts_plan_t *plan) {
         db.len = len;
         db.max_attrs = (uint16_t)plan->attrs;
         db.max_uuid128 = (uint16_t)plan->uuid128;
+        db.max_cccd = (uint8_t)plan->cccds;
         db.pool_size = pool_size_for(len);
+        // Nobody is subscribed to the new CCCDs yet.
+        memset(user_cccds(), 0, (size_t)db.max_cccd * BH_MAX_CONNECTIONS * sizeof(uint16_t));
     }
     // Subscriptions to Service Changed outlive the database they announce
-    // changes of; the others and every queued write belong to the old one.
-    for (size_t c = SC_CCCD_SLOT + 1; c < BH_GATTS_MAX_CCCD; c++) {
-        memset(cccd_vals[c], 0, sizeof(cccd_vals[c]));
-    }
+    // changes of (sc_cccd stays); every queued write belongs to the old one.
     prep_drop_all();
     return 0;
 }
@@ -254,7 +274,7 @@ size_t bh_gatts_storage_len(void) {
 }
 
 int bh_gatts_move_db(void *mem, size_t len) {
-    size_t used = tables_size(db.max_attrs, db.max_uuid128) + db.pool_used;
+    size_t used = db_tables_size() + db.pool_used;
     if (len < used || len == 0 || !storage_ok(mem, len)) {
         return -BH_EINVAL;
     }
@@ -437,7 +457,7 @@ int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t f
         }
     }
     if ((flags & (BH_GATTS_F_NOTIFY | BH_GATTS_F_INDICATE)) && !has_user_cccd) {
-        if (db.n_cccd >= BH_GATTS_MAX_CCCD) {
+        if (db.n_cccd > db.max_cccd) {
             return -BH_ENOMEM;
         }
         attr_t *c = attr_new16(K_CCCD, BH_GATTS_UUID_CCCD);
@@ -460,7 +480,7 @@ int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags
         return -BH_EINVAL;
     }
     bool cccd = is_cccd_uuid(uuid, uuid_len);
-    if (cccd && db.n_cccd >= BH_GATTS_MAX_CCCD) {
+    if (cccd && db.n_cccd > db.max_cccd) {
         return -BH_ENOMEM;
     }
     attr_t *a = attr_new(cccd ? K_CCCD : K_DESC, uuid, uuid_len);
@@ -519,7 +539,7 @@ size_t bh_gatts_storage_for(uint16_t handle, size_t cap) {
         // Fits already, or cannot fit (the setter says why).
         return db.len;
     }
-    size_t need = tables_size(db.max_attrs, db.max_uuid128) + db.pool_used + (cap - a->cap);
+    size_t need = db_tables_size() + db.pool_used + (cap - a->cap);
     return need > db.len ? need : db.len;
 }
 
@@ -636,8 +656,8 @@ static srv_link_t *link_get(uint16_t handle) {
             l->ind_pending = false;
             l->sc_pending = false;
             prep_drop(i);
-            for (size_t c = 0; c < BH_GATTS_MAX_CCCD; c++) {
-                cccd_vals[c][i] = 0;
+            for (uint16_t c = 0; c < db.n_cccd; c++) {
+                *cccd_val(c, i) = 0;
             }
             return l;
         }
@@ -654,7 +674,7 @@ size_t bh_gatts_cccd_list(uint16_t conn_handle, uint16_t *handles, uint16_t *val
     size_t n = 0;
     for (uint16_t h = 1; l != NULL && h <= db.n_attrs && n < max; h++) {
         const attr_t *a = attr_at(h);
-        uint16_t v = a->kind == K_CCCD ? cccd_vals[a->aux][link_index(l)] : 0;
+        uint16_t v = a->kind == K_CCCD ? *cccd_val(a->aux, link_index(l)) : 0;
         if (v != 0) {
             handles[n] = h;
             values[n++] = v;
@@ -669,7 +689,7 @@ bool bh_gatts_cccd_restore(uint16_t conn_handle, uint16_t handle, uint16_t value
     if (a == NULL || a->kind != K_CCCD || l == NULL) {
         return false;
     }
-    cccd_vals[a->aux][link_index(l)] = value & (CCCD_NOTIFY | CCCD_INDICATE);
+    *cccd_val(a->aux, link_index(l)) = value & (CCCD_NOTIFY | CCCD_INDICATE);
     return true;
 }
 
@@ -679,7 +699,10 @@ void bh_gatts_reset_links(void) {
         srv_links[i].ind_pending = false;
     }
     prep_drop_all();
-    memset(cccd_vals, 0, sizeof(cccd_vals));
+    memset(sc_cccd, 0, sizeof(sc_cccd));
+    if (db.mem != NULL) {
+        memset(user_cccds(), 0, (size_t)db.max_cccd * BH_MAX_CONNECTIONS * sizeof(uint16_t));
+    }
 }
 
 void bh_gatts_conn_closed(uint16_t conn_handle) {
@@ -769,7 +792,7 @@ int bh_gatts_send_update(uint16_t handle) {
     // the caller can simply retry.
     size_t wanted = 0;
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
-        wanted += srv_links[i].used && cccd_vals[c->aux][i] != 0;
+        wanted += srv_links[i].used && *cccd_val(c->aux, i) != 0;
     }
     if (wanted > bh_acl_tx_bulk_room()) {
         return -BH_ENOMEM;
@@ -777,7 +800,7 @@ int bh_gatts_send_update(uint16_t handle) {
     int ret = 0;
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         srv_link_t *l = &srv_links[i];
-        uint16_t bits = cccd_vals[c->aux][i];
+        uint16_t bits = *cccd_val(c->aux, i);
         if (!l->used || bits == 0) {
             continue;
         }
@@ -864,7 +887,7 @@ static size_t raw_value(uint16_t conn_handle, uint16_t handle, const uint8_t **o
         }
         case K_CCCD: {
             srv_link_t *l = link_get(conn_handle);
-            bh_put_u16(buf, l == NULL ? 0 : cccd_vals[a->aux][link_index(l)]);
+            bh_put_u16(buf, l == NULL ? 0 : *cccd_val(a->aux, link_index(l)));
             return 2;
         }
         case K_GAP_NAME: {
@@ -937,7 +960,7 @@ static uint8_t write_store(uint16_t conn_handle, uint16_t handle, uint16_t offse
         if (l == NULL) {
             return BH_ATT_ERR_UNLIKELY;
         }
-        uint16_t *val = &cccd_vals[at->aux][link_index(l)];
+        uint16_t *val = cccd_val(at->aux, link_index(l));
         uint16_t was = *val;
         *val = bh_get_u16(data) & (CCCD_NOTIFY | CCCD_INDICATE);
         bh_conn_t *c = bh_conn_find(conn_handle);
@@ -1458,7 +1481,7 @@ static void send_service_changed(void) {
         if (!l->used || !l->sc_pending || l->ind_pending) {
             continue;
         }
-        if (!(cccd_vals[SC_CCCD_SLOT][i] & CCCD_INDICATE)) {
+        if (!(sc_cccd[i] & CCCD_INDICATE)) {
             l->sc_pending = false;
             continue;
         }

@@ -765,6 +765,8 @@ static void test_storage(void) {
     CHECK(bh_gatts_storage_for(13, 30) == size);  // no value of the embedding's
     // Moved into a larger storage (the old one freed at once): values,
     // lengths and handles stay; then the value grows.
+    RX(0x12, 17, 0, 0x01, 0x00); // subscribed: CCCD values live in the storage
+    CHECK(GOT(0x13));
     size_t big = bh_gatts_storage_for(12, 512);
     void *moved = malloc(big);
     CHECK(bh_gatts_move_db((uint8_t *)moved + 1, big - 1) == -BH_EINVAL);
@@ -781,6 +783,13 @@ static void test_storage(void) {
     CHECK(last_len == 17 && memcmp(last_tx + 1, v + 0x1f0, 16) == 0);
     RX(0x04, 0x13, 0x00, 0x13, 0x00);
     CHECK(last_len == 2 + 18 && memcmp(last_tx + 4, uart_rx, 16) == 0);
+    RX(0x0a, 17, 0);
+    CHECK(GOT(0x0b, 0x01, 0x00));
+    RX(0x0a, 13, 0);
+    CHECK(GOT(0x0b, 0x00, 0x00));
+    n_tx = 0;
+    CHECK(bh_gatts_send_update(16) == 0 && n_tx == 1 && GOT(0x1b, 16, 0, v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+        v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20]));
     // Smaller than what is used: refused.
     CHECK(bh_gatts_move_db(small, sizeof(small)) == -BH_EINVAL);
 
