@@ -707,3 +707,33 @@ def test_two_links_prepare_at_once_and_share_the_queue(
     expected = bytes([0x71]) * 18 * counts[1] + b'q' * 18 * counts[0]
     assert peripheral.eval(f'ble.gatts_read({b})') == expected[:512]
     assert peripheral.eval(f'ble.gatts_read({a})') == b''.join(bytes([0x61 + i]) * 18 for i in range(5))
+
+
+@pytest.mark.api(methods=['gatts_write'], events=['_IRQ_GATTS_READ_REQUEST'])
+def test_value_grown_in_read_request_handler_is_what_the_client_reads(
+        peripheral: Board, gatt_peer: GattPeer) -> None:
+    # The handler's gatts_write needs a larger block: the database moves (the
+    # old block freed) while the host serves the read; the answer comes
+    # from the new one, and the other values came along.
+    handles, conn = serve(peripheral, gatt_peer, many_chars(3))
+    ((a, b, c),) = handles
+    # A long read is a Read and Read Blobs, each with its read request: the
+    # handler writes the value it wants served once (the first request).
+    peripheral.exec(f'ble.gatts_write({b}, b"bee")\nble.gatts_write({c}, b"sea")\n_n = [0]\n_want = {{}}\n'
+                    'def _irq(event, data):\n'
+                    ' if event == 4:\n'
+                    '  v = _want.get(data[1])\n'
+                    '  if v and ble.gatts_read(data[1]) != v:\n'
+                    '   _n[0] += 1\n'
+                    '   ble.gatts_write(data[1], v)\n'
+                    '   gc.collect()\n'
+                    '  return 0\n'
+                    ' return _mpbt_rec.irq(event, data)\n'
+                    'ble.irq(_irq)')
+    assert gatt_peer.run(gatt_peer.peer.request_mtu(247)) == 247
+    for n, (h, value) in enumerate([(a, b'\x01' * 150), (a, b'\x02' * 300), (b, b'\x03' * 450),
+                                    (a, b'\x04' * 512)], 1):
+        peripheral.exec(f'_want[{h}] = {value!r}')
+        assert gatt_peer.run(gatt_peer.peer.read_value(h)) == value
+        assert peripheral.eval('_n[0]') == n
+    assert peripheral.eval(f'(ble.gatts_read({b}), ble.gatts_read({c}))') == (b'\x03' * 450, b'sea')
