@@ -669,8 +669,9 @@ def test_two_links_prepare_at_once_and_share_the_queue(
     # Interleaved long writes of both clients to the same value and another.
     for i in range(5):
         chunk = bytes([0x61 + i]) * 18
-        assert prepare(one, a, 18 * i, chunk) == b'\x17' + a.to_bytes(2, 'little') + (18 * i).to_bytes(2, 'little') + chunk
-        assert prepare(two, a, 18 * i, chunk.upper())[0] == 0x17
+        echo = b'\x17' + a.to_bytes(2, 'little') + (18 * i).to_bytes(2, 'little')
+        assert prepare(one, a, 18 * i, chunk) == echo + chunk
+        assert prepare(two, a, 18 * i, chunk.upper()) == echo + chunk.upper()
         assert prepare(two, b, 18 * i, bytes([0x30 + i]) * 18)[0] == 0x17
     assert two.raw(b'\x18\x01') == b'\x19'
     writes = {peripheral.wait_for_event('_IRQ_GATTS_WRITE').data for _ in range(2)}
