@@ -121,6 +121,8 @@ bool bh_gatts_cccd_restore(uint16_t conn_handle, uint16_t handle, uint16_t value
 
 // ---- local access to values (characteristic values and descriptors) ----
 // -BH_EINVAL for a handle that is not a value or descriptor of the embedding.
+// *data points into the storage: valid until the next change of the
+// database (a write, a move, a reset).
 int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len);
 // In append mode, forget the value (after the embedding has read it).
 void bh_gatts_consume(uint16_t handle);
