@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import pytest
 from bumble import att
@@ -17,6 +18,7 @@ from gatts_peer import GattPeer
 from harness.board import Board
 from harness.gap import advertise, mac, up
 from harness.spec_example import HR_UART
+from pytest_mpbt import RigPool
 
 F_READ, F_WNR, F_WRITE, F_NOTIFY, F_INDICATE = 0x02, 0x04, 0x08, 0x10, 0x20
 F_AUX_WRITE = 0x0100
@@ -152,10 +154,17 @@ def test_register_errors_and_replacement(peripheral: Board) -> None:
     peripheral.exec('ble.gatts_register_services((HR_SERVICE,))')
     peripheral.raises('ble.gatts_register_services(((bluetooth.UUID(1), 5),))')
     assert peripheral.eval('ble.gatts_read(12)') == b''
-    # Pools are bounded: ENOMEM, not a crash.
-    peripheral.exec('big = [(bluetooth.UUID(0x1000 + i), ((bluetooth.UUID(0x2000 + i), 2),)) for i in range(100)]')
+    # The database is bounded (bh_config.h BH_GATTS_MAX_ATTRS, 2048 handles,
+    # 9 of them fixed): exactly at the bound it registers, one attribute more
+    # is ENOMEM (and the previous services stay), not a crash.
+    peripheral.exec('big = [(bluetooth.UUID(0x1000), [(bluetooth.UUID(0x2000 + i), 2) for i in range(1019)])]')
+    assert peripheral.eval('len(ble.gatts_register_services(big)[0])') == 1019
+    assert peripheral.eval('ble.gatts_read(2048)') == b''
+    peripheral.exec('big[0][1][-1] = (bluetooth.UUID(0x2000), 2, ((bluetooth.UUID(0x2901), 2),))')
     peripheral.exec('try:\n ble.gatts_register_services(big)\n r = None\nexcept OSError as e:\n r = e.errno')
     assert peripheral.eval('r') == 12
+    assert peripheral.eval('ble.gatts_read(2048)') == b''
+    peripheral.exec('del big')
     # Advertising must be stopped first.
     advertise(peripheral)
     peripheral.exec('try:\n ble.gatts_register_services((HR_SERVICE,))\n r = None\nexcept OSError as e:\n r = e.errno')
@@ -509,3 +518,257 @@ def test_att_server_raw_requests(peripheral: Board, gatt_peer: GattPeer) -> None
     assert peripheral.eval('ble.config("mtu")') == 256
     # Confirmation without an indication: ignored.
     assert gatt_peer.raw_silence(b'\x1e')
+
+
+# -- the database's storage on the heap ------------------------------------------------
+# Characteristics of one service, each READ | WRITE | AUX_WRITE.
+def many_chars(count: int, base: int = 0x4000) -> str:
+    return (f'((bluetooth.UUID(0x3FFF), [(bluetooth.UUID({base} + i), {F_READ | F_WRITE | F_AUX_WRITE}) '
+            f'for i in range({count})]),)')
+
+
+def value_of(i: int, length: int = 512) -> bytes:
+    return bytes((i * 31 + k * 7) & 0xFF for k in range(length))
+
+
+def heap_churn(board: Board) -> None:
+    """Allocate and drop a lot on the board (filled with 0xEE), collecting
+    between rounds: freed blocks get reused and overwritten."""
+    board.exec('for _r in range(6):\n'
+               ' _junk = [bytearray(b"\\xee" * 700) for _ in range(300)]\n'
+               ' _junk = None\n'
+               ' gc.collect()', timeout=60)
+
+
+@pytest.mark.api(methods=['gatts_register_services', 'gatts_write', 'gatts_read'],
+                 events=['_IRQ_GATTS_WRITE'])
+def test_values_beyond_the_old_8k_pool_served_after_gc(peripheral: Board,
+                                                       gatt_peer: GattPeer) -> None:
+    # 40 values of 512 bytes: 20 KB, more than the old fixed pool (8 KB).
+    handles, conn = serve(peripheral, gatt_peer, many_chars(40))
+    (hs,) = handles
+    assert len(hs) == 40
+    peripheral.exec(f'gc.collect()\n_before = gc.mem_alloc()\n_hs = {list(hs)!r}\n'
+                    f'for _i, _h in enumerate(_hs):\n'
+                    f' ble.gatts_write(_h, bytes((_i * 31 + _k * 7) & 0xFF for _k in range(512)))\n'
+                    f'gc.collect()\n_grown = gc.mem_alloc() - _before')
+    # The values are on the heap: it grew by about 40 * (512 - 20) bytes.
+    assert peripheral.eval('_grown') >= 40 * (512 - 20)
+    heap_churn(peripheral)
+    peer = gatt_peer.peer
+    assert gatt_peer.run(peer.request_mtu(247)) == 247
+    for i in (0, 1, 17, 38, 39):
+        assert gatt_peer.run(peer.read_value(hs[i])) == value_of(i), i
+    # A long write from the peer lands in the right value; the others stay.
+    other = bytes(reversed(value_of(5)))
+    gatt_peer.run(peer.write_value(hs[5], other, with_response=True))
+    assert peripheral.wait_for_event('_IRQ_GATTS_WRITE').data == (conn, hs[5])
+    heap_churn(peripheral)
+    assert peripheral.eval(f'ble.gatts_read({hs[5]})') == other
+    assert peripheral.eval(f'ble.gatts_read({hs[4]})') == value_of(4)
+    assert peripheral.eval(f'ble.gatts_read({hs[6]})') == value_of(6)
+    assert gatt_peer.run(peer.read_value(hs[39])) == value_of(39)
+    # Discovery still sees the whole table.
+    services = gatt_peer.run(peer.discover_services())
+    chars = gatt_peer.run(services[2].discover_characteristics())
+    assert [c.handle for c in chars] == list(hs)
+
+
+@pytest.mark.api(methods=['gatts_register_services', 'gatts_set_buffer', 'gatts_write'])
+def test_value_bytes_bounded_exactly(peripheral: Board) -> None:
+    # BH_GATTS_MAX_VALUE_BYTES (65535, 16-bit offsets): 127 values of 512
+    # bytes and one of 20 fit (65044); the 128th at 512 would need 65536.
+    up(peripheral)
+    hs = peripheral.eval(f'ble.gatts_register_services({many_chars(128)})[0]')
+    peripheral.exec(f'_hs = {list(hs)!r}\nfor _h in _hs[:127]:\n ble.gatts_set_buffer(_h, 512)')
+    peripheral.exec(f'ble.gatts_write(_hs[0], {value_of(0)!r})\nble.gatts_write(_hs[127], b"last")')
+    peripheral.exec('try:\n ble.gatts_set_buffer(_hs[127], 512)\n r = None\nexcept OSError as e:\n r = e.errno')
+    assert peripheral.eval('r') == 12
+    peripheral.exec('try:\n ble.gatts_write(_hs[127], bytes(512))\n r = None\nexcept OSError as e:\n r = e.errno')
+    assert peripheral.eval('r') == 12
+    # Nothing lost by the refusals; 511 still fits.
+    assert peripheral.eval('ble.gatts_read(_hs[127])') == b'last'
+    assert peripheral.eval('ble.gatts_read(_hs[0])') == value_of(0)
+    peripheral.exec('ble.gatts_set_buffer(_hs[127], 511)')
+    peripheral.exec(f'ble.gatts_write(_hs[127], {value_of(9, 511)!r})')
+    assert peripheral.eval('ble.gatts_read(_hs[127])') == value_of(9, 511)
+
+
+@pytest.mark.api(methods=['gatts_register_services', 'gatts_set_buffer', 'gatts_write', 'gatts_read'])
+def test_set_buffer_growth_keeps_the_other_values(peripheral: Board, gatt_peer: GattPeer) -> None:
+    handles, _ = serve(peripheral, gatt_peer, '(HR_SERVICE, UART_SERVICE)')
+    ((hr,), (tx, rx)) = handles
+    peripheral.exec(f'ble.gatts_write({hr}, b"heart")\nble.gatts_write({tx}, b"tx-value")\n'
+                    f'ble.gatts_write({rx}, b"rx-value")')
+    # Registration took exactly the services' need: every growth beyond the
+    # default 20 bytes moves the database to a larger block.
+    peripheral.exec(f'gc.collect()\n_before = gc.mem_alloc()\nble.gatts_set_buffer({hr}, 300)\n'
+                    f'gc.collect()\n_grown = gc.mem_alloc() - _before')
+    assert 280 <= peripheral.eval('_grown') <= 280 + 64
+    peripheral.exec(f'ble.gatts_set_buffer({tx}, 400, True)\nble.gatts_set_buffer({rx}, 200)')
+    heap_churn(peripheral)
+    assert peripheral.eval(f'(ble.gatts_read({hr}), ble.gatts_read({rx}))') == (b'heart', b'rx-value')
+    assert gatt_peer.run(gatt_peer.peer.read_value(tx)) == b'tx-value'
+    assert gatt_peer.run(gatt_peer.peer.read_value(hr)) == b'heart'
+    peripheral.exec(f'ble.gatts_write({hr}, bytes(range(256)) + bytes(44))')
+    assert gatt_peer.run(gatt_peer.peer.read_value(tx)) == b'tx-value'
+    assert peripheral.eval(f'ble.gatts_read({rx})') == b'rx-value'
+    gatt_peer.run(gatt_peer.peer.request_mtu(247))
+    assert gatt_peer.run(gatt_peer.peer.read_value(hr)) == bytes(range(256)) + bytes(44)
+
+
+@pytest.mark.api(methods=['gatts_register_services', 'active'])
+def test_reregistration_and_deactivation_leave_no_stale_storage(peripheral: Board,
+                                                              gatt_peer: GattPeer) -> None:
+    up(peripheral)
+    peripheral.exec(HR_UART)
+    peripheral.exec('gc.collect()\n_base = gc.mem_alloc()')
+    hs = peripheral.eval(f'ble.gatts_register_services({many_chars(30)})[0]')
+    peripheral.exec(f'for _h in {list(hs)!r}:\n ble.gatts_write(_h, bytes([_h & 0xff]) * 400)')
+    peripheral.exec('gc.collect()')
+    assert peripheral.eval('gc.mem_alloc() - _base') >= 30 * 400
+    # Re-registering frees the old block (the heap shrinks back) and the
+    # host serves only the new services, whatever now fills the old memory.
+    assert peripheral.eval('ble.gatts_register_services((HR_SERVICE,))') == [(12,)]
+    peripheral.exec('gc.collect()')
+    assert peripheral.eval('gc.mem_alloc() - _base') < 4000
+    heap_churn(peripheral)
+    assert peripheral.raises(f'ble.gatts_read({hs[10]})') == 'ValueError'
+    peripheral.exec('ble.gatts_write(12, b"new-hr")')
+    advertise(peripheral)
+    gatt_peer.connect(mac(peripheral)[1], mac(peripheral)[0])
+    peripheral.wait_for_event('_IRQ_CENTRAL_CONNECT')
+    peer = gatt_peer.peer
+    services = gatt_peer.run(peer.discover_services())
+    assert [(s.handle, s.end_group_handle) for s in services] == [(1, 5), (6, 9), (10, 13)]
+    assert gatt_peer.run(peer.read_value(12)) == b'new-hr'
+    assert gatt_peer.raw(b'\x0a' + (14).to_bytes(2, 'little')) == err(0x0a, 14, 0x01)
+    gatt_peer.disconnect()
+    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
+    # Deactivation frees it too; after reactivation only the fixed services
+    # are served until the application registers again.
+    peripheral.exec('ble.active(False)\ngc.collect()', timeout=20)
+    assert peripheral.eval('gc.mem_alloc() - _base') < 4000
+    peripheral.exec('ble.active(True)', timeout=20)
+    heap_churn(peripheral)
+    assert peripheral.raises('ble.gatts_read(12)') == 'ValueError'
+    advertise(peripheral)
+    gatt_peer.connect(mac(peripheral)[1], mac(peripheral)[0])
+    peripheral.wait_for_event('_IRQ_CENTRAL_CONNECT')
+    services = gatt_peer.run(gatt_peer.peer.discover_services())
+    assert [(s.handle, s.end_group_handle) for s in services] == [(1, 5), (6, 9)]
+    assert gatt_peer.raw(b'\x0a' + (12).to_bytes(2, 'little')) == err(0x0a, 12, 0x01)
+    # Registering again (advertising stopped) serves the new database.
+    peripheral.exec('ble.gap_advertise(None)')
+    assert peripheral.eval('ble.gatts_register_services((UART_SERVICE,))') == [(12, 15)]
+    peripheral.exec('ble.gatts_write(12, b"uart-tx")')
+    assert gatt_peer.run(gatt_peer.peer.read_value(12)) == b'uart-tx'
+
+
+# -- one prepare-write queue for all links ------------------------------------------------
+@pytest.fixture
+def two_gatt_peers(board_kind: str, rig_pool: RigPool,
+                   boards: tuple[Board, ...]) -> Iterator[tuple[GattPeer, GattPeer]]:
+    """Two bumble GATT clients, on the group's first two spare controllers."""
+    handle = rig_pool.get(board_kind)
+    if handle.rig is None or len(handle.rig.spares) < 2:
+        pytest.skip('needs two spare controllers on the virtual radio')
+    peers: list[GattPeer] = []
+    try:
+        for info in handle.rig.spares[:2]:
+            peers.append(GattPeer(info))
+        yield peers[0], peers[1]
+    finally:
+        for peer in peers:
+            peer.close()
+
+
+def prepare(peer: GattPeer, handle: int, offset: int, data: bytes) -> bytes:
+    return peer.raw(b'\x16' + handle.to_bytes(2, 'little') + offset.to_bytes(2, 'little') + data)
+
+
+@pytest.mark.api(methods=['gatts_register_services', 'gatts_read'], events=['_IRQ_GATTS_WRITE'])
+def test_two_links_prepare_at_once_and_share_the_queue(
+        peripheral: Board, two_gatt_peers: tuple[GattPeer, GattPeer]) -> None:
+    one, two = two_gatt_peers
+    up(peripheral)
+    (hs,) = peripheral.eval(f'ble.gatts_register_services({many_chars(2)})')
+    a, b = hs
+    peripheral.exec(f'ble.gatts_set_buffer({a}, 512)\nble.gatts_set_buffer({b}, 512)')
+    conns = []
+    for peer in (one, two):
+        advertise(peripheral)
+        peer.connect(mac(peripheral)[1], mac(peripheral)[0])
+        conns.append(peripheral.wait_for_event('_IRQ_CENTRAL_CONNECT').data[0])
+    # Interleaved long writes of both clients to the same value and another.
+    for i in range(5):
+        chunk = bytes([0x61 + i]) * 18
+        echo = b'\x17' + a.to_bytes(2, 'little') + (18 * i).to_bytes(2, 'little')
+        assert prepare(one, a, 18 * i, chunk) == echo + chunk
+        assert prepare(two, a, 18 * i, chunk.upper()) == echo + chunk.upper()
+        assert prepare(two, b, 18 * i, bytes([0x30 + i]) * 18)[0] == 0x17
+    assert two.raw(b'\x18\x01') == b'\x19'
+    writes = {peripheral.wait_for_event('_IRQ_GATTS_WRITE').data for _ in range(2)}
+    assert writes == {(conns[1], a), (conns[1], b)}
+    assert peripheral.eval(f'ble.gatts_read({a})') == b''.join(bytes([0x41 + i]) * 18 for i in range(5))
+    assert peripheral.eval(f'ble.gatts_read({b})') == b''.join(bytes([0x30 + i]) * 18 for i in range(5))
+    # The first client's writes were untouched by the second's Execute Write.
+    assert one.raw(b'\x18\x01') == b'\x19'
+    assert peripheral.wait_for_event('_IRQ_GATTS_WRITE').data == (conns[0], a)
+    assert peripheral.eval(f'ble.gatts_read({a})') == b''.join(bytes([0x61 + i]) * 18 for i in range(5))
+    # Fill the shared queue (1024 bytes, 7 + 18 per write: 40 writes) from both.
+    counts = [0, 0]
+    full = None
+    for i in range(60):
+        who = i % 2
+        peer, h = (one, a) if who == 0 else (two, b)
+        rsp = prepare(peer, h, 18 * counts[who], bytes([0x70 + who]) * 18)
+        if rsp[0] != 0x17:
+            full = (who, rsp)
+            break
+        counts[who] += 1
+    assert full is not None and sum(counts) == 1024 // 25
+    who, rsp = full
+    assert rsp == err(0x16, a if who == 0 else b, 0x09)
+    assert prepare(two, b, 0, b'z' * 18) == err(0x16, b, 0x09)
+    # The first client goes: its room comes back; the second's writes stay.
+    one.disconnect()
+    peripheral.wait_for_event('_IRQ_CENTRAL_DISCONNECT')
+    for k in range(counts[0]):
+        assert prepare(two, b, 18 * (counts[1] + k), b'q' * 18)[0] == 0x17
+    assert prepare(two, b, 0, b'z' * 18) == err(0x16, b, 0x09)
+    assert two.raw(b'\x18\x01') == b'\x19'
+    assert peripheral.wait_for_event('_IRQ_GATTS_WRITE').data == (conns[1], b)
+    expected = bytes([0x71]) * 18 * counts[1] + b'q' * 18 * counts[0]
+    assert peripheral.eval(f'ble.gatts_read({b})') == expected[:512]
+    assert peripheral.eval(f'ble.gatts_read({a})') == b''.join(bytes([0x61 + i]) * 18 for i in range(5))
+
+
+@pytest.mark.api(methods=['gatts_write'], events=['_IRQ_GATTS_READ_REQUEST'])
+def test_value_grown_in_read_request_handler_is_what_the_client_reads(
+        peripheral: Board, gatt_peer: GattPeer) -> None:
+    # The handler's gatts_write needs a larger block: the database moves (the
+    # old block freed) while the host serves the read; the answer comes
+    # from the new one, and the other values came along.
+    handles, conn = serve(peripheral, gatt_peer, many_chars(3))
+    ((a, b, c),) = handles
+    # A long read is a Read and Read Blobs, each with its read request: the
+    # handler writes the value it wants served once (the first request).
+    peripheral.exec(f'ble.gatts_write({b}, b"bee")\nble.gatts_write({c}, b"sea")\n_n = [0]\n_want = {{}}\n'
+                    'def _irq(event, data):\n'
+                    ' if event == 4:\n'
+                    '  v = _want.get(data[1])\n'
+                    '  if v and ble.gatts_read(data[1]) != v:\n'
+                    '   _n[0] += 1\n'
+                    '   ble.gatts_write(data[1], v)\n'
+                    '   gc.collect()\n'
+                    '  return 0\n'
+                    ' return _mpbt_rec.irq(event, data)\n'
+                    'ble.irq(_irq)')
+    assert gatt_peer.run(gatt_peer.peer.request_mtu(247)) == 247
+    for n, (h, value) in enumerate([(a, b'\x01' * 150), (a, b'\x02' * 300), (b, b'\x03' * 450),
+                                    (a, b'\x04' * 512)], 1):
+        peripheral.exec(f'_want[{h}] = {value!r}')
+        assert gatt_peer.run(gatt_peer.peer.read_value(h)) == value
+        assert peripheral.eval('_n[0]') == n
+    assert peripheral.eval(f'(ble.gatts_read({b}), ble.gatts_read({c}))') == (b'\x03' * 450, b'sea')

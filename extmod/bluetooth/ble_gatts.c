@@ -4,10 +4,19 @@
 // - Flags: only the low 16 bits count (see get_flags).
 // - gatts_register_services raises OSError(EBUSY) while advertising,
 //   TypeError/ValueError for malformed definitions (a UUID that is not a
-//   bluetooth.UUID: ValueError, as the reference binding raises; nothing is
-//   registered then: the previous services stay) and OSError(ENOMEM) when the host's
-//   database pools are full (only Generic Access remains). The return value
-//   is a list of tuples, as the spec says.
+//   bluetooth.UUID: ValueError, as the reference binding raises) and
+//   OSError(ENOMEM) beyond the host's bounds (bh_config.h BH_GATTS_MAX_*);
+//   nothing is registered then: the previous services stay. The return
+//   value is a list of tuples, as the spec says.
+// - The database (attribute table, UUIDs, values) lives on the MicroPython
+//   heap, as with the reference binding: registration allocates exactly what
+//   the services need (each value at its default capacity of 20 bytes),
+//   kept alive from a root pointer; re-registration, active(False) and soft
+//   reset free it (the services are gone after deactivation, as with the
+//   reference binding). gatts_write/gatts_set_buffer that raise a capacity
+//   beyond the room move the database to a larger block first (MemoryError
+//   when the heap has none: nothing changed). Events (remote reads, writes,
+//   notifications) never allocate.
 // - Characteristics with notify/indicate get a CCCD (0x2902) right after
 //   their value (handle value+1, extended properties first when
 //   FLAG_AUX_WRITE); its handle is not returned and writes to it only
@@ -43,6 +52,9 @@
 #define BLE_ATT_UNLIKELY_ERROR (0x0e)
 #define SEND_RETRY_MS (1000)
 
+// The host's database storage (bh_gatts_reset_db), on the heap.
+MP_REGISTER_ROOT_POINTER(void *bluetooth_gatts_db);
+
 // A host error as an exception; an over-long value is the caller's mistake.
 static NORETURN void raise_host_error(int err) {
     if (err == -BH_EMSGSIZE) {
@@ -51,9 +63,55 @@ static NORETURN void raise_host_error(int err) {
     ble_raise_errno(err);
 }
 
+// Take new storage for the database (NULL: none) and free the old, once
+// the host has let go of it.
+static int db_replace(uint8_t *mem, size_t len, const bh_gatts_plan_t *plan) {
+    uint8_t *old = MP_STATE_VM(bluetooth_gatts_db);
+    size_t old_len = bh_gatts_storage_len();
+    int err = bh_gatts_reset_db(mem, len, plan);
+    if (err != 0) {
+        return err;
+    }
+    MP_STATE_VM(bluetooth_gatts_db) = mem;
+    if (old != NULL) {
+        m_del(uint8_t, old, old_len);
+    }
+    return 0;
+}
+
 void ble_gatts_init(void) {
-    (void)bh_gatts_reset_db();
+    // After a soft reset the root pointer is stale: the heap is new.
+    MP_STATE_VM(bluetooth_gatts_db) = NULL;
+    (void)bh_gatts_reset_db(NULL, 0, NULL);
     (void)bh_att_set_local_mtu(BLE_MTU_DEFAULT);
+}
+
+void ble_gatts_deinit(void) {
+    // Inside a read-request handler the host still serves from it: it goes
+    // at the next registration instead.
+    (void)db_replace(NULL, 0, NULL);
+}
+
+// Room in the database for the value at h to have capacity cap: move it to
+// a larger block when needed. Not on the event path (gatts_write and
+// gatts_set_buffer only).
+static void db_make_room(uint16_t h, size_t cap) {
+    size_t len = bh_gatts_storage_len();
+    size_t need = bh_gatts_storage_for(h, cap);
+    if (need <= len) {
+        return;
+    }
+    uint8_t *mem = m_new(uint8_t, need);
+    uint8_t *old = MP_STATE_VM(bluetooth_gatts_db);
+    int err = bh_gatts_move_db(mem, need);
+    if (err != 0) {
+        m_del(uint8_t, mem, need);
+        ble_raise_errno(err);
+    }
+    MP_STATE_VM(bluetooth_gatts_db) = mem;
+    if (old != NULL) {
+        m_del(uint8_t, old, len);
+    }
 }
 
 // ---- gatts_register_services ----
@@ -95,9 +153,10 @@ static bool is_cccd_uuid(mp_obj_t obj) {
     return n == 2 && d[0] == (BH_GATTS_UUID_CCCD & 0xff) && d[1] == (BH_GATTS_UUID_CCCD >> 8);
 }
 
-// Pass 1 (add == false) checks the whole definition and counts handles;
-// pass 2 builds the database and the result.
-static mp_obj_t walk_services(mp_obj_t def, bool add) {
+// Pass 1 (plan != NULL) checks the whole definition and plans the storage
+// it needs; pass 2 builds the database and the result.
+static mp_obj_t walk_services(mp_obj_t def, bh_gatts_plan_t *plan) {
+    bool add = plan == NULL;
     size_t n_services;
     mp_obj_t *services = get_seq(def, &n_services, 0, SIZE_MAX, "services");
     mp_obj_t result = add ? mp_obj_new_list(0, NULL) : mp_const_none;
@@ -113,10 +172,12 @@ static mp_obj_t walk_services(mp_obj_t def, bool add) {
         if (add) {
             int err = bh_gatts_add_service(uuid, uuid_len);
             if (err < 0) {
-                bh_gatts_reset_db();
+                (void)db_replace(NULL, 0, NULL);
                 raise_host_error(err);
             }
             handles = mp_obj_new_list(0, NULL);
+        } else {
+            bh_gatts_plan_service(plan, uuid, uuid_len);
         }
         for (size_t c = 0; c < n_chars; c++) {
             mp_obj_t *chr = get_seq(chars[c], &n, 2, 3, "characteristic");
@@ -134,11 +195,19 @@ static mp_obj_t walk_services(mp_obj_t def, bool add) {
                 (void)get_flags(desc[1]);
             }
             if (!add) {
+                bh_gatts_plan_characteristic(plan, uuid, uuid_len, flags, user_cccd);
+                for (size_t d = 0; d < n_descs; d++) {
+                    mp_obj_t *desc = get_seq(descs[d], &n, 2, 2, "descriptor");
+                    const uint8_t *du;
+                    size_t du_len;
+                    get_uuid(desc[0], &du, &du_len);
+                    bh_gatts_plan_descriptor(plan, du, du_len);
+                }
                 continue;
             }
             int h = bh_gatts_add_characteristic(uuid, uuid_len, flags, user_cccd);
             if (h < 0) {
-                bh_gatts_reset_db();
+                (void)db_replace(NULL, 0, NULL);
                 raise_host_error(h);
             }
             mp_obj_list_append(handles, MP_OBJ_NEW_SMALL_INT(h));
@@ -147,7 +216,7 @@ static mp_obj_t walk_services(mp_obj_t def, bool add) {
                 get_uuid(desc[0], &uuid, &uuid_len);
                 h = bh_gatts_add_descriptor(uuid, uuid_len, get_flags(desc[1]));
                 if (h < 0) {
-                    bh_gatts_reset_db();
+                    (void)db_replace(NULL, 0, NULL);
                     raise_host_error(h);
                 }
                 mp_obj_list_append(handles, MP_OBJ_NEW_SMALL_INT(h));
@@ -170,12 +239,23 @@ static mp_obj_t ble_gatts_register_services(mp_obj_t self_in, mp_obj_t def) {
         // The spec: advertising must be stopped before registering services.
         mp_raise_OSError(MP_EBUSY);
     }
-    walk_services(def, false);
-    int err = bh_gatts_reset_db();
+    bh_gatts_plan_t plan = { 0 };
+    walk_services(def, &plan);
+    size_t size;
+    int err = bh_gatts_plan_size(&plan, &size);
     if (err != 0) {
         raise_host_error(err);
     }
-    mp_obj_t handles = walk_services(def, true);
+    // Exactly what the services need; MemoryError leaves the old ones.
+    uint8_t *mem = size > 0 ? m_new(uint8_t, size) : NULL;
+    err = db_replace(mem, size, &plan);
+    if (err != 0) {
+        if (mem != NULL) {
+            m_del(uint8_t, mem, size);
+        }
+        raise_host_error(err);
+    }
+    mp_obj_t handles = walk_services(def, NULL);
     bh_gatts_db_changed();
     return handles;
 }
@@ -222,6 +302,7 @@ static mp_obj_t ble_gatts_write(size_t n_args, const mp_obj_t *args) {
     if (buf.len > BH_ATT_VALUE_MAX) {
         mp_raise_ValueError(MP_ERROR_TEXT("value longer than 512 bytes"));
     }
+    db_make_room(h, buf.len);
     int err = bh_gatts_set_value(h, buf.buf, buf.len);
     ble_event_write_snapshot_drop(h);
     if (err != 0) {
@@ -251,6 +332,7 @@ static mp_obj_t ble_gatts_set_buffer(size_t n_args, const mp_obj_t *args) {
         mp_raise_ValueError(MP_ERROR_TEXT("len must be 0..512"));
     }
     bool append = n_args == 4 && mp_obj_is_true(args[3]);
+    db_make_room(h, (size_t)len);
     int err = bh_gatts_set_buffer(h, (size_t)len, append);
     if (err != 0) {
         raise_host_error(err);

@@ -111,6 +111,7 @@ static mp_obj_t ble_active(size_t n_args, const mp_obj_t *args) {
             ble_sec_identity_hint(ble);
         } else if (!want && bh_is_active()) {
             bh_deactivate(DEACTIVATE_RESET_TIMEOUT_MS);
+            ble_gatts_deinit();
         }
     }
     return mp_obj_new_bool(bh_is_active());
@@ -209,6 +210,7 @@ void mp_bluetooth_deinit(void) {
     if (bh_is_active()) {
         bh_deactivate(DEINIT_RESET_TIMEOUT_MS);
     }
+    ble_gatts_deinit();
     // A soft reset starts from the default configuration.
     bh_addr_config_reset();
     MP_STATE_VM(bluetooth_ble) = NULL;

@@ -174,6 +174,8 @@ MP_DECLARE_CONST_FUN_OBJ_2(ble_gap_disconnect_obj);
 // GATT server methods (ble_gatts.c); ble_gatts_init() forgets the services
 // and the MTU setting of a previous BLE object (soft reset).
 void ble_gatts_init(void);
+// Free the database's storage (deactivation, soft reset).
+void ble_gatts_deinit(void);
 MP_DECLARE_CONST_FUN_OBJ_2(ble_gatts_register_services_obj);
 MP_DECLARE_CONST_FUN_OBJ_2(ble_gatts_read_obj);
 MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(ble_gatts_write_obj);

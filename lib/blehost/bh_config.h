@@ -158,24 +158,32 @@
 #define BH_ATT_LOCAL_MTU_DEFAULT (256)
 #endif
 
-// GATT server database (bh_gatts.c): attributes (handles), 128-bit UUIDs,
-// bytes of attribute values (all values together, packed), Client
-// Characteristic Configuration descriptors, and the prepare-write queue of
-// each link (bytes, 6 per queued write plus its data).
+// GATT server database (bh_gatts.c). Its storage comes from the embedding,
+// sized by the services it registers; these only bound it: attributes
+// (the last handle, the 9 fixed ones included), 128-bit UUIDs (an 8-bit
+// index: at most 255), bytes of all values together (16-bit offsets: at
+// most 65535), Client Characteristic Configuration descriptors (Service
+// Changed's included; each takes 2 bytes per link of the storage, and a
+// bond's saved subscriptions take stack in proportion when saved).
 #ifndef BH_GATTS_MAX_ATTRS
-#define BH_GATTS_MAX_ATTRS (160)
+#define BH_GATTS_MAX_ATTRS (2048)
 #endif
 #ifndef BH_GATTS_MAX_UUID128
-#define BH_GATTS_MAX_UUID128 (48)
+#define BH_GATTS_MAX_UUID128 (255)
 #endif
-#ifndef BH_GATTS_VALUE_POOL
-#define BH_GATTS_VALUE_POOL (8192)
+#ifndef BH_GATTS_MAX_VALUE_BYTES
+#define BH_GATTS_MAX_VALUE_BYTES (65535)
 #endif
 #ifndef BH_GATTS_MAX_CCCD
 #define BH_GATTS_MAX_CCCD (32)
 #endif
+// The prepare-write queue, shared by all links (bytes, 7 per queued write
+// plus its data). A write that does not fit is refused with Prepare Queue
+// Full; a link's writes go at its Execute Write and its disconnection.
+// 1024 holds one 512-byte long write at any MTU (29 writes of 18 bytes at
+// the default MTU take 725).
 #ifndef BH_GATTS_PREPARE_QUEUE
-#define BH_GATTS_PREPARE_QUEUE (768)
+#define BH_GATTS_PREPARE_QUEUE (1024)
 #endif
 
 #endif // BLEHOST_BH_CONFIG_H

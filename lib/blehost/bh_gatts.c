@@ -1,6 +1,7 @@
 // GATT server: attribute database and ATT server. See bh_gatts.h.
 #include "bh_err.h"
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "bh_acl.h"
@@ -46,9 +47,32 @@ enum {
 #define CCCD_NOTIFY (0x0001)
 #define CCCD_INDICATE (0x0002)
 
+// Handles of the fixed services (1..N_FIXED).
+#define N_FIXED (BH_GATTS_FIRST_USER_HANDLE - 1)
+
+// The longest value raw_value() builds in its buffer: a characteristic
+// declaration with a 128-bit UUID (properties, value handle, UUID).
+#define BUILT_VALUE_MAX (3 + 16)
+
+#if BH_GATTS_MAX_UUID128 > 255
+#error "BH_GATTS_MAX_UUID128: at most 255 (an 8-bit index, 0xff means 16-bit only)"
+#endif
+#if BH_GATTS_MAX_VALUE_BYTES > 0xffff
+#error "BH_GATTS_MAX_VALUE_BYTES: at most 65535 (16-bit offsets)"
+#endif
+#if BH_GATTS_MAX_ATTRS > 0xffff || BH_GATTS_MAX_ATTRS < N_FIXED
+#error "BH_GATTS_MAX_ATTRS: the fixed services' handles up to 65535"
+#endif
+#if BH_GATTS_MAX_CCCD > 255 || BH_GATTS_MAX_CCCD < 1
+#error "BH_GATTS_MAX_CCCD: 1..255 (slot 0 is Service Changed's)"
+#endif
+#if BH_MAX_CONNECTIONS > 255
+#error "the prepare queue tags entries with an 8-bit link index"
+#endif
+
 typedef struct _attr_t {
     uint8_t kind;
-    uint8_t uuid_idx; // index into uuid128, or UUID16_ONLY
+    uint8_t uuid_idx; // index into the storage's 128-bit UUIDs, or UUID16_ONLY
     uint16_t uuid16;
     uint16_t flags;   // K_VALUE/K_DESC/K_CCCD/K_CHAR_DECL: the flags given
     uint16_t aux;     // SERVICE: end handle; CHAR_DECL: value handle;
@@ -61,6 +85,20 @@ typedef struct _attr_t {
     bool exec_written; // stored by the Execute Write being served
 } attr_t;
 
+// Generic Access (1-5) and Generic Attribute with Service Changed (6-9):
+// constant, so they need no storage.
+static const attr_t fixed_attrs[N_FIXED] = {
+    { .kind = K_SERVICE, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_GAP_SERVICE, .aux = 5 },
+    { .kind = K_CHAR_DECL, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_CHARACTERISTIC, .flags = BH_GATTS_F_READ, .aux = 3 },
+    { .kind = K_GAP_NAME, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_DEVICE_NAME },
+    { .kind = K_CHAR_DECL, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_CHARACTERISTIC, .flags = BH_GATTS_F_READ, .aux = 5 },
+    { .kind = K_APPEARANCE, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_APPEARANCE },
+    { .kind = K_SERVICE, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_GATT_SERVICE, .aux = N_FIXED },
+    { .kind = K_CHAR_DECL, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_CHARACTERISTIC, .flags = BH_GATTS_F_INDICATE, .aux = SC_VALUE_HANDLE },
+    { .kind = K_SVC_CHANGED, .uuid_idx = UUID16_ONLY, .uuid16 = UUID_SERVICE_CHANGED, .aux = SC_VALUE_HANDLE + 1 },
+    { .kind = K_CCCD, .uuid_idx = UUID16_ONLY, .uuid16 = BH_GATTS_UUID_CCCD, .flags = BH_GATTS_F_READ | BH_GATTS_F_WRITE, .aux = SC_CCCD_SLOT },
+};
+
 typedef struct _srv_link_t {
     bool used;
     bool ind_pending;
@@ -68,41 +106,211 @@ typedef struct _srv_link_t {
     uint16_t handle;
     uint16_t ind_handle;
     uint32_t ind_deadline;
-    uint16_t prep_len;
-    uint8_t prep[BH_GATTS_PREPARE_QUEUE];
 } srv_link_t;
 
+// The embedding's services live in storage it gives (bh_gatts_reset_db):
+// attr_t[max_attrs], then max_uuid128 UUIDs of 16 bytes, then the values
+// of its max_cccd CCCDs per link (uint16_t[max_cccd][BH_MAX_CONNECTIONS]),
+// then the value pool (pool_size bytes, pool_used of them packed from its
+// start). Without storage only the fixed services exist.
 static struct {
-    bool built;
     uint8_t busy; // serving a request (callbacks may run)
-    uint16_t n_attrs;
-    uint8_t n_uuid128;
     uint8_t n_cccd;
-    uint16_t pool_used;
+    uint16_t n_attrs; // the last handle (0: not set up yet)
+    uint16_t n_uuid128;
     uint16_t cur_service; // handle of the service being built, 0 none
     uint16_t cur_value;   // handle of the characteristic value being built
-    attr_t attrs[BH_GATTS_MAX_ATTRS];
-    uint8_t uuid128[BH_GATTS_MAX_UUID128][16];
-    uint8_t pool[BH_GATTS_VALUE_POOL];
+    uint16_t max_attrs;   // of the embedding's, in the storage
+    uint16_t max_uuid128;
+    uint8_t max_cccd;
+    uint16_t pool_size;
+    uint16_t pool_used;
+    uint8_t *mem;
+    size_t len;
 } db;
 
 static srv_link_t srv_links[BH_MAX_CONNECTIONS];
-static uint16_t cccd_vals[BH_GATTS_MAX_CCCD][BH_MAX_CONNECTIONS];
+// Service Changed's CCCD (slot 0) per link; the embedding's CCCDs (slots
+// 1..) keep theirs in the storage.
+static uint16_t sc_cccd[BH_MAX_CONNECTIONS];
+
+// Queued writes of every link together: entries of PREP_HDR bytes (link
+// index, handle, offset, length) followed by their data, in arrival order.
+#define PREP_HDR (7)
+static struct {
+    uint16_t used;
+    uint8_t buf[BH_GATTS_PREPARE_QUEUE];
+} prep;
+
 // Responses are built in tx; notifications and indications in ntf, so an
 // application callback that notifies while a response is being built (a
 // read request handler) cannot corrupt it.
 static uint8_t tx[BH_ATT_MTU_MAX];
 static uint8_t ntf[BH_ATT_MTU_MAX];
-// Values built on the fly (declarations, CCCDs) while serving a request.
-static uint8_t vbuf[BH_ATT_VALUE_MAX];
+
+// ---- storage ----
+
+static size_t tables_size(size_t attrs, size_t uuid128, size_t cccds) {
+    return attrs * sizeof(attr_t) + uuid128 * 16 + cccds * BH_MAX_CONNECTIONS * sizeof(uint16_t);
+}
+
+static size_t db_tables_size(void) {
+    return tables_size(db.max_attrs, db.max_uuid128, db.max_cccd);
+}
+
+static attr_t *user_attrs(void) {
+    return (attr_t *)(void *)db.mem;
+}
+
+static uint8_t *uuid128_at(uint8_t idx) {
+    return db.mem + db.max_attrs * sizeof(attr_t) + (size_t)idx * 16;
+}
+
+static uint16_t *user_cccds(void) {
+    return (uint16_t *)(void *)(db.mem + tables_size(db.max_attrs, db.max_uuid128, 0));
+}
+
+// A CCCD's value on a link (slot: the CCCD attribute's aux).
+static uint16_t *cccd_val(uint16_t slot, size_t link) {
+    if (slot == SC_CCCD_SLOT) {
+        return &sc_cccd[link];
+    }
+    return &user_cccds()[(size_t)(slot - 1) * BH_MAX_CONNECTIONS + link];
+}
+
+static uint8_t *pool(void) {
+    return db.mem + db_tables_size();
+}
+
+static bool is_cccd_uuid(const uint8_t *uuid, size_t uuid_len) {
+    return uuid_len == 2 && bh_get_u16(uuid) == BH_GATTS_UUID_CCCD;
+}
+
+void bh_gatts_plan_service(bh_gatts_plan_t *p, const uint8_t *uuid, size_t uuid_len) {
+    (void)uuid;
+    p->attrs += 1;
+    p->uuid128 += uuid_len != 2;
+}
+
+void bh_gatts_plan_characteristic(bh_gatts_plan_t *p, const uint8_t *uuid, size_t uuid_len, uint16_t flags, bool has_user_cccd) {
+    (void)uuid;
+    // Declaration and value, as bh_gatts_add_characteristic adds them.
+    p->attrs += 2;
+    p->uuid128 += uuid_len != 2;
+    p->values += BH_GATTS_DEFAULT_CAP;
+    if (flags & BH_GATTS_F_AUX_WRITE) {
+        p->attrs += 1;
+    }
+    if ((flags & (BH_GATTS_F_NOTIFY | BH_GATTS_F_INDICATE)) && !has_user_cccd) {
+        p->attrs += 1;
+        p->cccds += 1;
+    }
+}
+
+void bh_gatts_plan_descriptor(bh_gatts_plan_t *p, const uint8_t *uuid, size_t uuid_len) {
+    p->attrs += 1;
+    p->uuid128 += uuid_len != 2;
+    p->values += BH_GATTS_DEFAULT_CAP;
+    p->cccds += is_cccd_uuid(uuid, uuid_len);
+}
+
+int bh_gatts_plan_size(const bh_gatts_plan_t *p, size_t *size) {
+    if (p->attrs > BH_GATTS_MAX_ATTRS - N_FIXED || p->uuid128 > BH_GATTS_MAX_UUID128
+        || p->values > BH_GATTS_MAX_VALUE_BYTES || p->cccds > BH_GATTS_MAX_CCCD - 1) {
+        return -BH_ENOMEM;
+    }
+    *size = tables_size(p->attrs, p->uuid128, p->cccds) + p->values;
+    return 0;
+}
+
+static uint16_t pool_size_for(size_t len) {
+    size_t tables = db_tables_size();
+    size_t n = len > tables ? len - tables : 0;
+    return (uint16_t)(n < BH_GATTS_MAX_VALUE_BYTES ? n : BH_GATTS_MAX_VALUE_BYTES);
+}
+
+static bool storage_ok(const void *mem, size_t len) {
+    return len == 0 || (mem != NULL && (uintptr_t)mem % sizeof(uint16_t) == 0);
+}
+
+static void prep_drop_all(void);
+
+int bh_gatts_reset_db(void *mem, size_t len, const bh_gatts_plan_t *plan) {
+    if (db.busy) {
+        return -BH_EBUSY;
+    }
+    static const bh_gatts_plan_t none;
+    if (plan == NULL) {
+        plan = &none;
+    }
+    size_t need;
+    if (bh_gatts_plan_size(plan, &need) != 0) {
+        return -BH_ENOMEM;
+    }
+    if (len < need || !storage_ok(mem, len)) {
+        return -BH_EINVAL;
+    }
+    memset(&db, 0, sizeof(db));
+    db.n_attrs = N_FIXED;
+    db.n_cccd = SC_CCCD_SLOT + 1;
+    if (len > 0) {
+        db.mem = mem;
+        db.len = len;
+        db.max_attrs = (uint16_t)plan->attrs;
+        db.max_uuid128 = (uint16_t)plan->uuid128;
+        db.max_cccd = (uint8_t)plan->cccds;
+        db.pool_size = pool_size_for(len);
+        // Nobody is subscribed to the new CCCDs yet.
+        memset(user_cccds(), 0, (size_t)db.max_cccd * BH_MAX_CONNECTIONS * sizeof(uint16_t));
+    }
+    // Subscriptions to Service Changed outlive the database they announce
+    // changes of (sc_cccd stays); every queued write belongs to the old one.
+    prep_drop_all();
+    return 0;
+}
+
+size_t bh_gatts_storage_len(void) {
+    return db.len;
+}
+
+int bh_gatts_move_db(void *mem, size_t len) {
+    size_t used = db_tables_size() + db.pool_used;
+    if (len < used || len == 0 || !storage_ok(mem, len)) {
+        return -BH_EINVAL;
+    }
+    if (used > 0) {
+        memcpy(mem, db.mem, used);
+    }
+    db.mem = mem;
+    db.len = len;
+    db.pool_size = pool_size_for(len);
+    return 0;
+}
 
 // ---- database ----
 
-static attr_t *attr_at(uint16_t handle) {
+static void db_ensure(void) {
+    if (db.n_attrs == 0) {
+        (void)bh_gatts_reset_db(NULL, 0, NULL);
+    }
+}
+
+static const attr_t *attr_at(uint16_t handle) {
     if (handle == 0 || handle > db.n_attrs) {
         return NULL;
     }
-    return &db.attrs[handle - 1];
+    if (handle <= N_FIXED) {
+        return &fixed_attrs[handle - 1];
+    }
+    return &user_attrs()[handle - BH_GATTS_FIRST_USER_HANDLE];
+}
+
+// The embedding's attributes, which may change.
+static attr_t *attr_mut(uint16_t handle) {
+    if (handle <= N_FIXED || handle > db.n_attrs) {
+        return NULL;
+    }
+    return &user_attrs()[handle - BH_GATTS_FIRST_USER_HANDLE];
 }
 
 static size_t attr_uuid(const attr_t *a, uint8_t *out) {
@@ -110,7 +318,7 @@ static size_t attr_uuid(const attr_t *a, uint8_t *out) {
         bh_put_u16(out, a->uuid16);
         return 2;
     }
-    memcpy(out, db.uuid128[a->uuid_idx], 16);
+    memcpy(out, uuid128_at(a->uuid_idx), 16);
     return 16;
 }
 
@@ -123,7 +331,7 @@ static bool attr_uuid_is(const attr_t *a, const uint8_t *uuid, size_t len) {
 }
 
 static attr_t *attr_new(uint8_t kind, const uint8_t *uuid, size_t uuid_len) {
-    if (db.n_attrs >= BH_GATTS_MAX_ATTRS) {
+    if (db.n_attrs - N_FIXED >= db.max_attrs) {
         return NULL;
     }
     attr_t a;
@@ -133,17 +341,19 @@ static attr_t *attr_new(uint8_t kind, const uint8_t *uuid, size_t uuid_len) {
     if (uuid_len == 2) {
         a.uuid16 = bh_get_u16(uuid);
     } else {
-        if (db.n_uuid128 >= BH_GATTS_MAX_UUID128) {
+        if (db.n_uuid128 >= db.max_uuid128) {
             return NULL;
         }
-        a.uuid_idx = db.n_uuid128++;
-        (void)bh_uuid_to_128(db.uuid128[a.uuid_idx], uuid, uuid_len);
+        a.uuid_idx = (uint8_t)db.n_uuid128++;
+        (void)bh_uuid_to_128(uuid128_at(a.uuid_idx), uuid, uuid_len);
     }
-    db.attrs[db.n_attrs++] = a;
+    db.n_attrs++;
+    attr_t *n = attr_mut(db.n_attrs);
+    *n = a;
     if (db.cur_service != 0) {
-        db.attrs[db.cur_service - 1].aux = db.n_attrs;
+        attr_mut(db.cur_service)->aux = db.n_attrs;
     }
-    return &db.attrs[db.n_attrs - 1];
+    return n;
 }
 
 static attr_t *attr_new16(uint8_t kind, uint16_t uuid16) {
@@ -162,14 +372,15 @@ static int value_resize(attr_t *a, size_t cap) {
     if (cap > BH_ATT_VALUE_MAX) {
         return -BH_EMSGSIZE;
     }
-    if (cap > a->cap && cap - a->cap > (size_t)(BH_GATTS_VALUE_POOL - db.pool_used)) {
+    if (cap > a->cap && cap - a->cap > (size_t)(db.pool_size - db.pool_used)) {
         return -BH_ENOMEM;
     }
+    uint8_t *p = pool();
     size_t tail = a->off + a->cap;
-    memmove(db.pool + a->off + cap, db.pool + tail, db.pool_used - tail);
+    memmove(p + a->off + cap, p + tail, db.pool_used - tail);
     int delta = (int)cap - (int)a->cap;
-    for (size_t i = 0; i < db.n_attrs; i++) {
-        attr_t *o = &db.attrs[i];
+    for (uint16_t h = BH_GATTS_FIRST_USER_HANDLE; h <= db.n_attrs; h++) {
+        attr_t *o = attr_mut(h);
         if (o != a && stores_value(o) && o->off >= tail) {
             o->off = (uint16_t)(o->off + delta);
         }
@@ -187,58 +398,6 @@ static int value_alloc(attr_t *a) {
     a->cap = 0;
     a->len = 0;
     return value_resize(a, BH_GATTS_DEFAULT_CAP);
-}
-
-static void build_base(void) {
-    memset(&db, 0, sizeof(db));
-    memset(cccd_vals, 0, sizeof(cccd_vals));
-    uint8_t u[2];
-    bh_put_u16(u, UUID_GAP_SERVICE);
-    db.cur_service = 1;
-    attr_new(K_SERVICE, u, 2);
-    attr_t *d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
-    d->flags = BH_GATTS_F_READ;
-    d->aux = 3;
-    attr_new16(K_GAP_NAME, UUID_DEVICE_NAME);
-    d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
-    d->flags = BH_GATTS_F_READ;
-    d->aux = 5;
-    attr_new16(K_APPEARANCE, UUID_APPEARANCE);
-    bh_put_u16(u, UUID_GATT_SERVICE);
-    db.cur_service = 6;
-    attr_new(K_SERVICE, u, 2);
-    d = attr_new16(K_CHAR_DECL, UUID_CHARACTERISTIC);
-    d->flags = BH_GATTS_F_INDICATE;
-    d->aux = SC_VALUE_HANDLE;
-    attr_t *v = attr_new16(K_SVC_CHANGED, UUID_SERVICE_CHANGED);
-    v->aux = SC_VALUE_HANDLE + 1;
-    attr_t *c = attr_new16(K_CCCD, BH_GATTS_UUID_CCCD);
-    c->flags = BH_GATTS_F_READ | BH_GATTS_F_WRITE;
-    c->aux = db.n_cccd++;
-    db.cur_service = 0;
-    db.built = true;
-}
-
-static void db_ensure(void) {
-    if (!db.built) {
-        build_base();
-    }
-}
-
-int bh_gatts_reset_db(void) {
-    if (db.busy) {
-        return -BH_EBUSY;
-    }
-    // Subscriptions to Service Changed outlive the database they announce
-    // changes of.
-    uint16_t sc[BH_MAX_CONNECTIONS];
-    memcpy(sc, cccd_vals[SC_CCCD_SLOT], sizeof(sc));
-    build_base();
-    memcpy(cccd_vals[SC_CCCD_SLOT], sc, sizeof(sc));
-    for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
-        srv_links[i].prep_len = 0;
-    }
-    return 0;
 }
 
 static bool uuid_len_ok(size_t len) {
@@ -298,7 +457,7 @@ int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t f
         }
     }
     if ((flags & (BH_GATTS_F_NOTIFY | BH_GATTS_F_INDICATE)) && !has_user_cccd) {
-        if (db.n_cccd >= BH_GATTS_MAX_CCCD) {
+        if (db.n_cccd > db.max_cccd) {
             return -BH_ENOMEM;
         }
         attr_t *c = attr_new16(K_CCCD, BH_GATTS_UUID_CCCD);
@@ -307,7 +466,7 @@ int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t f
         }
         c->flags = BH_GATTS_F_READ | BH_GATTS_F_WRITE;
         c->aux = db.n_cccd++;
-        db.attrs[vh - 1].aux = db.n_attrs;
+        attr_mut(vh)->aux = db.n_attrs;
     }
     return vh;
 }
@@ -320,8 +479,8 @@ int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags
     if (db.cur_value == 0 || !uuid_len_ok(uuid_len)) {
         return -BH_EINVAL;
     }
-    bool cccd = uuid_len == 2 && bh_get_u16(uuid) == BH_GATTS_UUID_CCCD;
-    if (cccd && db.n_cccd >= BH_GATTS_MAX_CCCD) {
+    bool cccd = is_cccd_uuid(uuid, uuid_len);
+    if (cccd && db.n_cccd > db.max_cccd) {
         return -BH_ENOMEM;
     }
     attr_t *a = attr_new(cccd ? K_CCCD : K_DESC, uuid, uuid_len);
@@ -336,7 +495,7 @@ int bh_gatts_add_descriptor(const uint8_t *uuid, size_t uuid_len, uint16_t flags
     if (cccd) {
         a->user = true;
         a->aux = db.n_cccd++;
-        db.attrs[db.cur_value - 1].aux = h;
+        attr_mut(db.cur_value)->aux = h;
     }
     return h;
 }
@@ -349,8 +508,8 @@ uint16_t bh_gatts_attr_count(void) {
 // The embedding's attributes with a stored value.
 static attr_t *user_attr(uint16_t handle) {
     db_ensure();
-    attr_t *a = attr_at(handle);
-    if (a == NULL || !(a->kind == K_VALUE || a->kind == K_DESC || (a->kind == K_CCCD && a->user))) {
+    attr_t *a = attr_mut(handle);
+    if (a == NULL || !stores_value(a)) {
         return NULL;
     }
     return a;
@@ -361,7 +520,7 @@ int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len) {
     if (a == NULL) {
         return -BH_EINVAL;
     }
-    *data = db.pool + a->off;
+    *data = pool() + a->off;
     *len = a->len;
     return 0;
 }
@@ -371,6 +530,17 @@ void bh_gatts_consume(uint16_t handle) {
     if (a != NULL && a->append) {
         a->len = 0;
     }
+}
+
+size_t bh_gatts_storage_for(uint16_t handle, size_t cap) {
+    attr_t *a = user_attr(handle);
+    if (a == NULL || cap <= a->cap || cap > BH_ATT_VALUE_MAX
+        || db.pool_used + (cap - a->cap) > BH_GATTS_MAX_VALUE_BYTES) {
+        // Fits already, or cannot fit (the setter says why).
+        return db.len;
+    }
+    size_t need = db_tables_size() + db.pool_used + (cap - a->cap);
+    return need > db.len ? need : db.len;
 }
 
 int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len) {
@@ -384,7 +554,7 @@ int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len) {
             return err;
         }
     }
-    memmove(db.pool + a->off, data, len);
+    memmove(pool() + a->off, data, len);
     a->len = (uint16_t)len;
     return 0;
 }
@@ -405,6 +575,61 @@ int bh_gatts_set_buffer(uint16_t handle, size_t cap, bool append) {
     }
     a->append = append;
     return 0;
+}
+
+// ---- the prepare-write queue ----
+
+static uint8_t prep_link(size_t i) {
+    return prep.buf[i];
+}
+
+static uint16_t prep_handle(size_t i) {
+    return bh_get_u16(prep.buf + i + 1);
+}
+
+static uint16_t prep_offset(size_t i) {
+    return bh_get_u16(prep.buf + i + 3);
+}
+
+static uint16_t prep_len(size_t i) {
+    return bh_get_u16(prep.buf + i + 5);
+}
+
+static size_t prep_next(size_t i) {
+    return i + PREP_HDR + prep_len(i);
+}
+
+static void prep_drop_all(void) {
+    prep.used = 0;
+}
+
+// Forget one link's queued writes; the others' keep their order.
+static void prep_drop(size_t link) {
+    size_t w = 0;
+    for (size_t i = 0; i < prep.used;) {
+        size_t next = prep_next(i);
+        if (prep_link(i) != link) {
+            memmove(prep.buf + w, prep.buf + i, next - i);
+            w += next - i;
+        }
+        i = next;
+    }
+    prep.used = (uint16_t)w;
+}
+
+static bool prep_add(size_t link, uint16_t handle, uint16_t offset, const uint8_t *data, size_t n) {
+    if (n > (size_t)BH_GATTS_PREPARE_QUEUE - PREP_HDR
+        || prep.used + PREP_HDR + n > (size_t)BH_GATTS_PREPARE_QUEUE) {
+        return false;
+    }
+    uint8_t *e = prep.buf + prep.used;
+    e[0] = (uint8_t)link;
+    bh_put_u16(e + 1, handle);
+    bh_put_u16(e + 3, offset);
+    bh_put_u16(e + 5, (uint16_t)n);
+    memcpy(e + PREP_HDR, data, n);
+    prep.used = (uint16_t)(prep.used + PREP_HDR + n);
+    return true;
 }
 
 // ---- links ----
@@ -429,9 +654,10 @@ static srv_link_t *link_get(uint16_t handle) {
             l->used = true;
             l->handle = handle;
             l->ind_pending = false;
-            l->prep_len = 0;
-            for (size_t c = 0; c < BH_GATTS_MAX_CCCD; c++) {
-                cccd_vals[c][i] = 0;
+            l->sc_pending = false;
+            prep_drop(i);
+            for (uint16_t c = 0; c < db.n_cccd; c++) {
+                *cccd_val(c, i) = 0;
             }
             return l;
         }
@@ -448,7 +674,7 @@ size_t bh_gatts_cccd_list(uint16_t conn_handle, uint16_t *handles, uint16_t *val
     size_t n = 0;
     for (uint16_t h = 1; l != NULL && h <= db.n_attrs && n < max; h++) {
         const attr_t *a = attr_at(h);
-        uint16_t v = a->kind == K_CCCD ? cccd_vals[a->aux][link_index(l)] : 0;
+        uint16_t v = a->kind == K_CCCD ? *cccd_val(a->aux, link_index(l)) : 0;
         if (v != 0) {
             handles[n] = h;
             values[n++] = v;
@@ -458,12 +684,12 @@ size_t bh_gatts_cccd_list(uint16_t conn_handle, uint16_t *handles, uint16_t *val
 }
 
 bool bh_gatts_cccd_restore(uint16_t conn_handle, uint16_t handle, uint16_t value) {
-    attr_t *a = attr_at(handle);
+    const attr_t *a = attr_at(handle);
     srv_link_t *l = link_get(conn_handle);
     if (a == NULL || a->kind != K_CCCD || l == NULL) {
         return false;
     }
-    cccd_vals[a->aux][link_index(l)] = value & (CCCD_NOTIFY | CCCD_INDICATE);
+    *cccd_val(a->aux, link_index(l)) = value & (CCCD_NOTIFY | CCCD_INDICATE);
     return true;
 }
 
@@ -471,9 +697,12 @@ void bh_gatts_reset_links(void) {
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         srv_links[i].used = false;
         srv_links[i].ind_pending = false;
-        srv_links[i].prep_len = 0;
     }
-    memset(cccd_vals, 0, sizeof(cccd_vals));
+    prep_drop_all();
+    memset(sc_cccd, 0, sizeof(sc_cccd));
+    if (db.mem != NULL) {
+        memset(user_cccds(), 0, (size_t)db.max_cccd * BH_MAX_CONNECTIONS * sizeof(uint16_t));
+    }
 }
 
 void bh_gatts_conn_closed(uint16_t conn_handle) {
@@ -485,7 +714,7 @@ void bh_gatts_conn_closed(uint16_t conn_handle) {
     uint16_t h = l->ind_handle;
     l->used = false;
     l->ind_pending = false;
-    l->prep_len = 0;
+    prep_drop(link_index(l));
     if (pending && h != SC_VALUE_HANDLE) {
         bh_evt_gatts_indicate_done(conn_handle, h, BH_GATTS_IND_DISCONNECTED);
     }
@@ -554,7 +783,7 @@ int bh_gatts_send_update(uint16_t handle) {
     if (a == NULL) {
         return -BH_EINVAL;
     }
-    attr_t *c = a->kind == K_VALUE ? attr_at(a->aux) : NULL;
+    const attr_t *c = a->kind == K_VALUE ? attr_at(a->aux) : NULL;
     if (c == NULL || c->kind != K_CCCD) {
         return 0;
     }
@@ -563,7 +792,7 @@ int bh_gatts_send_update(uint16_t handle) {
     // the caller can simply retry.
     size_t wanted = 0;
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
-        wanted += srv_links[i].used && cccd_vals[c->aux][i] != 0;
+        wanted += srv_links[i].used && *cccd_val(c->aux, i) != 0;
     }
     if (wanted > bh_acl_tx_bulk_room(3 + (size_t)a->len)) {
         return -BH_ENOMEM;
@@ -571,12 +800,12 @@ int bh_gatts_send_update(uint16_t handle) {
     int ret = 0;
     for (size_t i = 0; i < BH_MAX_CONNECTIONS; i++) {
         srv_link_t *l = &srv_links[i];
-        uint16_t bits = cccd_vals[c->aux][i];
+        uint16_t bits = *cccd_val(c->aux, i);
         if (!l->used || bits == 0) {
             continue;
         }
         // Re-read: a previous send may not move values, but stay safe.
-        const uint8_t *data = db.pool + a->off;
+        const uint8_t *data = pool() + a->off;
         int err = 0;
         if (bits & CCCD_NOTIFY) {
             err = bh_gatts_notify(l->handle, handle, data, a->len);
@@ -632,9 +861,10 @@ uint8_t bh_gatts_check_perm(uint16_t flags, bool write, const bh_conn_sec_t *sec
 }
 
 // The value of an attribute with no permission check and no callback, into
-// buf (BH_ATT_VALUE_MAX bytes) or as a pointer into the pool.
+// buf (BUILT_VALUE_MAX bytes) or as a pointer into the pool (valid until a
+// callback runs: the embedding may move the storage).
 static size_t raw_value(uint16_t conn_handle, uint16_t handle, const uint8_t **out, uint8_t *buf) {
-    attr_t *a = attr_at(handle);
+    const attr_t *a = attr_at(handle);
     *out = buf;
     switch (a->kind) {
         case K_SERVICE:
@@ -646,18 +876,18 @@ static size_t raw_value(uint16_t conn_handle, uint16_t handle, const uint8_t **o
             }
             buf[0] = props;
             bh_put_u16(buf + 1, a->aux);
-            attr_t *v = attr_at(a->aux);
+            const attr_t *v = attr_at(a->aux);
             return 3 + attr_uuid(v, buf + 3);
         }
         case K_EXT_PROPS: {
-            attr_t *v = attr_at(handle - 1);
+            const attr_t *v = attr_at(handle - 1);
             // Reliable Write bit when the characteristic allows queued writes.
             bh_put_u16(buf, (v != NULL && v->kind == K_VALUE && (v->flags & BH_GATTS_F_AUX_WRITE)) ? 1 : 0);
             return 2;
         }
         case K_CCCD: {
             srv_link_t *l = link_get(conn_handle);
-            bh_put_u16(buf, l == NULL ? 0 : cccd_vals[a->aux][link_index(l)]);
+            bh_put_u16(buf, l == NULL ? 0 : *cccd_val(a->aux, link_index(l)));
             return 2;
         }
         case K_GAP_NAME: {
@@ -670,7 +900,7 @@ static size_t raw_value(uint16_t conn_handle, uint16_t handle, const uint8_t **o
             bh_put_u16(buf, 0);
             return 2;
         default:
-            *out = db.pool + a->off;
+            *out = pool() + a->off;
             return a->len;
     }
 }
@@ -678,7 +908,7 @@ static size_t raw_value(uint16_t conn_handle, uint16_t handle, const uint8_t **o
 // Whether a client may read this attribute now; 0 or the ATT error. Runs
 // the read-request callback for the embedding's values and descriptors.
 static uint8_t read_check(uint16_t conn_handle, uint16_t handle) {
-    attr_t *a = attr_at(handle);
+    const attr_t *a = attr_at(handle);
     if (a->kind == K_SVC_CHANGED) {
         return BH_ATT_ERR_READ_NOT_PERMITTED; // indicate only
     }
@@ -699,7 +929,7 @@ static uint8_t read_check(uint16_t conn_handle, uint16_t handle) {
 }
 
 static uint8_t write_check(uint16_t conn_handle, uint16_t handle) {
-    attr_t *a = attr_at(handle);
+    const attr_t *a = attr_at(handle);
     switch (a->kind) {
         case K_VALUE:
         case K_DESC:
@@ -717,9 +947,9 @@ static uint8_t write_check(uint16_t conn_handle, uint16_t handle) {
 // Store a remote write (permission already checked). Returns the ATT error
 // or 0; *notify_app tells whether the embedding hears of it.
 static uint8_t write_store(uint16_t conn_handle, uint16_t handle, uint16_t offset, const uint8_t *data, size_t len, bool *notify_app) {
-    attr_t *a = attr_at(handle);
+    const attr_t *at = attr_at(handle);
     *notify_app = false;
-    if (a->kind == K_CCCD) {
+    if (at->kind == K_CCCD) {
         if (offset != 0) {
             return BH_ATT_ERR_INVALID_OFFSET;
         }
@@ -730,23 +960,26 @@ static uint8_t write_store(uint16_t conn_handle, uint16_t handle, uint16_t offse
         if (l == NULL) {
             return BH_ATT_ERR_UNLIKELY;
         }
-        uint16_t *val = &cccd_vals[a->aux][link_index(l)];
+        uint16_t *val = cccd_val(at->aux, link_index(l));
         uint16_t was = *val;
         *val = bh_get_u16(data) & (CCCD_NOTIFY | CCCD_INDICATE);
         bh_conn_t *c = bh_conn_find(conn_handle);
         if (*val != was && c != NULL && c->sec.bonded) {
             bh_smp_cccd_save(conn_handle, &c->sec.bond_id);
         }
-        if (!a->user) {
+        if (!at->user) {
             return 0;
         }
     }
+    // A value of the embedding's (write_check let nothing else through).
+    attr_t *a = attr_mut(handle);
+    uint8_t *p = pool();
     if (a->append) {
         size_t room = a->cap - a->len;
         if (len > room) {
             len = room;
         }
-        memcpy(db.pool + a->off + a->len, data, len);
+        memcpy(p + a->off + a->len, data, len);
         a->len = (uint16_t)(a->len + len);
     } else {
         if (offset > a->len) {
@@ -757,7 +990,7 @@ static uint8_t write_store(uint16_t conn_handle, uint16_t handle, uint16_t offse
             end = a->cap;
         }
         if (end > offset) {
-            memcpy(db.pool + a->off + offset, data, end - offset);
+            memcpy(p + a->off + offset, data, end - offset);
         }
         a->len = (uint16_t)(end > offset ? end : offset);
     }
@@ -802,7 +1035,7 @@ static void handle_find_information(uint16_t conn_handle, const uint8_t *p, size
     size_t n = 2;
     uint8_t format = 0;
     for (uint32_t h = start; h <= range_last(end); h++) {
-        attr_t *a = attr_at((uint16_t)h);
+        const attr_t *a = attr_at((uint16_t)h);
         uint8_t type[16];
         size_t tlen;
         if (a->kind == K_SERVICE) {
@@ -848,11 +1081,12 @@ static bool type_is(const attr_t *a, const uint8_t *uuid, size_t len) {
 }
 
 static uint16_t group_end(uint16_t h) {
-    attr_t *a = attr_at(h);
+    const attr_t *a = attr_at(h);
     return a->kind == K_SERVICE ? a->aux : h;
 }
 
 static void handle_find_by_type_value(uint16_t conn_handle, const uint8_t *p, size_t len, uint16_t mtu) {
+    uint8_t built[BUILT_VALUE_MAX];
     if (len < 7) {
         send_error(conn_handle, p[0], 0, BH_ATT_ERR_INVALID_PDU);
         return;
@@ -866,12 +1100,12 @@ static void handle_find_by_type_value(uint16_t conn_handle, const uint8_t *p, si
     size_t vlen = len - 7;
     size_t n = 1;
     for (uint32_t h = start; h <= range_last(end) && n + 4 <= mtu; h++) {
-        attr_t *a = attr_at((uint16_t)h);
+        const attr_t *a = attr_at((uint16_t)h);
         if (!type_is(a, type, 2)) {
             continue;
         }
         const uint8_t *v;
-        size_t l = raw_value(conn_handle, (uint16_t)h, &v, vbuf);
+        size_t l = raw_value(conn_handle, (uint16_t)h, &v, built);
         bool match = l == vlen && memcmp(v, value, l) == 0;
         if (!match && a->kind == K_SERVICE && (vlen == 2 || vlen == 16)) {
             match = attr_uuid_is(a, value, vlen);
@@ -891,6 +1125,7 @@ static void handle_find_by_type_value(uint16_t conn_handle, const uint8_t *p, si
 }
 
 static void handle_read_by_type(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t built[BUILT_VALUE_MAX];
     if (len != 7 && len != 21) {
         send_error(conn_handle, p[0], 0, BH_ATT_ERR_INVALID_PDU);
         return;
@@ -908,7 +1143,7 @@ static void handle_read_by_type(uint16_t conn_handle, const uint8_t *p, size_t l
     size_t n = 2;
     size_t entry = 0;
     for (uint32_t h = start; h <= range_last(end); h++) {
-        attr_t *a = attr_at((uint16_t)h);
+        const attr_t *a = attr_at((uint16_t)h);
         if (!type_is(a, type, tlen)) {
             continue;
         }
@@ -924,7 +1159,7 @@ static void handle_read_by_type(uint16_t conn_handle, const uint8_t *p, size_t l
             break;
         }
         const uint8_t *v;
-        size_t l = raw_value(conn_handle, (uint16_t)h, &v, vbuf);
+        size_t l = raw_value(conn_handle, (uint16_t)h, &v, built);
         size_t max = (size_t)mtu - 4;
         if (max > 253) {
             max = 253;
@@ -954,6 +1189,7 @@ static void handle_read_by_type(uint16_t conn_handle, const uint8_t *p, size_t l
 }
 
 static void handle_read(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t built[BUILT_VALUE_MAX];
     uint8_t op = p[0];
     if ((op == BH_ATT_READ_REQ && len != 3) || (op == BH_ATT_READ_BLOB_REQ && len != 5)) {
         send_error(conn_handle, op, 0, BH_ATT_ERR_INVALID_PDU);
@@ -974,7 +1210,7 @@ static void handle_read(uint16_t conn_handle, const uint8_t *p, size_t len) {
         return;
     }
     const uint8_t *v;
-    size_t l = raw_value(conn_handle, handle, &v, vbuf);
+    size_t l = raw_value(conn_handle, handle, &v, built);
     if (offset > l) {
         send_error(conn_handle, op, handle, BH_ATT_ERR_INVALID_OFFSET);
         return;
@@ -990,6 +1226,7 @@ static void handle_read(uint16_t conn_handle, const uint8_t *p, size_t len) {
 }
 
 static void handle_read_multiple(uint16_t conn_handle, const uint8_t *p, size_t len) {
+    uint8_t built[BUILT_VALUE_MAX];
     uint8_t op = p[0];
     if (len < 5 || (len - 1) % 2 != 0) {
         send_error(conn_handle, op, 0, BH_ATT_ERR_INVALID_PDU);
@@ -1017,7 +1254,7 @@ static void handle_read_multiple(uint16_t conn_handle, const uint8_t *p, size_t 
     size_t n = 1;
     for (size_t i = 0; i < count && n < mtu; i++) {
         const uint8_t *v;
-        size_t l = raw_value(conn_handle, handles[i], &v, vbuf);
+        size_t l = raw_value(conn_handle, handles[i], &v, built);
         if (l > (size_t)mtu - n) {
             l = mtu - n;
         }
@@ -1050,7 +1287,7 @@ static void handle_read_by_group_type(uint16_t conn_handle, const uint8_t *p, si
     size_t n = 2;
     size_t entry = 0;
     for (uint32_t h = start; h <= range_last(end); h++) {
-        attr_t *a = attr_at((uint16_t)h);
+        const attr_t *a = attr_at((uint16_t)h);
         if (a->kind != K_SERVICE) {
             continue;
         }
@@ -1113,7 +1350,7 @@ static void handle_prepare_write(uint16_t conn_handle, const uint8_t *p, size_t 
         return;
     }
     uint16_t handle = bh_get_u16(p + 1);
-    attr_t *a = attr_at(handle);
+    const attr_t *a = attr_at(handle);
     uint8_t err = a == NULL ? BH_ATT_ERR_INVALID_HANDLE : write_check(conn_handle, handle);
     if (err == 0 && !(a->flags & BH_GATTS_F_AUX_WRITE)) {
         // The API's _FLAG_AUX_WRITE is what allows queued (long and
@@ -1124,22 +1361,49 @@ static void handle_prepare_write(uint16_t conn_handle, const uint8_t *p, size_t 
         send_error(conn_handle, op, handle, err);
         return;
     }
+    // One queue for all links: when it is full, the client whose write
+    // does not fit hears so; what is queued stays (for it and the others).
     srv_link_t *l = link_get(conn_handle);
-    size_t n = len - 5;
-    if (l == NULL || (size_t)l->prep_len + 6 + n > BH_GATTS_PREPARE_QUEUE) {
+    if (l == NULL || !prep_add(link_index(l), handle, bh_get_u16(p + 3), p + 5, len - 5)) {
         send_error(conn_handle, op, handle, BH_ATT_ERR_PREPARE_QUEUE_FULL);
         return;
     }
-    uint8_t *e = l->prep + l->prep_len;
-    bh_put_u16(e, handle);
-    memcpy(e + 2, p + 3, 2); // offset
-    bh_put_u16(e + 4, (uint16_t)n);
-    memcpy(e + 6, p + 5, n);
-    l->prep_len = (uint16_t)(l->prep_len + 6 + n);
     // The response echoes the request.
     memcpy(tx, p, len);
     tx[0] = BH_ATT_PREPARE_WRITE_RSP;
     (void)bh_att_send(conn_handle, tx, len);
+}
+
+// Check a link's queued writes before applying any: 0, or the ATT error
+// with *bad the handle it is about. Offsets must fall within the value as
+// the earlier queued writes leave it.
+static uint8_t prep_check(size_t link, uint16_t *bad) {
+    for (size_t i = 0; i < prep.used; i = prep_next(i)) {
+        if (prep_link(i) != link) {
+            continue;
+        }
+        uint16_t h = prep_handle(i);
+        uint16_t off = prep_offset(i);
+        uint16_t n = prep_len(i);
+        const attr_t *a = attr_at(h);
+        *bad = h;
+        if (a == NULL) {
+            return BH_ATT_ERR_INVALID_HANDLE;
+        }
+        uint32_t vlen = a->len;
+        for (size_t j = 0; j < i; j = prep_next(j)) {
+            if (prep_link(j) == link && prep_handle(j) == h) {
+                vlen = (uint32_t)prep_offset(j) + prep_len(j);
+            }
+        }
+        if (!a->append && off > vlen) {
+            return BH_ATT_ERR_INVALID_OFFSET;
+        }
+        if (a->kind == K_CCCD && (off != 0 || n != 2)) {
+            return BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH;
+        }
+    }
+    return 0;
 }
 
 static void handle_execute_write(uint16_t conn_handle, const uint8_t *p, size_t len) {
@@ -1152,64 +1416,41 @@ static void handle_execute_write(uint16_t conn_handle, const uint8_t *p, size_t 
     if (l == NULL) {
         return;
     }
+    size_t link = link_index(l);
     if (p[1] == 1) {
-        // Validate every queued write before applying any: offsets must
-        // fall within the value as the earlier queued writes leave it.
-        for (size_t i = 0; i < l->prep_len;) {
-            uint16_t h = bh_get_u16(l->prep + i);
-            uint16_t off = bh_get_u16(l->prep + i + 2);
-            uint16_t n = bh_get_u16(l->prep + i + 4);
-            attr_t *a = attr_at(h);
-            uint32_t vlen = a == NULL ? 0 : a->len;
-            for (size_t j = 0; j < i;) {
-                uint16_t hj = bh_get_u16(l->prep + j);
-                uint32_t endj = (uint32_t)bh_get_u16(l->prep + j + 2) + bh_get_u16(l->prep + j + 4);
-                if (hj == h) {
-                    vlen = endj;
-                }
-                j += 6 + bh_get_u16(l->prep + j + 4);
-            }
-            if (a == NULL) {
-                l->prep_len = 0;
-                send_error(conn_handle, op, h, BH_ATT_ERR_INVALID_HANDLE);
-                return;
-            }
-            if (!a->append && off > vlen) {
-                l->prep_len = 0;
-                send_error(conn_handle, op, h, BH_ATT_ERR_INVALID_OFFSET);
-                return;
-            }
-            if (a->kind == K_CCCD && (off != 0 || n != 2)) {
-                l->prep_len = 0;
-                send_error(conn_handle, op, h, BH_ATT_ERR_INVALID_ATTRIBUTE_VALUE_LENGTH);
-                return;
-            }
-            i += 6 + n;
+        uint16_t bad = 0;
+        uint8_t err = prep_check(link, &bad);
+        if (err != 0) {
+            prep_drop(link);
+            send_error(conn_handle, op, bad, err);
+            return;
         }
-        for (size_t i = 0; i < l->prep_len;) {
-            uint16_t h = bh_get_u16(l->prep + i);
-            uint16_t off = bh_get_u16(l->prep + i + 2);
-            uint16_t n = bh_get_u16(l->prep + i + 4);
-            attr_t *a = attr_at(h);
+        // Stored without callbacks in between: the queue cannot change.
+        for (size_t i = 0; i < prep.used; i = prep_next(i)) {
+            if (prep_link(i) != link) {
+                continue;
+            }
+            uint16_t h = prep_handle(i);
+            uint16_t off = prep_offset(i);
+            attr_t *a = attr_mut(h);
             // A queued write starting at 0 replaces the value; later ones
             // extend it.
-            if (!a->append && off <= a->len && (a->kind == K_VALUE || a->kind == K_DESC || a->kind == K_CCCD)) {
-                if (off < a->len) {
-                    a->len = off;
-                }
+            if (a != NULL && !a->append && off < a->len && stores_value(a)) {
+                a->len = off;
             }
             bool app = false;
-            (void)write_store(conn_handle, h, off, l->prep + i + 6, n, &app);
-            a->exec_written |= app;
-            i += 6 + n;
+            (void)write_store(conn_handle, h, off, prep.buf + i + PREP_HDR, prep_len(i), &app);
+            if (app) {
+                a->exec_written = true;
+            }
         }
     }
-    l->prep_len = 0;
+    prep_drop(link);
     uint8_t rsp = BH_ATT_EXECUTE_WRITE_RSP;
     (void)bh_att_send(conn_handle, &rsp, 1);
     // One event per attribute written, however many there were.
-    for (uint16_t h = 1; h <= db.n_attrs; h++) {
-        attr_t *a = attr_at(h);
+    for (uint16_t h = BH_GATTS_FIRST_USER_HANDLE; h <= db.n_attrs; h++) {
+        attr_t *a = attr_mut(h);
         if (a->exec_written) {
             a->exec_written = false;
             bh_evt_gatts_write(conn_handle, h);
@@ -1240,7 +1481,7 @@ static void send_service_changed(void) {
         if (!l->used || !l->sc_pending || l->ind_pending) {
             continue;
         }
-        if (!(cccd_vals[SC_CCCD_SLOT][i] & CCCD_INDICATE)) {
+        if (!(sc_cccd[i] & CCCD_INDICATE)) {
             l->sc_pending = false;
             continue;
         }

@@ -1,11 +1,16 @@
-// GATT server: the attribute database (fixed pools sized in bh_config.h)
-// and the ATT server that serves it. Handles are 1-based; handles 1..5 are
-// the Generic Access service (Device Name, Appearance), always present; the
-// embedding's services follow.
+// GATT server: the attribute database and the ATT server that serves it.
+// Handles are 1-based; handles 1..5 are the Generic Access service (Device
+// Name, Appearance) and 6..9 Generic Attribute (Service Changed), always
+// present and constant; the embedding's services follow.
 //
-// Values live in one packed pool owned here. Each characteristic value and
-// descriptor has a capacity (default BH_GATTS_DEFAULT_CAP); remote writes are
-// truncated to it, local writes raise it. Remote writes never allocate.
+// The embedding's services live in storage the embedding gives (its heap,
+// sized by what it registers; bh_gatts_plan_* say how much): the attribute
+// table, the 128-bit UUIDs and the values, packed. Each characteristic
+// value and descriptor has a capacity (default BH_GATTS_DEFAULT_CAP);
+// remote writes are truncated to it, local writes raise it within the
+// storage's room (the embedding moves the database to a larger storage
+// first, bh_gatts_storage_for / bh_gatts_move_db). Remote writes never need
+// more storage. bh_config.h bounds the sizes (BH_GATTS_MAX_*).
 #ifndef BLEHOST_BH_GATTS_H
 #define BLEHOST_BH_GATTS_H
 
@@ -50,22 +55,55 @@
 #define BH_GATTS_IND_DISCONNECTED (2)
 
 // ---- building the database ----
-// Forget the embedding's services (keep Generic Access). -BH_EBUSY while a
-// request is being served (from inside a read-request callback).
 // Whether a client may read (write false) or write an attribute with these
 // flags over a link with this security: 0 or the ATT error, by the Core's
 // rules (Vol 3 Part C 10.3.1): encryption, key size and authentication
 // each checked; read authorization is left to the read request callback.
 uint8_t bh_gatts_check_perm(uint16_t flags, bool write, const bh_conn_sec_t *sec);
 
-int bh_gatts_reset_db(void);
+// What a set of services needs: call the plan functions with what the
+// add functions will get, in any order, on a zeroed plan.
+typedef struct _bh_gatts_plan_t {
+    uint32_t attrs;   // the embedding's attributes
+    uint32_t uuid128; // of them, with a 32- or 128-bit UUID
+    uint32_t values;  // value bytes at the default capacity
+    uint32_t cccds;   // Client Characteristic Configuration descriptors
+} bh_gatts_plan_t;
+void bh_gatts_plan_service(bh_gatts_plan_t *p, const uint8_t *uuid, size_t uuid_len);
+void bh_gatts_plan_characteristic(bh_gatts_plan_t *p, const uint8_t *uuid, size_t uuid_len, uint16_t flags, bool has_user_cccd);
+void bh_gatts_plan_descriptor(bh_gatts_plan_t *p, const uint8_t *uuid, size_t uuid_len);
+// The storage bytes the planned services need: 0, or -BH_ENOMEM beyond
+// the bounds of bh_config.h (attributes, 128-bit UUIDs, value bytes, CCCDs).
+int bh_gatts_plan_size(const bh_gatts_plan_t *p, size_t *size);
+
+// Forget the embedding's services and take mem (len bytes, at least
+// bh_gatts_plan_size's; 2-byte aligned) as the storage of the services of
+// plan p, added next with bh_gatts_add_*; bytes beyond the plan's are room
+// for values. mem NULL, len 0, p NULL: no storage, the fixed services only.
+// From then on the host keeps no pointer into the previous storage; the
+// queued writes of every link are dropped. -BH_EBUSY while a request is
+// being served (from inside a read-request callback), -BH_ENOMEM (plan
+// beyond the bounds), -BH_EINVAL (len too short, mem misaligned).
+int bh_gatts_reset_db(void *mem, size_t len, const bh_gatts_plan_t *p);
+// The storage's length (0: none).
+size_t bh_gatts_storage_len(void);
+// The storage length with which the value at handle could have capacity
+// cap: bh_gatts_storage_len() when it fits already (or can never fit: the
+// setter then tells why).
+size_t bh_gatts_storage_for(uint16_t handle, size_t cap);
+// Copy the database into mem (len bytes, 2-byte aligned, at least what it
+// uses) and use that from now on; the values, lengths and handles stay.
+// The old storage is no longer touched. Allowed from inside callbacks.
+// -BH_EINVAL (too short, misaligned).
+int bh_gatts_move_db(void *mem, size_t len);
 // Add a primary service / a characteristic / a descriptor of the last
 // characteristic. uuid is little-endian, 2, 4 or 16 bytes (32-bit UUIDs
 // are stored as 128-bit). A characteristic with NOTIFY or INDICATE gets a
 // CCCD right after its value unless has_user_cccd (the embedding adds its
 // own 0x2902 descriptor, which then acts as the CCCD); AUX_WRITE adds a
 // Characteristic Extended Properties descriptor. Return the handle of the
-// service / value / descriptor, or -BH_ENOMEM (a pool is full), -BH_EINVAL
+// service / value / descriptor, or -BH_ENOMEM (beyond the storage's plan),
+// -BH_EINVAL
 // (descriptor without characteristic, bad UUID length), -BH_EBUSY.
 int bh_gatts_add_service(const uint8_t *uuid, size_t uuid_len);
 int bh_gatts_add_characteristic(const uint8_t *uuid, size_t uuid_len, uint16_t flags, bool has_user_cccd);
@@ -83,11 +121,13 @@ bool bh_gatts_cccd_restore(uint16_t conn_handle, uint16_t handle, uint16_t value
 
 // ---- local access to values (characteristic values and descriptors) ----
 // -BH_EINVAL for a handle that is not a value or descriptor of the embedding.
+// *data points into the storage: valid until the next change of the
+// database (a write, a move, a reset).
 int bh_gatts_get_value(uint16_t handle, const uint8_t **data, size_t *len);
 // In append mode, forget the value (after the embedding has read it).
 void bh_gatts_consume(uint16_t handle);
 // Replace the value, raising the capacity to len if needed. -BH_ENOMEM when
-// the pool has no room, -BH_EMSGSIZE above 512 bytes.
+// the storage has no room, -BH_EMSGSIZE above 512 bytes.
 int bh_gatts_set_value(uint16_t handle, const uint8_t *data, size_t len);
 // Set the capacity (the value is truncated) and the append mode.
 // Whether the attribute accumulates writes (set_buffer with append).

@@ -1,8 +1,10 @@
 // Unit tests of the ATT bearer (bh_att.c) and the GATT server (bh_gatts.c)
 // against a fake L2CAP layer: the database layout, every request's answers,
-// the value pool when capacities change, prepare/execute writes, CCCDs and
-// indications with their timeout, and random/truncated PDUs (under ASan and
-// UBSan nothing may read out of bounds).
+// the storage the embedding gives (sized by the plan, moved, released), the
+// value pool when capacities change, prepare/execute writes on one queue
+// shared by two links, CCCDs and indications with their timeout, and
+// random/truncated PDUs (under ASan and UBSan nothing may read out of
+// bounds, nor into a storage given back).
 #include "bh_err.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "blehost.h"
 
 #define CONN (0x0040)
+#define CONN2 (0x0041)
 
 static int failures;
 static int checks;
@@ -30,15 +33,21 @@ static int checks;
 // ---- fakes of the layers below ----
 
 static bh_conn_t the_conn = { .used = true, .handle = CONN };
+static bh_conn_t the_conn2 = { .used = true, .handle = CONN2 };
 static bool conn_up = true;
+static bool conn2_up = false;
 static bh_l2cap_rx_fn_t att_handler;
 static uint8_t last_tx[600];
 static size_t last_len;
+static uint16_t last_conn;
 static int n_tx;
 static size_t tx_queued;
 static uint32_t now_ms;
 
 bh_conn_t *bh_conn_find(uint16_t handle) {
+    if (conn2_up && handle == CONN2) {
+        return &the_conn2;
+    }
     return conn_up && handle == CONN ? &the_conn : NULL;
 }
 
@@ -58,6 +67,7 @@ int bh_l2cap_send(uint16_t conn_handle, uint16_t cid, const uint8_t *data, size_
     }
     memcpy(last_tx, data, len);
     last_len = len;
+    last_conn = conn_handle;
     n_tx++;
     return 0;
 }
@@ -131,6 +141,8 @@ static int n_writes;
 static uint16_t last_write;
 static uint8_t read_reply;
 static int n_read_requests;
+// What a read request handler does besides answering (NULL: nothing).
+static void (*on_read_request)(uint16_t handle);
 static int n_ind_done;
 static uint8_t last_outcome;
 static int n_mtu;
@@ -144,8 +156,10 @@ void bh_evt_gatts_write(uint16_t conn_handle, uint16_t handle) {
 
 uint8_t bh_evt_gatts_read_request(uint16_t conn_handle, uint16_t handle) {
     (void)conn_handle;
-    (void)handle;
     n_read_requests++;
+    if (on_read_request != NULL) {
+        on_read_request(handle);
+    }
     return read_reply;
 }
 
@@ -170,9 +184,13 @@ size_t bh_evt_gap_name(const uint8_t **name) {
 
 // ---- helpers ----
 
-static void rx(const uint8_t *pdu, size_t len) {
+static void rx_on(uint16_t conn, const uint8_t *pdu, size_t len) {
     last_len = 0;
-    att_handler(CONN, BH_L2CAP_CID_ATT, pdu, len);
+    att_handler(conn, BH_L2CAP_CID_ATT, pdu, len);
+}
+
+static void rx(const uint8_t *pdu, size_t len) {
+    rx_on(CONN, pdu, len);
 }
 
 #define RX(...) do { \
@@ -204,14 +222,35 @@ static const uint8_t uart[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0
 static const uint8_t uart_tx[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0, 0x93, 0xf3, 0xa3, 0xb5, 0x03, 0x00, 0x40, 0x6e };
 static const uint8_t uart_rx[16] = { 0x9e, 0xca, 0xdc, 0x24, 0x0e, 0xe5, 0xa9, 0xe0, 0x93, 0xf3, 0xa3, 0xb5, 0x02, 0x00, 0x40, 0x6e };
 
+// The storage the embedding would give: on the heap, so ASan sees any use
+// after it is given back (freed at the next storage_give).
+static void *storage;
+
+static void storage_give(size_t len, const bh_gatts_plan_t *plan) {
+    void *old = storage;
+    storage = len > 0 ? malloc(len) : NULL;
+    CHECK(bh_gatts_reset_db(storage, len, plan) == 0);
+    free(old);
+}
+
+// Roomy storage: 64 attributes, 8 long UUIDs, value bytes for test_value_pool.
+static void storage_roomy(void) {
+    const bh_gatts_plan_t plan = { .attrs = 64, .uuid128 = 8, .values = 2048, .cccds = 8 };
+    size_t size;
+    CHECK(bh_gatts_plan_size(&plan, &size) == 0);
+    storage_give(size, &plan);
+}
+
 // Handles 1-5 are Generic Access, 6-9 Generic Attribute (Service Changed,
 // its CCCD at 9); the embedding's services start at 10: heart rate 10-13
 // (value 12, CCCD 13), UART 14-19 (tx value 16, CCCD 17, rx value 19).
 static void setup_hr_uart(int *hr, int *tx, int *rxh) {
     conn_up = true;
+    conn2_up = false;
     tx_queued = 0;
+    on_read_request = NULL;
     bh_att_init();
-    CHECK(bh_gatts_reset_db() == 0);
+    storage_roomy();
     CHECK(bh_gatts_add_service(u180d, 2) == BH_GATTS_FIRST_USER_HANDLE);
     *hr = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false);
     CHECK(bh_gatts_add_service(uart, 16) == 14);
@@ -332,7 +371,7 @@ static void test_value_pool(void) {
     CHECK(err == -BH_ENOMEM);
     CHECK(bh_gatts_get_value((uint16_t)rxh, &d, &n) == 0 && n == 2 && memcmp(d, "rx", 2) == 0);
     // Remote writes: truncated to capacity; append mode accumulates.
-    CHECK(bh_gatts_reset_db() == 0);
+    storage_roomy();
     CHECK(bh_gatts_add_service(u180d, 2) > 0);
     int w = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_WRITE | BH_GATTS_F_READ, false);
     n_writes = 0;
@@ -648,6 +687,314 @@ static void test_permission_matrix(void) {
     }
 }
 
+// The storage the embedding gives: the plan says exactly how much the
+// services take, bounds are bh_config.h's, values may outgrow the old fixed
+// 8 KB pool, a move keeps everything, and a storage given back is never
+// touched again (ASan: each is freed as soon as the next is given).
+static void test_storage(void) {
+    conn_up = true;
+    conn2_up = false;
+    tx_queued = 0;
+    on_read_request = NULL;
+    bh_att_init();
+    // The plan of HR + UART, as the binding makes it.
+    bh_gatts_plan_t plan = { 0 };
+    bh_gatts_plan_service(&plan, u180d, 2);
+    bh_gatts_plan_characteristic(&plan, u2a37, 2, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false);
+    bh_gatts_plan_service(&plan, uart, 16);
+    bh_gatts_plan_characteristic(&plan, uart_tx, 16, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false);
+    bh_gatts_plan_characteristic(&plan, uart_rx, 16, BH_GATTS_F_WRITE, false);
+    CHECK(plan.attrs == 10 && plan.uuid128 == 3 && plan.values == 3 * BH_GATTS_DEFAULT_CAP && plan.cccds == 2);
+    size_t size;
+    CHECK(bh_gatts_plan_size(&plan, &size) == 0);
+    // Each part costs what it says: a long UUID 16 bytes, a value its default capacity.
+    bh_gatts_plan_t more = plan;
+    more.uuid128++;
+    size_t size2;
+    CHECK(bh_gatts_plan_size(&more, &size2) == 0 && size2 == size + 16);
+    more = plan;
+    bh_gatts_plan_descriptor(&more, u2a37, 2);
+    CHECK(bh_gatts_plan_size(&more, &size2) == 0 && size2 > size + BH_GATTS_DEFAULT_CAP && more.cccds == 2);
+    bh_gatts_plan_characteristic(&more, u2a37, 2, BH_GATTS_F_AUX_WRITE | BH_GATTS_F_INDICATE, false);
+    CHECK(more.attrs == plan.attrs + 1 + 4 && more.cccds == 3);
+    // Beyond the bounds: ENOMEM, nothing changed.
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    CHECK(bh_gatts_set_value((uint16_t)hr, (const uint8_t *)"keep", 4) == 0);
+    const bh_gatts_plan_t too_many[] = {
+        { .attrs = BH_GATTS_MAX_ATTRS - 9 + 1 }, { .uuid128 = BH_GATTS_MAX_UUID128 + 1 },
+        { .values = BH_GATTS_MAX_VALUE_BYTES + 1 }, { .cccds = BH_GATTS_MAX_CCCD },
+    };
+    for (size_t i = 0; i < sizeof(too_many) / sizeof(too_many[0]); i++) {
+        CHECK(bh_gatts_plan_size(&too_many[i], &size2) == -BH_ENOMEM);
+        CHECK(bh_gatts_reset_db(storage, 1 << 20, &too_many[i]) == -BH_ENOMEM);
+    }
+    const bh_gatts_plan_t at_bounds = { .attrs = BH_GATTS_MAX_ATTRS - 9, .uuid128 = BH_GATTS_MAX_UUID128,
+                                        .values = BH_GATTS_MAX_VALUE_BYTES, .cccds = BH_GATTS_MAX_CCCD - 1 };
+    CHECK(bh_gatts_plan_size(&at_bounds, &size2) == 0);
+    // Too short, misaligned: EINVAL, nothing changed.
+    uint16_t small[64];
+    CHECK(bh_gatts_reset_db(small, size - 1, &plan) == -BH_EINVAL);
+    CHECK(bh_gatts_reset_db((uint8_t *)small + 1, size, &plan) == -BH_EINVAL);
+    CHECK(bh_gatts_reset_db(NULL, size, &plan) == -BH_EINVAL);
+    const uint8_t *d;
+    size_t n;
+    CHECK(bh_gatts_get_value((uint16_t)hr, &d, &n) == 0 && n == 4 && memcmp(d, "keep", 4) == 0);
+
+    // Exactly the plan's size: everything fits, one attribute more does not.
+    storage_give(size, &plan);
+    CHECK(bh_gatts_add_service(u180d, 2) == 10);
+    CHECK(bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false) == 12);
+    CHECK(bh_gatts_add_service(uart, 16) == 14);
+    CHECK(bh_gatts_add_characteristic(uart_tx, 16, BH_GATTS_F_READ | BH_GATTS_F_NOTIFY, false) == 16);
+    CHECK(bh_gatts_add_characteristic(uart_rx, 16, BH_GATTS_F_WRITE | BH_GATTS_F_READ, false) == 19);
+    CHECK(bh_gatts_add_descriptor(u2a37, 2, BH_GATTS_F_READ) == -BH_ENOMEM);
+    CHECK(bh_gatts_attr_count() == 19);
+    RX(0x10, 0x0e, 0x00, 0xff, 0xff, 0x00, 0x28);
+    CHECK(last_len == 2 + 20 && memcmp(last_tx + 6, uart, 16) == 0);
+    RX(0x04, 0x13, 0x00, 0x13, 0x00);
+    CHECK(last_len == 2 + 18 && memcmp(last_tx + 4, uart_rx, 16) == 0);
+    // The default capacities are there; a larger value needs a larger storage.
+    uint8_t v[512];
+    for (size_t i = 0; i < sizeof(v); i++) {
+        v[i] = (uint8_t)(i * 7 + 1);
+    }
+    CHECK(bh_gatts_set_value(12, v, 20) == 0 && bh_gatts_set_value(16, v + 1, 20) == 0);
+    CHECK(bh_gatts_set_value(19, v + 2, 20) == 0);
+    CHECK(bh_gatts_storage_len() == size);
+    CHECK(bh_gatts_storage_for(12, 20) == size && bh_gatts_storage_for(12, 5) == size);
+    CHECK(bh_gatts_set_value(12, v, 21) == -BH_ENOMEM);
+    CHECK(bh_gatts_storage_for(12, 512) == size + 512 - 20);
+    CHECK(bh_gatts_storage_for(12, 513) == size); // never fits: set_value says why
+    CHECK(bh_gatts_storage_for(13, 30) == size);  // no value of the embedding's
+    // Moved into a larger storage (the old one freed at once): values,
+    // lengths and handles stay; then the value grows.
+    RX(0x12, 17, 0, 0x01, 0x00); // subscribed: CCCD values live in the storage
+    CHECK(GOT(0x13));
+    size_t big = bh_gatts_storage_for(12, 512);
+    void *moved = malloc(big);
+    CHECK(bh_gatts_move_db((uint8_t *)moved + 1, big - 1) == -BH_EINVAL);
+    CHECK(bh_gatts_move_db(moved, big) == 0);
+    free(storage);
+    storage = moved;
+    CHECK(bh_gatts_storage_len() == big);
+    CHECK(bh_gatts_set_value(12, v, 512) == 0);
+    CHECK(bh_gatts_get_value(16, &d, &n) == 0 && n == 20 && memcmp(d, v + 1, 20) == 0);
+    CHECK(bh_gatts_get_value(19, &d, &n) == 0 && n == 20 && memcmp(d, v + 2, 20) == 0);
+    RX(0x0a, 19, 0);
+    CHECK(last_len == 21 && memcmp(last_tx + 1, v + 2, 20) == 0);
+    RX(0x0c, 12, 0, 0xf0, 0x01);
+    CHECK(last_len == 17 && memcmp(last_tx + 1, v + 0x1f0, 16) == 0);
+    RX(0x04, 0x13, 0x00, 0x13, 0x00);
+    CHECK(last_len == 2 + 18 && memcmp(last_tx + 4, uart_rx, 16) == 0);
+    RX(0x0a, 17, 0);
+    CHECK(GOT(0x0b, 0x01, 0x00));
+    RX(0x0a, 13, 0);
+    CHECK(GOT(0x0b, 0x00, 0x00));
+    n_tx = 0;
+    CHECK(bh_gatts_send_update(16) == 0 && n_tx == 1 && GOT(0x1b, 16, 0, v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+        v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], v[19], v[20]));
+    // Smaller than what is used: refused.
+    CHECK(bh_gatts_move_db(small, sizeof(small)) == -BH_EINVAL);
+
+    // Values well beyond the old fixed 8 KB pool: 40 values of 512 bytes.
+    bh_gatts_plan_t wide = { 0 };
+    bh_gatts_plan_service(&wide, u180d, 2);
+    for (int i = 0; i < 40; i++) {
+        bh_gatts_plan_characteristic(&wide, u2a37, 2, BH_GATTS_F_READ, false);
+    }
+    CHECK(bh_gatts_plan_size(&wide, &size) == 0);
+    size += 40 * (512 - BH_GATTS_DEFAULT_CAP);
+    storage_give(size, &wide);
+    CHECK(bh_gatts_add_service(u180d, 2) == 10);
+    for (int i = 0; i < 40; i++) {
+        int h = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_READ, false);
+        CHECK(h == 12 + 2 * i);
+        v[0] = (uint8_t)i;
+        CHECK(bh_gatts_set_value((uint16_t)h, v, 512) == 0);
+    }
+    uint8_t one = 0;
+    CHECK(bh_gatts_set_value(12, &one, 1) == 0);
+    CHECK(bh_gatts_set_buffer(12, 513, false) == -BH_EMSGSIZE);
+    CHECK(bh_gatts_set_buffer(12, 512, false) == 0);
+    CHECK(bh_gatts_set_value(12, v, 512) == 0);
+    for (int i = 0; i < 40; i++) {
+        CHECK(bh_gatts_get_value((uint16_t)(12 + 2 * i), &d, &n) == 0 && n == 512 && d[0] == (i == 0 ? v[0] : i)
+            && memcmp(d + 1, v + 1, 511) == 0);
+    }
+    RX(0x0c, 12 + 2 * 39, 0, 0xfe, 0x01);
+    CHECK(last_len == 3 && last_tx[1] == v[510] && last_tx[2] == v[511]);
+
+    // Given back: the host forgets it (ASan: freed right away), the fixed
+    // services remain, the old handles are unknown.
+    storage_give(0, NULL);
+    CHECK(bh_gatts_storage_len() == 0 && bh_gatts_attr_count() == 9);
+    CHECK(bh_gatts_get_value(12, &d, &n) == -BH_EINVAL);
+    CHECK(bh_gatts_storage_for(12, 100) == 0);
+    RX(0x0a, 12, 0);
+    CHECK(is_error(0x0a, 12, BH_ATT_ERR_INVALID_HANDLE));
+    RX(0x10, 0x01, 0x00, 0xff, 0xff, 0x00, 0x28);
+    CHECK(GOT(0x11, 6, 1, 0, 5, 0, 0x00, 0x18, 6, 0, 9, 0, 0x01, 0x18));
+    RX(0x0a, 3, 0);
+    CHECK(last_tx[0] == 0x0b);
+    CHECK(bh_gatts_add_service(u180d, 2) == -BH_ENOMEM);
+}
+
+// The read request handler of test_storage_moved_in_callback: the
+// embedding grows a value (by 100 bytes each time), so the database moves
+// (the old storage freed at once).
+static size_t grow_to;
+
+static void grow_in_callback(uint16_t handle) {
+    grow_to += 100;
+    size_t need = bh_gatts_storage_for(handle, grow_to);
+    CHECK(need > bh_gatts_storage_len());
+    void *moved = malloc(need);
+    CHECK(bh_gatts_move_db(moved, need) == 0);
+    free(storage);
+    storage = moved;
+    uint8_t v[512];
+    memset(v, 0x5a, sizeof(v));
+    CHECK(bh_gatts_set_value(handle, v, grow_to) == 0);
+    // Re-registering is refused while the request is served.
+    CHECK(bh_gatts_reset_db(NULL, 0, NULL) == -BH_EBUSY);
+}
+
+static void test_storage_moved_in_callback(void) {
+    int hr, tx, rxh;
+    setup_hr_uart(&hr, &tx, &rxh);
+    bh_gatts_plan_t plan = { 0 };
+    bh_gatts_plan_service(&plan, u180d, 2);
+    bh_gatts_plan_characteristic(&plan, u2a37, 2, BH_GATTS_F_READ, false);
+    bh_gatts_plan_characteristic(&plan, u2a37, 2, BH_GATTS_F_READ, false);
+    size_t size;
+    CHECK(bh_gatts_plan_size(&plan, &size) == 0);
+    storage_give(size, &plan);
+    CHECK(bh_gatts_add_service(u180d, 2) == 10);
+    CHECK(bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_READ, false) == 12);
+    CHECK(bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_READ, false) == 14);
+    CHECK(bh_gatts_set_value(14, (const uint8_t *)"second", 6) == 0);
+    read_reply = 0;
+    grow_to = 0;
+    on_read_request = grow_in_callback;
+    RX(0x0a, 12, 0);
+    CHECK(last_len == 23 && last_tx[0] == 0x0b && last_tx[1] == 0x5a && last_tx[22] == 0x5a);
+    on_read_request = NULL;
+    RX(0x0a, 14, 0);
+    CHECK(GOT(0x0b, 's', 'e', 'c', 'o', 'n', 'd'));
+    // Read By Type across both: the callback of the first moves it again.
+    on_read_request = grow_in_callback;
+    RX(0x08, 12, 0, 14, 0, 0x37, 0x2a);
+    CHECK(last_tx[0] == 0x09 && last_tx[1] == 2 + 19 && last_tx[2] == 12 && last_tx[4] == 0x5a);
+    on_read_request = NULL;
+    storage_give(0, NULL);
+}
+
+// Prepare an 18-byte write of byte c at offset off on conn; true when queued.
+static bool prepare18(uint16_t conn, uint16_t handle, uint16_t off, uint8_t c) {
+    uint8_t p[5 + 18] = { 0x16, (uint8_t)handle, (uint8_t)(handle >> 8), (uint8_t)off, (uint8_t)(off >> 8) };
+    memset(p + 5, c, 18);
+    rx_on(conn, p, sizeof(p));
+    CHECK(last_conn == conn);
+    if (last_tx[0] == 0x17) {
+        p[0] = 0x17;
+        CHECK(got(p, sizeof(p)));
+        return true;
+    }
+    return false;
+}
+
+// One prepare queue for every link: two clients' long writes interleave,
+// each Execute Write applies only its own link's, a full queue answers
+// Prepare Queue Full to the client whose write does not fit, and a link's
+// entries go at its disconnection.
+static void test_shared_prepare_queue(void) {
+    int hr, tx, plain;
+    setup_hr_uart(&hr, &tx, &plain);
+    conn2_up = true;
+    int a = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_WRITE | BH_GATTS_F_AUX_WRITE | BH_GATTS_F_READ, false);
+    int b = bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_WRITE | BH_GATTS_F_AUX_WRITE | BH_GATTS_F_READ, false);
+    CHECK(a == 21 && b == 24);
+    CHECK(bh_gatts_set_buffer((uint16_t)a, 512, false) == 0);
+    CHECK(bh_gatts_set_buffer((uint16_t)b, 512, false) == 0);
+    // Both links write the same attribute and another at once, interleaved.
+    for (uint16_t i = 0; i < 5; i++) {
+        CHECK(prepare18(CONN, (uint16_t)a, (uint16_t)(18 * i), (uint8_t)('a' + i)));
+        CHECK(prepare18(CONN2, (uint16_t)a, (uint16_t)(18 * i), (uint8_t)('A' + i)));
+        CHECK(prepare18(CONN2, (uint16_t)b, (uint16_t)(18 * i), (uint8_t)('0' + i)));
+    }
+    n_writes = 0;
+    rx_on(CONN2, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(GOT(0x19) && last_conn == CONN2 && n_writes == 2);
+    const uint8_t *d;
+    size_t n;
+    CHECK(bh_gatts_get_value((uint16_t)a, &d, &n) == 0 && n == 90 && d[0] == 'A' && d[89] == 'E');
+    CHECK(bh_gatts_get_value((uint16_t)b, &d, &n) == 0 && n == 90 && d[0] == '0' && d[89] == '4');
+    // CONN's writes are still queued, untouched by CONN2's execute.
+    rx_on(CONN, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(GOT(0x19) && last_conn == CONN && n_writes == 3 && last_write == a);
+    CHECK(bh_gatts_get_value((uint16_t)a, &d, &n) == 0 && n == 90 && d[0] == 'a' && d[18] == 'b' && d[89] == 'e');
+    CHECK(bh_gatts_get_value((uint16_t)b, &d, &n) == 0 && n == 90 && d[0] == '0');
+    // Executing again applies nothing: the queue of that link is empty.
+    rx_on(CONN, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(GOT(0x19) && n_writes == 3);
+    // Fill the queue from both links: entries of 7 + 18 bytes.
+    int queued1 = 0, queued2 = 0;
+    for (int i = 0; i < 100; i++) {
+        if (!prepare18(CONN, (uint16_t)a, (uint16_t)(18 * queued1), 'x')) {
+            CHECK(is_error(0x16, (uint16_t)a, BH_ATT_ERR_PREPARE_QUEUE_FULL));
+            break;
+        }
+        queued1++;
+        if (!prepare18(CONN2, (uint16_t)b, (uint16_t)(18 * queued2), 'y')) {
+            CHECK(is_error(0x16, (uint16_t)b, BH_ATT_ERR_PREPARE_QUEUE_FULL));
+            break;
+        }
+        queued2++;
+    }
+    CHECK(queued1 + queued2 == BH_GATTS_PREPARE_QUEUE / (7 + 18));
+    // Full for everyone, and a small write too.
+    CHECK(!prepare18(CONN2, (uint16_t)b, 0, 'z'));
+    CHECK(is_error(0x16, (uint16_t)b, BH_ATT_ERR_PREPARE_QUEUE_FULL) && last_conn == CONN2);
+    // A link that goes gives its room back; the other's writes stay.
+    bh_att_conn_closed(CONN);
+    CHECK(prepare18(CONN2, (uint16_t)b, (uint16_t)(18 * queued2), 'y'));
+    queued2++;
+    n_writes = 0;
+    rx_on(CONN2, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(GOT(0x19) && n_writes == 1 && last_write == b);
+    CHECK(bh_gatts_get_value((uint16_t)b, &d, &n) == 0 && n == (size_t)(18 * queued2) && d[0] == 'y'
+        && d[n - 1] == 'y');
+    CHECK(bh_gatts_get_value((uint16_t)a, &d, &n) == 0 && n == 90 && d[0] == 'a');
+    // A rejected Execute Write (bad offset) drops only that link's writes.
+    CHECK(prepare18(CONN, (uint16_t)a, 0, 'p'));
+    CHECK(prepare18(CONN2, (uint16_t)b, 400, 'q'));
+    rx_on(CONN2, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(is_error(0x18, (uint16_t)b, BH_ATT_ERR_INVALID_OFFSET));
+    rx_on(CONN, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(GOT(0x19));
+    CHECK(bh_gatts_get_value((uint16_t)a, &d, &n) == 0 && n == 18 && d[0] == 'p');
+    // Cancel on one link keeps the other's.
+    CHECK(prepare18(CONN, (uint16_t)a, 0, 'r'));
+    CHECK(prepare18(CONN2, (uint16_t)b, 0, 's'));
+    rx_on(CONN, (const uint8_t[]){ 0x18, 0x00 }, 2);
+    CHECK(GOT(0x19));
+    rx_on(CONN2, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(GOT(0x19));
+    CHECK(bh_gatts_get_value((uint16_t)a, &d, &n) == 0 && d[0] == 'p');
+    CHECK(bh_gatts_get_value((uint16_t)b, &d, &n) == 0 && d[0] == 's');
+    // Re-registering drops every link's queued writes.
+    CHECK(prepare18(CONN2, (uint16_t)b, 0, 't'));
+    storage_roomy();
+    CHECK(bh_gatts_add_service(u180d, 2) == 10);
+    CHECK(bh_gatts_add_characteristic(u2a37, 2, BH_GATTS_F_WRITE | BH_GATTS_F_AUX_WRITE, false) == 12);
+    n_writes = 0;
+    rx_on(CONN2, (const uint8_t[]){ 0x18, 0x01 }, 2);
+    CHECK(GOT(0x19) && n_writes == 0);
+    bh_att_conn_closed(CONN2);
+    conn2_up = false;
+}
+
 int main(void) {
     test_layout_and_discovery();
     test_reads_and_mtu();
@@ -657,6 +1004,10 @@ int main(void) {
     test_cccd_of_bonded_clients();
     test_errors_and_fuzz();
     test_permission_matrix();
+    test_storage();
+    test_storage_moved_in_callback();
+    test_shared_prepare_queue();
+    storage_give(0, NULL);
     if (failures) {
         printf("gatts: %d of %d checks FAILED\n", failures, checks);
         return 1;
