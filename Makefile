@@ -174,7 +174,7 @@ bench: unix qemu
 	$(PYTHON) -m tools.bench --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_gatt --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_board --build $(BUILD_ABS) --unix-binary $(BUILD_ABS)/unix/micropython
-	$(PYTHON) -m tools.bench_ram --build $(BUILD_ABS) --knobs
+	$(PYTHON) -m tools.bench_ram --build $(BUILD_ABS) --knobs --heap --unix-binary $(BUILD_ABS)/unix/micropython
 	$(PYTHON) -m tools.bench_cost --unix-binary $(BUILD_ABS)/unix/micropython \
 	    --results $(BUILD_ABS)/bench-cost.json
 

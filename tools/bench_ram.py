@@ -12,6 +12,12 @@
    -std=c99) at the default configuration and with one bh_config.h knob
    changed at a time, then the documented 1-link small configuration: the
    table README "RAM" shows.
+3. With --heap: what the binding takes from MicroPython's heap at run time
+   on a board of each kind (gc.mem_alloc after gc.collect, before and
+   after): the GATT database of a heart-rate and a UART service, an L2CAP
+   channel's buffers per MTU, and the event ring (rxbuf). Like NimBLE's
+   binding, ours keeps those on the heap, sized by what the application
+   asks for.
 """
 from __future__ import annotations
 
@@ -27,39 +33,62 @@ HOST_DIR = REPO_ROOT / 'lib' / 'blehost'
 BINDING_DIR = REPO_ROOT / 'extmod' / 'bluetooth'
 SIZE_TOOLS = {'unix': 'size', 'unix-san': 'size', 'qemu': 'arm-none-eabi-size'}
 
-# (knob, values to show); the default is bh_config.h's.
+# (knob, values to show); the default is bh_config.h's (or the layer's header).
 KNOBS: list[tuple[str, list[int]]] = [
     ('BH_MAX_CONNECTIONS', [1, 2, 8]),
-    ('BH_HCI_RX_QUEUE', [1024, 2048]),
-    ('BH_ACL_TX_QUEUE_LEN', [4, 8]),
+    ('BH_HCI_RX_QUEUE', [1294, 2068]),
+    ('BH_ACL_TX_QUEUE_BYTES', [2100, 4096]),
+    ('BH_ACL_TX_RESERVED', [2]),
     ('BH_L2CAP_TX_MAX_PAYLOAD', [251]),
     ('BH_L2CAP_RX_MAX_PAYLOAD', [251]),
-    ('BH_GATTS_MAX_ATTRS', [40, 80]),
-    ('BH_GATTS_VALUE_POOL', [2048, 4096]),
-    ('BH_GATTS_MAX_CCCD', [8]),
-    ('BH_GATTS_MAX_UUID128', [8]),
-    ('BH_GATTS_PREPARE_QUEUE', [256]),
+    ('BH_GATTS_PREPARE_QUEUE', [512, 1472]),
+    ('BH_GATTC_VALUE_BUFS', [1, 4]),
+    ('BH_GATTC_QUEUE_DATA', [512]),
     ('BH_GATTC_QUEUE_LEN', [2]),
-    ('BH_GATTC_QUEUE_DATA', [256]),
-    ('BH_COC_MTU_MAX', [256, 512]),
+    ('BH_HCI_CMD_QUEUE_LEN', [4]),
 ]
 # The documented small configuration (README "RAM"): one link, everything
 # sized for one peer with 251-octet PDUs and an ATT MTU of 247.
 SMALL = {
     'BH_MAX_CONNECTIONS': 1,
-    'BH_HCI_RX_QUEUE': 2048,
-    'BH_ACL_TX_QUEUE_LEN': 4,
     'BH_L2CAP_TX_MAX_PAYLOAD': 251,
     'BH_L2CAP_RX_MAX_PAYLOAD': 251,
-    'BH_GATTS_MAX_ATTRS': 40,
-    'BH_GATTS_VALUE_POOL': 2048,
-    'BH_GATTS_MAX_CCCD': 8,
-    'BH_GATTS_MAX_UUID128': 8,
-    'BH_GATTS_PREPARE_QUEUE': 256,
+    'BH_GATTS_PREPARE_QUEUE': 600,
+    'BH_GATTC_QUEUE_DATA': 512,
     'BH_GATTC_QUEUE_LEN': 2,
-    'BH_GATTC_QUEUE_DATA': 256,
-    'BH_COC_MTU_MAX': 256,
+    'BH_HCI_CMD_QUEUE_LEN': 4,
 }
+
+# Run on a board: heap bytes the binding holds for each part.
+HEAP_CODE = '''
+import bluetooth, gc
+def used():
+    gc.collect()
+    return gc.mem_alloc()
+U = bluetooth.UUID
+R, W, N = bluetooth.FLAG_READ, bluetooth.FLAG_WRITE, bluetooth.FLAG_NOTIFY
+HR = (U(0x180D), ((U(0x2A37), R | N),))
+UART = (U('6E400001-B5A3-F393-E0A9-E50E24DCCA9E'),
+        ((U('6E400003-B5A3-F393-E0A9-E50E24DCCA9E'), R | N),
+         (U('6E400002-B5A3-F393-E0A9-E50E24DCCA9E'), W)))
+before = used()
+ble = bluetooth.BLE()
+ble.active(True)
+ring = used() - before
+before = used()
+ble.gatts_register_services((HR, UART))
+db = used() - before
+res = [ring, ble.config('rxbuf'), db]
+for mtu in (256, 1024):
+    before = used()
+    ble.l2cap_listen(0x80, mtu)
+    res.append(used() - before)
+    ble.active(False)
+    ble.active(True)
+ble.active(False)
+print(*res)
+'''
+HEAP_MTUS = (256, 1024)
 
 
 def data_bss(objects: list[Path], tool: str) -> tuple[int, int]:
@@ -119,11 +148,42 @@ def knob_table() -> None:
         print(f'  small configuration (1 link, README "RAM"): {small} B ({small / 1024:.1f} KB)')
 
 
+def heap_figures(kind: str, build: Path, unix_binary: Path | None) -> list[int]:
+    """HEAP_CODE's figures on one board of `kind`: BLE object and ring, rxbuf, database,
+    then one channel per MTU of HEAP_MTUS."""
+    from mpremote.transport_serial import SerialTransport
+
+    from tools.boards import Rig
+
+    rig = Rig([kind], build=build, unix_binary=unix_binary)
+    try:
+        rig.start()
+        transport = SerialTransport(rig.boards[0].port, baudrate=115200)
+        try:
+            transport.enter_raw_repl(soft_reset=False)
+            return [int(x) for x in transport.exec(HEAP_CODE).split()]
+        finally:
+            transport.close()
+    finally:
+        rig.close()
+
+
+def heap_table(build: Path, unix_binary: Path | None) -> None:
+    for kind in ('unix', 'qemu'):
+        ring, rxbuf, db, *channels = heap_figures(kind, build, unix_binary)
+        per_mtu = ', '.join(f'MTU {mtu}: {b} B' for mtu, b in zip(HEAP_MTUS, channels))
+        print(f'  {kind}: the BLE object and its event ring {ring} B (rxbuf {rxbuf}); GATT database of a heart-rate '
+              f'and a UART service {db} B; an L2CAP channel {per_mtu}')
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m tools.bench_ram', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--build', type=Path, default=REPO_ROOT / 'build')
     parser.add_argument('--knobs', action='store_true', help='also the per-knob table')
+    parser.add_argument('--heap', action='store_true',
+                        help='also the heap the binding takes at run time, on a board of each kind')
+    parser.add_argument('--unix-binary', type=Path, help='the unix board for --heap')
     args = parser.parse_args(argv)
     print('static RAM (.data + .bss) of lib/blehost + extmod/bluetooth:')
     for kind in ('unix', 'qemu'):
@@ -137,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.knobs:
         print('RAM per configuration knob (lib/blehost, x86-64, one knob at a time):')
         knob_table()
+    if args.heap:
+        print('MicroPython heap the binding takes at run time (not static RAM):')
+        heap_table(args.build, args.unix_binary)
     return 0
 
 
