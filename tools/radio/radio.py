@@ -15,6 +15,8 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import select
+import selectors
 import threading
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
@@ -32,6 +34,26 @@ logger = logging.getLogger(__name__)
 T = TypeVar('T')
 
 START_TIMEOUT_S = 10.0
+FD_SETSIZE = 1024  # select()'s limit on descriptor numbers
+
+
+class PreciseEpollSelector(selectors.EpollSelector):
+    """epoll with a sub-millisecond timeout. epoll_wait counts whole
+    milliseconds and asyncio rounds a timer's wait up to the next one, so
+    every air slot (1.4 ms for a 251-octet PDU on LE 2M) would end up to a
+    millisecond late; select() on the epoll descriptor (readable when any of
+    its descriptors is) waits in microseconds, then epoll collects what is
+    ready without waiting."""
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        epoll_fd = self._selector.fileno()  # type: ignore[attr-defined]
+        if timeout is not None and timeout > 0 and epoll_fd < FD_SETSIZE:
+            try:
+                select.select([epoll_fd], [], [], timeout)
+            except InterruptedError:
+                pass
+            timeout = 0
+        return super().select(timeout)
 
 
 def public_address_for(index: int) -> str:
@@ -136,7 +158,7 @@ class Radio:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self, ready: concurrent.futures.Future[None]) -> None:
-        loop = asyncio.new_event_loop()
+        loop = asyncio.SelectorEventLoop(PreciseEpollSelector())
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(ready))
