@@ -85,9 +85,10 @@ controllers (see tests/test_radio.py for the proof of each):
       `capabilities=LEGACY` keeps the old 27-octet LE 1M controller (proven
       in tests/test_radio_dle.py);
   (z) with the radio's connection_events option, data moves only inside
-      connection events at the link's interval, towards a peripheral with
-      latency only at the events it listens to (air.EventTiming; off by
-      default; tests/test_radio_events.py);
+      connection events at the link's interval, both directions taking
+      turns in the same events, towards a peripheral with latency only at
+      the events it listens to (air.EventTiming; off by default;
+      tests/test_radio_events.py);
   (y) controller-to-host flow control (hostflow.py): with Host_Buffer_Size
       given and flow control on, the host never holds more ACL packets than
       it said, each no longer than it said; Host Number Of Completed Packets
