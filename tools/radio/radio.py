@@ -37,8 +37,6 @@ T = TypeVar('T')
 
 START_TIMEOUT_S = 10.0
 FD_SETSIZE = 1024  # select()'s limit on descriptor numbers
-
-
 PR_SET_TIMERSLACK = 29  # prctl option (linux/prctl.h)
 RADIO_TIMER_SLACK_NS = 1000
 
@@ -55,7 +53,11 @@ def tighten_timer_slack() -> None:
         pass
 
 
-class PreciseEpollSelector(selectors.EpollSelector):
+HAVE_EPOLL = hasattr(selectors, 'EpollSelector')  # Linux
+_EPOLL: type = getattr(selectors, 'EpollSelector', selectors.DefaultSelector)
+
+
+class PreciseEpollSelector(_EPOLL):
     """epoll with a sub-millisecond timeout. epoll_wait counts whole
     milliseconds and asyncio rounds a timer's wait up to the next one, so
     every air slot (1.4 ms for a 251-octet PDU on LE 2M) would end up to a
@@ -177,7 +179,8 @@ class Radio:
 
     def _run(self, ready: concurrent.futures.Future[None]) -> None:
         tighten_timer_slack()  # this thread only: the radio's own
-        loop = asyncio.SelectorEventLoop(PreciseEpollSelector())
+        loop = (asyncio.SelectorEventLoop(PreciseEpollSelector()) if HAVE_EPOLL
+                else asyncio.new_event_loop())
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(ready))
