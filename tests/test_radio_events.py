@@ -2,8 +2,9 @@
 
 Fix (z) of tools/radio/controller.py (air.EventTiming, link.py): with
 Radio(connection_events=True) ACL data leaves only inside connection events
-at the link's interval, back to back while the sender has more, and towards
-a peripheral with latency only at the events it listens to. Off by default.
+at the link's interval, back to back while the sender has more, both
+directions taking turns in each event, and towards a peripheral with
+latency only at the events it listens to. Off by default.
 """
 from __future__ import annotations
 
@@ -102,6 +103,26 @@ def test_a_flood_goes_back_to_back_inside_events(radio: Radio, hosts: list[HciCl
     anchor = anchor_of(radio, 0)
     events = {int((t - air_s(200) - anchor) // INTERVAL_S) for t in times}
     assert len(events) <= 20 // 2, sorted(events)
+
+
+def test_both_directions_share_each_event(radio: Radio, hosts: list[HciClient]) -> None:
+    central, peripheral = connect(hosts)
+    to_peripheral = record_deliveries(radio, 1)
+    to_central = record_deliveries(radio, 0)
+    time.sleep(INTERVAL_S * 2)  # past the link's second event: data may flow
+    for index in range(20):
+        hosts[0].send_acl(central, pdu(index, 200), PB_FIRST_NON_FLUSHABLE)
+        hosts[1].send_acl(peripheral, pdu(index, 200), PB_FIRST_NON_FLUSHABLE)
+    wait_count(to_peripheral, 20)
+    wait_count(to_central, 20)
+    # 40 PDUs of 5.3 ms, five to an event of 30 ms: on one air they need
+    # eight events; each direction on an air of its own would be done in four.
+    times = sorted(to_peripheral + to_central)
+    started = [t - air_s(200) for t in times]
+    assert started[-1] - started[0] >= 7 * INTERVAL_S - air_s(200), (
+        f'{(started[-1] - started[0]) * 1e3:.0f} ms')
+    # And the two take turns: neither waits for the other to finish.
+    assert min(to_central) < max(to_peripheral) and min(to_peripheral) < max(to_central)
 
 
 def test_an_idle_peripheral_with_latency_hears_only_every_l_plus_1_events(

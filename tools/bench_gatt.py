@@ -8,23 +8,36 @@
    gatts_notify allows after an MTU exchange; the client board counts them in
    its IRQ handler (ticks_us between the first and the last), checks the
    sequence, and reports config('rxbuf_dropped') (events its ring dropped).
-2. gattc_write with response: round trip from the call to _IRQ_GATTC_WRITE_DONE
-   (200 writes of 1 byte).
-3. Write without response throughput: the client board sends COUNT writes
+2. Write without response throughput: the client board sends COUNT writes
    of MTU-3 bytes (gattc_write mode 0); the server board counts them in its
    _IRQ_GATTS_WRITE handler (ticks_us between the first and the last).
-4. L2CAP channel throughput on the same link: the client board sends COUNT/10
+3. Indication throughput: the server board sends COUNT/4 indications of
+   MTU-3 bytes, each after the previous one's _IRQ_GATTS_INDICATE_DONE (an
+   indication waits for its confirmation); the client board times them in
+   its _IRQ_GATTC_INDICATE handler.
+4. Write with response throughput: the client board sends COUNT/4 writes
+   of MTU-3 bytes (gattc_write mode 1), each after the previous one's
+   _IRQ_GATTC_WRITE_DONE; the server board times them in _IRQ_GATTS_WRITE.
+   Also the round trip of 200 one-byte writes (call to _IRQ_GATTC_WRITE_DONE).
+5. L2CAP channel throughput on the same link: the client board sends COUNT/10
    SDUs of 512 bytes (MTU 512 both sides), waiting for _IRQ_L2CAP_SEND_READY
    when l2cap_send says stalled; the server board reads them in its
    _IRQ_L2CAP_RECV handler (ticks_us from the first read to the last).
 Each rate is printed next to the air's bound for the link as the radio has
-it (PHY, data length, MIC; README "Throughput" has the formula) and the
-ratio. The run is made twice: on the current radio (the boards settle 251-
-octet PDUs and LE 2M by themselves) and on the old 27-octet LE 1M one.
+it (PHY, data length, MIC; README "Throughput" has t(n)) and the ratio. A
+stream of PDUs of L octets carrying S octets of data each is bounded by
+S / t(L), t(L) summed over the LL PDUs of L. An indication (or a write
+request) waits for its confirmation (its response) before the next one
+goes: its bound is S / (t(L) + t(5)), the indication's LL PDUs with their
+acknowledgements and inter-frame spaces, then the 5-octet L2CAP PDU of the
+confirmation (the response) with its own, in the other direction. The run
+is made on the current radio (the boards settle 251-octet PDUs and LE 2M by
+themselves) and on the old 27-octet LE 1M one; a table closes it.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -41,6 +54,7 @@ SERVER_SETUP = '''ble.config(mtu={mtu})
     bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY | bluetooth.FLAG_WRITE),)),))
 conn = None
 wr = {{'n': 0, 't0': 0, 't1': 0}}
+ind = {{'done': 0}}
 def irq(e, d):
     global conn
     if e == 1:
@@ -51,14 +65,23 @@ def irq(e, d):
             wr['t0'] = now
         wr['t1'] = now
         wr['n'] += 1
+    elif e == 20:
+        ind['done'] += 1
 ble.irq(irq)
 ble.gap_advertise(20000)
 '''
 
 CLIENT_SETUP = '''ble.config(mtu={mtu}, rxbuf={rxbuf})
 st = {{'n': 0, 'bytes': 0, 'seq': -1, 'bad': 0, 't0': 0, 't1': 0, 'conn': None, 'mtu': 0, 'wd': 0}}
+ci = {{'n': 0, 't0': 0, 't1': 0}}
 def irq(e, d):
-    if e == 18:
+    if e == 19:
+        now = time.ticks_us()
+        if ci['n'] == 0:
+            ci['t0'] = now
+        ci['t1'] = now
+        ci['n'] += 1
+    elif e == 18:
         now = time.ticks_us()
         if st['n'] == 0:
             st['t0'] = now
@@ -86,6 +109,26 @@ for i in range({count}):
     buf[0] = i & 0xff
     buf[1] = (i >> 8) & 0xff
     ble.gatts_notify(conn, h, buf)
+ts = time.ticks_diff(time.ticks_ms(), t0)
+'''
+
+SERVER_INDICATE = '''ibuf = bytearray({size})
+t0 = time.ticks_ms()
+for i in range({count}):
+    d0 = ind['done']
+    ble.gatts_indicate(conn, h, ibuf)
+    while ind['done'] == d0:
+        time.sleep_ms(0)
+ts = time.ticks_diff(time.ticks_ms(), t0)
+'''
+
+CLIENT_WRITE_RESPONSE_FLOOD = '''wbuf = bytearray({size})
+t0 = time.ticks_ms()
+for i in range({count}):
+    w0 = st['wd']
+    ble.gattc_write(st['conn'], {handle}, wbuf, 1)
+    while st['wd'] == w0:
+        time.sleep_ms(0)
 ts = time.ticks_diff(time.ticks_ms(), t0)
 '''
 
@@ -197,17 +240,50 @@ def air_of(rig: Rig, board_index: int) -> AirProfile:
     return AirProfile(phy=tx_phy, ack_phy=rx_phy, payload_octets=octets)
 
 
-def bound_text(rate: float, payload: int, pdu_length: int, air: AirProfile) -> str:
-    """The air's bound for `payload` octets carried in L2CAP PDUs of
-    `pdu_length`, and the measured rate's share of it."""
-    bound = payload / (air.pdu_us(pdu_length) / 1e6)
-    return (f'; air bound {bound:.0f} B/s (LE {air.phy}M, {air.payload_octets}-octet PDUs) '
-            f'-> {rate / bound:.0%} of it')
+ATT_HEADER = 3  # opcode and handle of a notification, indication or write
+L2CAP_HEADER = 4
+ANSWER_PDU = L2CAP_HEADER + 1  # a confirmation or write response: its opcode
+
+
+@dataclasses.dataclass
+class Row:
+    """One measured rate next to its air bound."""
+
+    name: str
+    rate: float  # B/s
+    bound: float  # B/s
+    formula: str
+
+    @property
+    def share(self) -> float:
+        return self.rate / self.bound
+
+
+def stream_row(name: str, rate: float, payload: int, pdu_length: int, air: AirProfile) -> Row:
+    """PDUs of `pdu_length` back to back on one direction, `payload` octets each."""
+    air_us = air.pdu_us(pdu_length)
+    return Row(name, rate, payload / (air_us / 1e6),
+               f'{payload} B / t({pdu_length}) = {payload} B / {air_us} us')
+
+
+def round_trip_row(name: str, rate: float, payload: int, pdu_length: int, air: AirProfile,
+                   back: AirProfile) -> Row:
+    """A PDU of `pdu_length` one way, then a 5-octet answer the other way,
+    before the next one goes."""
+    there, answer = air.pdu_us(pdu_length), back.pdu_us(ANSWER_PDU)
+    return Row(name, rate, payload / ((there + answer) / 1e6),
+               f'{payload} B / (t({pdu_length}) + t\'({ANSWER_PDU})) = {payload} B / '
+               f'({there} + {answer}) us')
+
+
+def row_text(row: Row, air: AirProfile) -> str:
+    return (f'; air bound {row.bound:.0f} B/s (LE {air.phy}M, {air.payload_octets}-octet PDUs: '
+            f'{row.formula}) -> {row.share:.0%} of it')
 
 
 def notification_throughput(server: Board, client: Board, mtu: int, count: int,
-                            air: AirProfile) -> str:
-    size = mtu - 3
+                            air: AirProfile) -> tuple[str, Row]:
+    size = mtu - ATT_HEADER
     server.exec(SERVER_FLOOD.format(size=size, count=count), timeout=300)
     # Notifications the client's ring dropped never arrive: wait for all, or
     # for the flow to stop.
@@ -218,36 +294,73 @@ def notification_throughput(server: Board, client: Board, mtu: int, count: int,
     span = (st['t1'] - st['t0']) / 1e6
     # The first notification arrives at t0: the span carries the rest.
     rate = (st['bytes'] - size) / span
+    row = stream_row(f'notifications, {size} B', rate, size, L2CAP_HEADER + ATT_HEADER + size,
+                     air)
     return (f'notify mtu {mtu}: {st["n"]}/{count} notifications of {size} B received, '
             f'{st["bad"]} out of order/lost, {dropped} dropped by the client ring; '
             f'receive span {span:.3f} s -> {st["n"] / span:.0f} notif/s, '
-            f'{rate:.0f} B/s; server send loop {send_ms} ms'
-            + bound_text(rate, size, 4 + 3 + size, air))
+            f'{rate:.0f} B/s; server send loop {send_ms} ms' + row_text(row, air)), row
 
 
 def write_throughput(server: Board, client: Board, mtu: int, count: int,
-                     air: AirProfile) -> str:
-    size = mtu - 3
+                     air: AirProfile) -> tuple[str, Row]:
+    size = mtu - ATT_HEADER
     client.exec(CLIENT_WRITE_FLOOD.format(size=size, count=count, handle=server.eval('h')),
                 timeout=300)
     wait_until(lambda: server.eval("wr['n']") >= count, 60)
     wr = server.eval('wr')
     span = (wr['t1'] - wr['t0']) / 1e6
     rate = (wr['n'] - 1) * size / span
+    row = stream_row(f'writes without response, {size} B', rate, size,
+                     L2CAP_HEADER + ATT_HEADER + size, air)
     return (f'write without response mtu {mtu}: {wr["n"]}/{count} writes of {size} B; '
             f'receive span {span:.3f} s -> {rate:.0f} B/s; client send loop '
-            f'{client.eval("ts")} ms' + bound_text(rate, size, 4 + 3 + size, air))
+            f'{client.eval("ts")} ms' + row_text(row, air)), row
+
+
+def indication_throughput(server: Board, client: Board, mtu: int, count: int,
+                          air: AirProfile, back: AirProfile) -> tuple[str, Row]:
+    size = mtu - ATT_HEADER
+    server.exec(SERVER_INDICATE.format(size=size, count=count), timeout=300)
+    wait_until(lambda: client.eval("ci['n']") >= count, 60)
+    ci = client.eval('ci')
+    span = (ci['t1'] - ci['t0']) / 1e6
+    # Between the first and the last, n - 1 round trips.
+    rate = (ci['n'] - 1) * size / span
+    row = round_trip_row(f'indications, {size} B (each confirmed)', rate, size,
+                         L2CAP_HEADER + ATT_HEADER + size, air, back)
+    return (f'indicate mtu {mtu}: {ci["n"]}/{count} indications of {size} B, one at a time; '
+            f'receive span {span:.3f} s -> {ci["n"] / span:.0f} ind/s, {rate:.0f} B/s; '
+            f'server loop {server.eval("ts")} ms' + row_text(row, air)), row
+
+
+def write_response_throughput(server: Board, client: Board, mtu: int, count: int,
+                              air: AirProfile, back: AirProfile) -> tuple[str, Row]:
+    size = mtu - ATT_HEADER
+    server.exec("wr['n'] = 0")
+    client.exec(CLIENT_WRITE_RESPONSE_FLOOD.format(size=size, count=count,
+                                                   handle=server.eval('h')), timeout=300)
+    wait_until(lambda: server.eval("wr['n']") >= count, 60)
+    wr = server.eval('wr')
+    span = (wr['t1'] - wr['t0']) / 1e6
+    rate = (wr['n'] - 1) * size / span
+    row = round_trip_row(f'writes with response, {size} B', rate, size,
+                         L2CAP_HEADER + ATT_HEADER + size, air, back)
+    return (f'write with response mtu {mtu}: {wr["n"]}/{count} writes of {size} B, one at a '
+            f'time; receive span {span:.3f} s -> {wr["n"] / span:.0f} writes/s, {rate:.0f} B/s; '
+            f'client loop {client.eval("ts")} ms' + row_text(row, air)), row
 
 
 def write_round_trip(server: Board, client: Board) -> str:
     client.exec(CLIENT_WRITES.format(handle=server.eval('h')), timeout=120)
     r = client.eval('rtt')
-    return (f'gattc_write mode=1 round trip: median {r[len(r) // 2] / 1000:.2f} ms, '
+    return (f'gattc_write mode=1 round trip (1 B): median {r[len(r) // 2] / 1000:.2f} ms, '
             f'p90 {r[int(len(r) * 0.9)] / 1000:.2f} ms, min {r[0] / 1000:.2f} ms, '
             f'max {r[-1] / 1000:.2f} ms (n={len(r)})')
 
 
-def l2cap_throughput(server: Board, client: Board, count: int, air: AirProfile) -> str:
+def l2cap_throughput(server: Board, client: Board, count: int,
+                     air: AirProfile) -> tuple[str, Row]:
     server.exec(L2CAP_RECEIVER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
     client.exec(L2CAP_SENDER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
     wait_until(lambda: client.eval("l2['cid']") is not None, 10)
@@ -259,9 +372,20 @@ def l2cap_throughput(server: Board, client: Board, count: int, air: AirProfile) 
     # The first SDU's bytes arrive at t0: the span carries the rest.
     rate = (l2['n'] - L2CAP_MTU) / span
     # One K-frame per SDU (our MPS is MTU + 2): header 4, SDU length 2.
+    row = stream_row(f'L2CAP channel, SDUs of {L2CAP_MTU} B', rate, L2CAP_MTU,
+                     L2CAP_HEADER + 2 + L2CAP_MTU, air)
     return (f'l2cap: {l2["n"]}/{total} B in {count} SDUs of {L2CAP_MTU} B; receive span '
             f'{span:.3f} s -> {rate:.0f} B/s; sender loop {client.eval("ts")} ms'
-            + bound_text(rate, L2CAP_MTU, 4 + 2 + L2CAP_MTU, air))
+            + row_text(row, air)), row
+
+
+def grouped(value: float) -> str:
+    """12 345 (thousands apart, as the README writes them)."""
+    return f'{value:,.0f}'.replace(',', ' ')
+
+
+RADIOS = {'current': 'current controllers (251-octet PDUs, LE 2M)',
+          'old': 'old controllers (27-octet PDUs, LE 1M only)'}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,16 +398,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--client-rxbuf', type=int, default=1024)
     parser.add_argument('--kind', choices=('unix', 'qemu'), default='unix',
                         help='board kind of both boards (default unix)')
+    parser.add_argument('--radio', choices=(*RADIOS, 'both'), default='both',
+                        help='which controllers (default both, the current one first)')
     args = parser.parse_args(argv)
 
-    for legacy in (False, True):
-        print('radio: ' + ('old controllers (27-octet PDUs, LE 1M only)' if legacy
-                           else 'current controllers (251-octet PDUs, LE 2M)'), flush=True)
-        run(args, legacy)
+    results: dict[str, list[Row]] = {}
+    for radio in (RADIOS if args.radio == 'both' else [args.radio]):
+        print(f'radio: {RADIOS[radio]}', flush=True)
+        results[radio] = run(args, radio == 'old')
+    print(f'\n{args.kind} boards, MTU {args.mtu}: rate (air bound, share)')
+    names = next(iter(results.values()))
+    print('| data | ' + ' | '.join(f'{radio} radio' for radio in results) + ' |')
+    print('|---|' + '---|' * len(results))
+    for index, row in enumerate(names):
+        cells = [f'{grouped(rows[index].rate)} B/s ({grouped(rows[index].bound)}, '
+                 f'{rows[index].share:.0%})' for rows in results.values()]
+        print(f'| {row.name} | ' + ' | '.join(cells) + ' |')
     return 0
 
 
-def run(args: argparse.Namespace, legacy: bool) -> None:
+def run(args: argparse.Namespace, legacy: bool) -> list[Row]:
+    rows: list[Row] = []
     with Rig([args.kind] * 2, unix_binary=args.unix_binary, legacy_controllers=legacy) as rig:
         client, server = [Board(b.port, kind=args.kind, name=f'{args.kind[0]}{b.index}',
                                 address=b.controller.address_bytes, controller=b.index)
@@ -292,16 +427,27 @@ def run(args: argparse.Namespace, legacy: bool) -> None:
             mtu = connect(server, client, args.mtu, args.client_rxbuf)
             time.sleep(0.5)  # the data length and PHY updates settle
             server_air, client_air = air_of(rig, server.controller), air_of(rig, client.controller)
-            print('  ' + notification_throughput(server, client, mtu, args.count, server_air),
-                  flush=True)
-            print('  ' + write_throughput(server, client, mtu, args.count, client_air),
-                  flush=True)
-            print('  ' + write_round_trip(server, client), flush=True)
-            print('  ' + l2cap_throughput(server, client, max(args.count // 10, 2), client_air),
-                  flush=True)
+            round_trips = max(args.count // 4, 2)
+            steps: list[Callable[[], tuple[str, Row]]] = [
+                lambda: notification_throughput(server, client, mtu, args.count, server_air),
+                lambda: write_throughput(server, client, mtu, args.count, client_air),
+                lambda: indication_throughput(server, client, mtu, round_trips, server_air,
+                                              client_air),
+                lambda: write_response_throughput(server, client, mtu, round_trips, client_air,
+                                                  server_air),
+                lambda: l2cap_throughput(server, client, max(args.count // 10, 2), client_air),
+            ]
+            for index, step in enumerate(steps):
+                if index == len(steps) - 1:
+                    # Before the L2CAP step: it replaces the boards' IRQ handlers.
+                    print('  ' + write_round_trip(server, client), flush=True)
+                text, row = step()
+                print('  ' + text, flush=True)
+                rows.append(row)
         finally:
             for board in (client, server):
                 board.close()
+    return rows
 
 
 if __name__ == '__main__':

@@ -69,11 +69,13 @@ LEGACY_AIR = AirProfile()
 
 @dataclasses.dataclass(frozen=True)
 class EventTiming:
-    """Connection events of one direction of a link (Core Vol 6 Part B
-    4.5.1, 4.5.6): events start every `interval_s` from `anchor_s` (loop
-    time). An event carries PDUs back to back while the sender has more
-    (More Data), for at most `event_length_s`; once the sender runs dry the
-    event closes and new data waits for the next one. Towards the
+    """Connection events of a link as one direction's PDUs see them (Core
+    Vol 6 Part B 4.5.1, 4.5.6): events start every `interval_s` from
+    `anchor_s` (loop time). An event carries PDUs back to back while a
+    sender has more (More Data), for at most `event_length_s`; once the air
+    falls idle the event closes and new data waits for the next one. Both
+    directions of the link take turns on the same events (link.py: one air
+    clock per link). Towards the
     peripheral, data after an idle spell waits for an event the peripheral
     listens to: with peripheral latency L, every (L + 1)-th."""
 
@@ -85,8 +87,8 @@ class EventTiming:
 
     def start_at(self, ready_s: float, air_s: float, continuing: bool, idle: bool) -> float:
         """When a PDU ready at `ready_s` and taking `air_s` goes out.
-        continuing: it was queued behind the PDU just sent (the event is
-        still open); idle: the direction sent nothing for an interval."""
+        continuing: it was ready while the link's air was still busy (the
+        event is still open); idle: the link carried nothing for an interval."""
         since = max(ready_s - self.anchor_s, 0.0)
         index = int(since // self.interval_s)
         event_start = self.anchor_s + index * self.interval_s

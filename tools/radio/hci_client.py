@@ -25,6 +25,10 @@ class HciClient:
     def __init__(self, port: int, host: str = '127.0.0.1', timeout: float = 5.0) -> None:
         self.timeout = timeout
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        # Each HCI packet goes at once, as on a UART: without this, Nagle's
+        # algorithm holds a flood's later packets until the radio's delayed
+        # acknowledgement (40 ms), and the air would sit idle meanwhile.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(0.2)
         self.received: queue.Queue[hci.HCI_Packet] = queue.Queue()
         self.pending: list[hci.HCI_Packet] = []

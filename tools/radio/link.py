@@ -10,11 +10,16 @@ Air pacing: bumble hands an L2CAP PDU to the peer at once, so a host flooding
 Write Commands or notifications gets data across faster than any radio could
 (a unix board pushed 232 kB/s; LE 1M carries well under 40 kB/s of ACL
 payload). With pacing on, each direction of each connection is a lane: a
-FIFO with a monotonic-clock schedule. A PDU is cut into LL data PDUs of the
+FIFO on an absolute air clock. A PDU is cut into LL data PDUs of the
 connection's effective payload size (27 octets until a Data Length Update
 raises it, datalen.py) and occupies the lane for their air time on the
-connection's PHY, with the MIC once encrypted (air.py); it reaches the peer when its last
-fragment would have been received, never before the PDUs queued ahead of it.
+connection's PHY, with the MIC once encrypted (air.py): its slot starts when
+the previous slot ends or when the PDU was handed over, whichever is later.
+It reaches the peer once its slot has ended (when its last fragment would
+have been received), never before, and never before the PDUs queued ahead
+of it. The loop's own work and its timers' lateness overlap the air time of
+what follows, so a lane kept busy delivers at the air's rate, no faster and
+no slower (the radio's loop waits in microseconds: radio.py).
 Different connections run concurrently. Only ACL data takes air time: HCI
 events, advertising and LL control PDUs are not slowed, but an LL control PDU
 (e.g. LL_TERMINATE_IND) waits behind the data already queued on its lane, as
@@ -25,8 +30,8 @@ lane has delivered it (controller.py), so the advertised LE ACL buffer count
 is a real limit on a flooding host. A PDU's buffers are all held until its
 last LL fragment is received (a real link layer frees each as its fragment is
 acknowledged: the model is slightly stricter, never looser).
-Not modelled: connection-event boundaries (data flows as if the connection
-event never closes).
+Connection events are the radio's option (air.EventTiming); without it data
+flows as if the connection event never closes.
 """
 from __future__ import annotations
 
@@ -59,55 +64,89 @@ def pdu_air_time_us(length: int, air: AirProfile = LEGACY_AIR) -> int:
     return air.pdu_us(length)
 
 
-class AirLane:
-    """One direction of one connection: deliveries in order, one after
-    another, each at least its own air time after the previous delivery (and
-    after its own hand-over to the link). Spacing is measured from the
-    previous *actual* delivery, so a late timer (a busy loop) never lets two
-    PDUs through back to back: the lane slows down, it never catches up."""
+class AirClock:
+    """When the air is free again (loop time): one per lane, or one for both
+    lanes of a link when they share its connection events."""
 
     def __init__(self) -> None:
+        self.free_at = 0.0
+
+
+class AirLane:
+    """One direction of one connection: deliveries in order, each at the end
+    of its own air slot. The lane keeps an absolute air clock: a PDU's slot
+    starts when the air is free again (the end of the slot booked before it)
+    or when the PDU was handed over, whichever is later, and lasts its air
+    time. The radio delivers the PDU once the slot has ended, never before;
+    its own processing (and a late timer) overlaps the air time of the PDUs
+    behind it, so a busy loop delays deliveries but does not stretch the air:
+    PDUs whose slots ended while the loop was busy are delivered together, in
+    order, as soon as it runs again. The first queued PDU books its slot on
+    the clock when it reaches the head of the lane; with connection events
+    the link's two lanes share one clock, so the directions take turns on
+    the air of each event (first come, first served)."""
+
+    def __init__(self, clock: AirClock | None = None) -> None:
         # (handed over at, air time, deliver, connection events or None)
         self.items: collections.deque[
             tuple[float, float, Callable[[], None], EventTiming | None]] = collections.deque()
         # No data before the link's first connection event after the one
         # that set it up (loop time; 0: none known).
         self.not_before = 0.0
-        self.free_at = 0.0  # loop time of the last delivery: the air is free again
+        self.clock = clock if clock is not None else AirClock()
+        self.head_end: float | None = None  # the booked end of the first PDU's slot
         self.timer: asyncio.TimerHandle | None = None
 
     @property
     def busy(self) -> bool:
         return bool(self.items)
 
+    def close(self) -> None:
+        """The connection is gone: nothing still queued is delivered (also
+        when it closes while the lane is delivering)."""
+        self.items.clear()
+        self.head_end = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
     def push(self, air_time_s: float, deliver: Callable[[], None],
              timing: EventTiming | None = None) -> None:
         loop = asyncio.get_running_loop()
         self.items.append((loop.time(), air_time_s, deliver, timing))
-        if self.timer is None:
-            self._schedule(loop)
+        if self.head_end is None:
+            self._book()
+        if self.timer is None and self.head_end is not None:
+            self.timer = loop.call_at(self.head_end, self._fire)
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _book(self) -> None:
+        """Book the first queued PDU's air slot on the clock."""
         handed_over, air_time_s, _, timing = self.items[0]
-        start = max(handed_over, self.free_at, self.not_before)
+        free_at = self.clock.free_at
+        start = max(handed_over, free_at, self.not_before)
         if timing is not None:
-            # Queued behind the PDU just delivered: the event is still open.
-            continuing = handed_over <= self.free_at
-            idle = self.free_at < start - timing.interval_s
+            # Ready while the air was still busy: the event is still open.
+            continuing = handed_over <= free_at
+            idle = free_at < start - timing.interval_s
             start = timing.start_at(start, air_time_s, continuing, idle)
-        self.timer = loop.call_at(start + air_time_s, self._fire)
+        self.head_end = start + air_time_s
+        self.clock.free_at = max(free_at, self.head_end)
 
     def _fire(self) -> None:
         self.timer = None
         loop = asyncio.get_running_loop()
-        _, _, deliver, _ = self.items.popleft()
-        self.free_at = loop.time()
-        try:
-            deliver()
-        except Exception:  # noqa: BLE001 - one bad delivery must not stop the lane
-            logger.exception('delivering over the air')
-        if self.items:
-            self._schedule(loop)
+        now = loop.time()
+        while self.items and self.head_end is not None and self.head_end <= now:
+            _, _, deliver, _ = self.items.popleft()
+            self.head_end = None
+            try:
+                deliver()
+            except Exception:  # noqa: BLE001 - one bad delivery must not stop the lane
+                logger.exception('delivering over the air')
+            if self.items and self.head_end is None:
+                self._book()
+        if self.items and self.timer is None and self.head_end is not None:
+            self.timer = loop.call_at(self.head_end, self._fire)
 
 
 def deliver_then(deliver: Callable[[], None], on_delivered: Callable[[], None]) -> None:
@@ -121,6 +160,11 @@ def lane_key(source: hci.Address, destination: hci.Address) -> tuple[bytes, int,
     return (bytes(source), source.address_type, bytes(destination), destination.address_type)
 
 
+def link_key(one: hci.Address, other: hci.Address) -> tuple[tuple[bytes, int], ...]:
+    """The same for both directions of a link."""
+    return tuple(sorted(((bytes(one), one.address_type), (bytes(other), other.address_type))))
+
+
 class FaithfulLink(LocalLink):
     def __init__(self, air_pacing: bool = True, connection_events: bool = False) -> None:
         super().__init__()
@@ -128,6 +172,8 @@ class FaithfulLink(LocalLink):
         # Data only inside connection events (air.EventTiming); off by default.
         self.connection_events = connection_events
         self.lanes: dict[tuple[bytes, int, bytes, int], AirLane] = {}
+        # With connection events: the air clock both lanes of a link share.
+        self.clocks: dict[tuple[tuple[bytes, int], ...], AirClock] = {}
 
     def send_acl_data(
         self,
@@ -169,7 +215,13 @@ class FaithfulLink(LocalLink):
             deliver = functools.partial(deliver_then, deliver, on_delivered)
         lane = self.lanes.get(lane_key(connection.self_address, destination_address))
         if lane is None:
-            lane = self.lanes[lane_key(connection.self_address, destination_address)] = AirLane()
+            clock = None
+            if self.connection_events:
+                # Both directions of a link share its connection events.
+                clock = self.clocks.setdefault(
+                    link_key(connection.self_address, destination_address), AirClock())
+            lane = self.lanes[lane_key(connection.self_address, destination_address)] = \
+                AirLane(clock)
             if timing is not None and timing.anchor_s > 0:
                 # A new link carries data from its second connection event
                 # on, as on air (Core Vol 6 Part B 4.5.1): a host that acts
@@ -187,8 +239,11 @@ class FaithfulLink(LocalLink):
         keys = [lane_key(peer, local)] + ([lane_key(local, peer)] if outgoing else [])
         for key in keys:
             lane = self.lanes.pop(key, None)
-            if lane is not None and lane.timer is not None:
-                lane.timer.cancel()
+            if lane is not None:
+                lane.close()
+        # A later link between the two starts on a clock of its own (a lane
+        # still draining keeps the old one).
+        self.clocks.pop(link_key(local, peer), None)
 
     def send_ll_control_pdu(
         self,
