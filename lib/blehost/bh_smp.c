@@ -281,6 +281,7 @@ void bh_smp_fail(smp_link_t *s, uint16_t status, bool tell_peer) {
         bh_smp.dh_owner = 0xffff; // its result is for nobody now
     }
     bh_smp_clear(s);
+    s->ended_by_us = tell_peer;
     bh_smp_report(s, false, status);
     bh_smp_kick_p256();
 }
@@ -387,9 +388,10 @@ static bool smp_rx(uint16_t handle, uint16_t cid, const uint8_t *data, size_t le
         // Out of order: the pairing (if any) cannot go on.
         if (s->phase != PH_IDLE) {
             bh_smp_fail(s, BH_SMP_ERR_UNSPECIFIED, true);
-        } else {
-            uint8_t pdu[2] = { BH_SMP_PAIRING_FAILED, BH_SMP_ERR_UNSPECIFIED };
-            bh_smp_send(s, pdu, sizeof(pdu));
+        } else if (!s->ended_by_us) {
+            // (After our Pairing Failed, the peer's PDUs that crossed it
+            // get no answer: one would fail the peer's next attempt.)
+            bh_smp_refuse(s, BH_SMP_ERR_UNSPECIFIED);
         }
         return true;
     }

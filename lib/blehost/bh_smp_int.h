@@ -38,6 +38,8 @@ typedef struct _smp_link_t {
     bool sc;
     bool bonding;     // both sides asked for bonding
     bool dead;        // timed out: no more SMP on this link (3.4)
+    bool ended_by_us; // our Pairing Failed ended the last pairing: the peer's
+                      // PDUs of it may still be on the air (no answer)
     uint8_t phase;
     uint8_t method;
     uint8_t expect;   // the PDU code we wait for, 0 for none

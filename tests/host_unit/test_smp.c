@@ -1343,6 +1343,33 @@ static void test_just_works_success_keeps_backoff(void) {
     CHECK_EQ(bh_smp_pair(PERIPH), 0);
 }
 
+// A peer's PDUs of a pairing we ended cross our Pairing Failed on the air
+// (with connection events, a DHKey Check sent before our failure reached
+// the peer arrives after it): they get no answer, so no stray Pairing
+// Failed reaches the peer after it has begun its next attempt, which would
+// fail that attempt with Unspecified Reason instead of Repeated Attempts.
+// A stray PDU on a link where we ended nothing is still refused.
+static void test_late_pdus_of_a_failed_pairing_get_no_answer(void) {
+    setup(BH_IO_DISPLAY_ONLY, true, false, false);
+    wrong_passkey_on_periph();
+    uint8_t late[17] = { BH_SMP_PAIRING_RANDOM, 0x11 };
+    clear_logs();
+    rx(PERIPH, late, 17);
+    late[0] = BH_SMP_PAIRING_CONFIRM;
+    rx(PERIPH, late, 17);
+    CHECK_EQ(n_tx, 0);
+    CHECK_EQ(n_enc, 0);
+    uint8_t req[7];
+    pairing_request(req, BH_IO_KEYBOARD_ONLY, AUTH_MITM, 16, 0);
+    rx(PERIPH, req, 7);
+    check_failed_sent(PERIPH, BH_SMP_ERR_REPEATED_ATTEMPTS);
+    // On a new link a stray PDU is refused again.
+    reconnect_periph(&peer_addr);
+    clear_logs();
+    rx(PERIPH, late, 17);
+    check_failed_sent(PERIPH, BH_SMP_ERR_UNSPECIFIED);
+}
+
 static void test_backoff_survives_reconnect(void) {
     setup(BH_IO_DISPLAY_ONLY, true, false, false);
     wrong_passkey_on_periph();
@@ -1587,6 +1614,7 @@ int main(int argc, char **argv) {
     static const unit_test_t tests[] = {
         T(test_registers_on_cid_6),
         T(test_every_code_and_length_idle),
+        T(test_late_pdus_of_a_failed_pairing_get_no_answer),
         T(test_every_code_and_length_mid_pairing),
         T(test_random_pdus),
         T(test_pairing_response_per_config),
