@@ -97,7 +97,7 @@ CONFORMANCE_JOBS ?= 2
 MPBOARD_ENV = MPBOARD_UNIX=$(BUILD_ABS)/unix-san/micropython
 PYTEST_RIG_ARGS = --board-build=$(BUILD_ABS) --board-artifacts=$(BUILD_ABS)/test-artifacts
 TEST_STEPS = test-conformance-unpaced test-conformance test-conformance-other \
-	test-conformance-stock test-conformance-stock-other test-example
+	test-conformance-stock test-conformance-stock-other test-conformance-events test-example
 .PHONY: $(TEST_STEPS) test-pytest test-timing
 
 test: test-builds
@@ -134,6 +134,11 @@ test-conformance-stock-other:
 	    CONFORMANCE_ARGS=--must-pass-only
 test-conformance-unpaced:
 	@$(MAKE) --no-print-directory conformance-unpaced-run
+# The must-pass tests again with the radio's connection events on (data only
+# inside connection events, at the interval each connection has).
+test-conformance-events:
+	@RADIO_CONNECTION_EVENTS=1 $(MAKE) --no-print-directory conformance-run \
+	    CONFORMANCE_OUT=conformance-events CONFORMANCE_ARGS="--must-pass-only --jobs $(CONFORMANCE_JOBS)"
 
 # The conformance runs; each *-run target runs on what is built (make test
 # builds first, then runs several at once: concurrent builds of one folder
@@ -154,8 +159,9 @@ conformance-unpaced-run:
 # CONFORMANCE_ARGS: e.g. --kind unix, --must-pass-only, --diff, --jobs N, test names.
 conformance: unix-san qemu
 	@$(MAKE) --no-print-directory conformance-run
+CONFORMANCE_OUT ?= conformance
 conformance-run:
-	$(CONFORMANCE) --out $(OUT)/conformance $(CONFORMANCE_ARGS)
+	$(CONFORMANCE) --out $(OUT)/$(CONFORMANCE_OUT) $(CONFORMANCE_ARGS)
 
 # The same tests on two processes of MicroPython's own unix port with our module.
 conformance-stock: stock-unix
