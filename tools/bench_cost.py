@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which('valgrind') is None or shutil.which('callgrind_control') is None:
         print('host instructions per operation: valgrind is not installed, skipped')
         return 0
-    out_dir = args.results.parent / 'callgrind'
+    out_dir = args.results.resolve().parent / 'callgrind'  # the boards run elsewhere
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob('callgrind.out.*'):
         old.unlink()
