@@ -140,17 +140,25 @@ static size_t ring_place(ring_t *r, size_t n) {
     return at;
 }
 
+// How many records of n bytes ring_place() would still put in r, one after
+// the other: those that fit before the end of the ring, then from 0 up to
+// the oldest record.
+static size_t records_fit(const ring_t *r, size_t n) {
+    if (r->used == 0) {
+        return TXQ_SIZE / n;
+    }
+    if (r->head > r->tail) {
+        return (TXQ_SIZE - r->head) / n + r->tail / n;
+    }
+    return (size_t)(r->tail - r->head) / n; // 0 when full (head == tail)
+}
+
 // Whether BH_ACL_TX_RESERVED records of the largest size still fit in r.
 // Protocol PDUs of any size then find room behind bulk data: a smaller
 // record fits wherever a largest one does.
 static bool reserve_holds(ring_t r) {
     size_t reserved = BH_ACL_TX_RESERVED; // (may be 0)
-    for (size_t i = 0; i < reserved; i++) {
-        if (ring_place(&r, REC_MAX) == SIZE_MAX) {
-            return false;
-        }
-    }
-    return true;
+    return records_fit(&r, REC_MAX) >= reserved;
 }
 
 // The oldest record's offset (padding before it skipped), SIZE_MAX if none.
