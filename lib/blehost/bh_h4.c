@@ -1,4 +1,6 @@
 // H4 framing. See bh_h4.h.
+#include <string.h>
+
 #include "bh_h4.h"
 #include "bh_util.h"
 
@@ -66,9 +68,7 @@ static void header_done(bh_h4_t *h4, uint8_t *buf, size_t cap) {
         h4->skip = plen;
         h4->state = H4_SKIP_PAYLOAD;
     } else {
-        for (size_t k = 0; k < h4->hdr_len; k++) {
-            buf[k] = h4->hdr[k];
-        }
+        memcpy(buf, h4->hdr, h4->hdr_len);
         h4->need = (uint16_t)(h4->hdr_len + plen);
         h4->state = H4_PAYLOAD;
     }
@@ -102,9 +102,7 @@ size_t bh_h4_feed(bh_h4_t *h4, uint8_t *buf, size_t cap, const uint8_t *data, si
                 if (n > len - i) {
                     n = len - i;
                 }
-                for (size_t k = 0; k < n; k++) {
-                    buf[h4->fill + k] = data[i + k];
-                }
+                memcpy(buf + h4->fill, data + i, n);
                 h4->fill += (uint16_t)n;
                 i += n;
                 break;
