@@ -14,6 +14,7 @@ import pytest
 from bumble import hci
 
 from tools.radio import Radio, public_address_for
+from harness.deliveries import record_deliveries
 from tools.radio.hci_client import HciClient, clients_of
 
 ADV_IND, ADV_DIRECT_IND, ADV_SCAN_IND, ADV_NONCONN_IND, ADV_DIRECT_IND_LOW = range(5)
@@ -605,14 +606,7 @@ def test_acl_data_is_paced_at_le_1m_air_speed_and_kept_in_order(hosts: list[HciC
 def test_a_busy_radio_never_delivers_ahead_of_the_air_and_does_not_stretch_it(
         radio: Radio, hosts: list[HciClient]) -> None:
     central, peripheral = connected_pair(hosts)
-    controller = radio.controller(1)
-    delivered_at: list[float] = []
-    original = controller.on_link_acl_data
-
-    def record(*args: object) -> None:
-        delivered_at.append(time.monotonic())  # the radio loop's clock
-        original(*args)  # type: ignore[arg-type]
-    radio.call(lambda: setattr(controller, 'on_link_acl_data', record))
+    delivered_at = record_deliveries(radio, 1)  # the radio loop's clock
     time.sleep(0.05)  # past the link's second connection event: data may flow
     started = time.monotonic()
     sent = flood(hosts[0], central, 20, FLOOD_SIZE)

@@ -16,6 +16,7 @@ import pytest
 from bumble import hci
 
 from tools.radio import Radio
+from harness.deliveries import record_deliveries
 from tools.radio.hci_client import HciClient, clients_of, connect_hosts
 
 PB_FIRST_NON_FLUSHABLE, PB_CONTINUING = 0b00, 0b01
@@ -407,14 +408,7 @@ def test_a_host_that_keeps_the_buffers_full_gets_the_air_rate_and_no_more(
     central, peripheral = dle_link(hosts)
     assert set_phy(hosts[0], central, PHY_2M_BIT, PHY_2M_BIT) == 0
     assert phy_updates(hosts[0]) == [(0, central, LE_2M, LE_2M)]
-    receiver = radio.controller(1)
-    delivered_at: list[float] = []
-    original = receiver.on_link_acl_data
-
-    def record(*args: object) -> None:
-        delivered_at.append(time.monotonic())  # the radio loop's clock
-        original(*args)  # type: ignore[arg-type]
-    radio.call(lambda: setattr(receiver, 'on_link_acl_data', record))
+    delivered_at = record_deliveries(radio, 1)  # the radio loop's clock
     pdus = [l2cap_pdu(bytes([index & 0xFF]) * 247) for index in range(RATE_FLOOD)]
     credits = 8  # the controller's LE ACL buffers; each PDU takes one
     started = time.monotonic()
