@@ -146,8 +146,9 @@ def test_an_idle_peripheral_with_latency_hears_only_every_l_plus_1_events(
     assert sum(sent_back) >= 7, to_central
 
 
-def test_connection_events_are_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connection_events_are_on_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv('RADIO_CONNECTION_EVENTS', raising=False)
-    assert Radio(['tcp-server:_:0']).connection_events is False
-    monkeypatch.setenv('RADIO_CONNECTION_EVENTS', '1')
     assert Radio(['tcp-server:_:0']).connection_events is True
+    monkeypatch.setenv('RADIO_CONNECTION_EVENTS', '0')
+    assert Radio(['tcp-server:_:0']).connection_events is False
+    assert Radio(['tcp-server:_:0'], connection_events=True).connection_events is True

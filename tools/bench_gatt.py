@@ -2,6 +2,7 @@
 
     python -m tools.bench_gatt [--unix-binary PATH] [--count N] [--mtu MTU]
                                [--client-rxbuf BYTES] [--kind unix|qemu]
+                               [--radio current|old|both] [--no-connection-events]
 
 1. Notification throughput: the server board sends COUNT notifications of
    MTU-3 bytes (sequence number in the first two bytes) as fast as
@@ -33,6 +34,13 @@ acknowledgements and inter-frame spaces, then the 5-octet L2CAP PDU of the
 confirmation (the response) with its own, in the other direction. The run
 is made on the current radio (the boards settle 251-octet PDUs and LE 2M by
 themselves) and on the old 27-octet LE 1M one; a table closes it.
+With the radio's connection events (the default) the bound also counts the
+link's connection interval I (T_IFS = 150 us): a stream carries
+floor((I - T_IFS) / t(L)) PDUs per event, so S * that / I; an exchange that
+waits for its answer takes two events (the answer goes in the event after
+the one that carried the request, the next request in the event after
+that), so S / (2 I). --no-connection-events measures the host against the
+air alone (data at any time, the bounds above).
 """
 from __future__ import annotations
 
@@ -231,6 +239,14 @@ def connect(server: Board, client: Board, mtu: int, rxbuf: int) -> int:
     return client.eval("st['mtu']")
 
 
+def interval_us(rig: Rig, board_index: int) -> int:
+    """The connection interval of the board's one link now."""
+    assert rig.radio is not None
+    [link] = rig.radio.connections(board_index)
+    assert link.parameters is not None
+    return link.parameters.interval * 1250  # units of 1.25 ms
+
+
 def air_of(rig: Rig, board_index: int) -> AirProfile:
     """How the board's controller sends on its one link now."""
     assert rig.radio is not None
@@ -259,17 +275,30 @@ class Row:
         return self.rate / self.bound
 
 
-def stream_row(name: str, rate: float, payload: int, pdu_length: int, air: AirProfile) -> Row:
-    """PDUs of `pdu_length` back to back on one direction, `payload` octets each."""
+T_IFS_US = 150
+
+
+def stream_row(name: str, rate: float, payload: int, pdu_length: int, air: AirProfile,
+               interval_us: int | None) -> Row:
+    """PDUs of `pdu_length` back to back on one direction, `payload` octets
+    each; with connection events of `interval_us`, as many per event as fit."""
     air_us = air.pdu_us(pdu_length)
-    return Row(name, rate, payload / (air_us / 1e6),
-               f'{payload} B / t({pdu_length}) = {payload} B / {air_us} us')
+    if interval_us is None:
+        return Row(name, rate, payload / (air_us / 1e6),
+                   f'{payload} B / t({pdu_length}) = {payload} B / {air_us} us')
+    per_event = (interval_us - T_IFS_US) // air_us
+    return Row(name, rate, payload * per_event / (interval_us / 1e6),
+               f'{payload} B x floor((I - T_IFS) / t({pdu_length})) / I = {payload} B x '
+               f'floor({interval_us - T_IFS_US} / {air_us}) / {interval_us} us')
 
 
 def round_trip_row(name: str, rate: float, payload: int, pdu_length: int, air: AirProfile,
-                   back: AirProfile) -> Row:
+                   back: AirProfile, interval_us: int | None) -> Row:
     """A PDU of `pdu_length` one way, then a 5-octet answer the other way,
-    before the next one goes."""
+    before the next one goes; with connection events, two events each."""
+    if interval_us is not None:
+        return Row(name, rate, payload / (2 * interval_us / 1e6),
+                   f'{payload} B / (2 I) = {payload} B / (2 x {interval_us} us)')
     there, answer = air.pdu_us(pdu_length), back.pdu_us(ANSWER_PDU)
     return Row(name, rate, payload / ((there + answer) / 1e6),
                f'{payload} B / (t({pdu_length}) + t\'({ANSWER_PDU})) = {payload} B / '
@@ -282,7 +311,7 @@ def row_text(row: Row, air: AirProfile) -> str:
 
 
 def notification_throughput(server: Board, client: Board, mtu: int, count: int,
-                            air: AirProfile) -> tuple[str, Row]:
+                            air: AirProfile, interval_us: int | None) -> tuple[str, Row]:
     size = mtu - ATT_HEADER
     server.exec(SERVER_FLOOD.format(size=size, count=count), timeout=300)
     # Notifications the client's ring dropped never arrive: wait for all, or
@@ -295,7 +324,7 @@ def notification_throughput(server: Board, client: Board, mtu: int, count: int,
     # The first notification arrives at t0: the span carries the rest.
     rate = (st['bytes'] - size) / span
     row = stream_row(f'notifications, {size} B', rate, size, L2CAP_HEADER + ATT_HEADER + size,
-                     air)
+                     air, interval_us)
     return (f'notify mtu {mtu}: {st["n"]}/{count} notifications of {size} B received, '
             f'{st["bad"]} out of order/lost, {dropped} dropped by the client ring; '
             f'receive span {span:.3f} s -> {st["n"] / span:.0f} notif/s, '
@@ -303,7 +332,7 @@ def notification_throughput(server: Board, client: Board, mtu: int, count: int,
 
 
 def write_throughput(server: Board, client: Board, mtu: int, count: int,
-                     air: AirProfile) -> tuple[str, Row]:
+                     air: AirProfile, interval_us: int | None) -> tuple[str, Row]:
     size = mtu - ATT_HEADER
     client.exec(CLIENT_WRITE_FLOOD.format(size=size, count=count, handle=server.eval('h')),
                 timeout=300)
@@ -312,14 +341,15 @@ def write_throughput(server: Board, client: Board, mtu: int, count: int,
     span = (wr['t1'] - wr['t0']) / 1e6
     rate = (wr['n'] - 1) * size / span
     row = stream_row(f'writes without response, {size} B', rate, size,
-                     L2CAP_HEADER + ATT_HEADER + size, air)
+                     L2CAP_HEADER + ATT_HEADER + size, air, interval_us)
     return (f'write without response mtu {mtu}: {wr["n"]}/{count} writes of {size} B; '
             f'receive span {span:.3f} s -> {rate:.0f} B/s; client send loop '
             f'{client.eval("ts")} ms' + row_text(row, air)), row
 
 
 def indication_throughput(server: Board, client: Board, mtu: int, count: int,
-                          air: AirProfile, back: AirProfile) -> tuple[str, Row]:
+                          air: AirProfile, back: AirProfile,
+                          interval_us: int | None) -> tuple[str, Row]:
     size = mtu - ATT_HEADER
     server.exec(SERVER_INDICATE.format(size=size, count=count), timeout=300)
     wait_until(lambda: client.eval("ci['n']") >= count, 60)
@@ -328,14 +358,15 @@ def indication_throughput(server: Board, client: Board, mtu: int, count: int,
     # Between the first and the last, n - 1 round trips.
     rate = (ci['n'] - 1) * size / span
     row = round_trip_row(f'indications, {size} B (each confirmed)', rate, size,
-                         L2CAP_HEADER + ATT_HEADER + size, air, back)
+                         L2CAP_HEADER + ATT_HEADER + size, air, back, interval_us)
     return (f'indicate mtu {mtu}: {ci["n"]}/{count} indications of {size} B, one at a time; '
             f'receive span {span:.3f} s -> {ci["n"] / span:.0f} ind/s, {rate:.0f} B/s; '
             f'server loop {server.eval("ts")} ms' + row_text(row, air)), row
 
 
 def write_response_throughput(server: Board, client: Board, mtu: int, count: int,
-                              air: AirProfile, back: AirProfile) -> tuple[str, Row]:
+                              air: AirProfile, back: AirProfile,
+                              interval_us: int | None) -> tuple[str, Row]:
     size = mtu - ATT_HEADER
     server.exec("wr['n'] = 0")
     client.exec(CLIENT_WRITE_RESPONSE_FLOOD.format(size=size, count=count,
@@ -345,7 +376,7 @@ def write_response_throughput(server: Board, client: Board, mtu: int, count: int
     span = (wr['t1'] - wr['t0']) / 1e6
     rate = (wr['n'] - 1) * size / span
     row = round_trip_row(f'writes with response, {size} B', rate, size,
-                         L2CAP_HEADER + ATT_HEADER + size, air, back)
+                         L2CAP_HEADER + ATT_HEADER + size, air, back, interval_us)
     return (f'write with response mtu {mtu}: {wr["n"]}/{count} writes of {size} B, one at a '
             f'time; receive span {span:.3f} s -> {wr["n"] / span:.0f} writes/s, {rate:.0f} B/s; '
             f'client loop {client.eval("ts")} ms' + row_text(row, air)), row
@@ -360,7 +391,7 @@ def write_round_trip(server: Board, client: Board) -> str:
 
 
 def l2cap_throughput(server: Board, client: Board, count: int,
-                     air: AirProfile) -> tuple[str, Row]:
+                     air: AirProfile, interval_us: int | None) -> tuple[str, Row]:
     server.exec(L2CAP_RECEIVER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
     client.exec(L2CAP_SENDER.format(psm=L2CAP_PSM, mtu=L2CAP_MTU))
     wait_until(lambda: client.eval("l2['cid']") is not None, 10)
@@ -373,7 +404,7 @@ def l2cap_throughput(server: Board, client: Board, count: int,
     rate = (l2['n'] - L2CAP_MTU) / span
     # One K-frame per SDU (our MPS is MTU + 2): header 4, SDU length 2.
     row = stream_row(f'L2CAP channel, SDUs of {L2CAP_MTU} B', rate, L2CAP_MTU,
-                     L2CAP_HEADER + 2 + L2CAP_MTU, air)
+                     L2CAP_HEADER + 2 + L2CAP_MTU, air, interval_us)
     return (f'l2cap: {l2["n"]}/{total} B in {count} SDUs of {L2CAP_MTU} B; receive span '
             f'{span:.3f} s -> {rate:.0f} B/s; sender loop {client.eval("ts")} ms'
             + row_text(row, air)), row
@@ -400,13 +431,17 @@ def main(argv: list[str] | None = None) -> int:
                         help='board kind of both boards (default unix)')
     parser.add_argument('--radio', choices=(*RADIOS, 'both'), default='both',
                         help='which controllers (default both, the current one first)')
+    parser.add_argument('--no-connection-events', action='store_true',
+                        help='the radio without connection events: the host against the air alone')
     args = parser.parse_args(argv)
 
     results: dict[str, list[Row]] = {}
     for radio in (RADIOS if args.radio == 'both' else [args.radio]):
         print(f'radio: {RADIOS[radio]}', flush=True)
         results[radio] = run(args, radio == 'old')
-    print(f'\n{args.kind} boards, MTU {args.mtu}: rate (air bound, share)')
+    events = 'off' if args.no_connection_events else 'on'
+    print(f'\n{args.kind} boards, MTU {args.mtu}, connection events {events}: '
+          'rate (air bound, share)')
     names = next(iter(results.values()))
     print('| data | ' + ' | '.join(f'{radio} radio' for radio in results) + ' |')
     print('|---|' + '---|' * len(results))
@@ -419,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, legacy: bool) -> list[Row]:
     rows: list[Row] = []
-    with Rig([args.kind] * 2, unix_binary=args.unix_binary, legacy_controllers=legacy) as rig:
+    with Rig([args.kind] * 2, unix_binary=args.unix_binary, legacy_controllers=legacy,
+             connection_events=not args.no_connection_events) as rig:
         client, server = [Board(b.port, kind=args.kind, name=f'{args.kind[0]}{b.index}',
                                 address=b.controller.address_bytes, controller=b.index)
                           for b in rig.boards]
@@ -427,15 +463,20 @@ def run(args: argparse.Namespace, legacy: bool) -> list[Row]:
             mtu = connect(server, client, args.mtu, args.client_rxbuf)
             time.sleep(0.5)  # the data length and PHY updates settle
             server_air, client_air = air_of(rig, server.controller), air_of(rig, client.controller)
+            interval = None if args.no_connection_events else interval_us(rig, server.controller)
+            if interval is not None:
+                print(f'  connection events every {interval} us', flush=True)
             round_trips = max(args.count // 4, 2)
             steps: list[Callable[[], tuple[str, Row]]] = [
-                lambda: notification_throughput(server, client, mtu, args.count, server_air),
-                lambda: write_throughput(server, client, mtu, args.count, client_air),
+                lambda: notification_throughput(server, client, mtu, args.count, server_air,
+                                                interval),
+                lambda: write_throughput(server, client, mtu, args.count, client_air, interval),
                 lambda: indication_throughput(server, client, mtu, round_trips, server_air,
-                                              client_air),
+                                              client_air, interval),
                 lambda: write_response_throughput(server, client, mtu, round_trips, client_air,
-                                                  server_air),
-                lambda: l2cap_throughput(server, client, max(args.count // 10, 2), client_air),
+                                                  server_air, interval),
+                lambda: l2cap_throughput(server, client, max(args.count // 10, 2), client_air,
+                                         interval),
             ]
             for index, step in enumerate(steps):
                 if index == len(steps) - 1:

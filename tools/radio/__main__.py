@@ -33,9 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--no-air-pacing', action='store_true',
                         help='deliver ACL data at once instead of at air speed '
                              '(faster than any real radio; for benches that say so)')
-    parser.add_argument('--connection-events', action='store_true',
-                        help='ACL data only inside connection events at each link\'s interval '
-                             '(and peripheral latency)')
+    parser.add_argument('--no-connection-events', action='store_true',
+                        help='ACL data at any time, not only inside connection events at each '
+                             'link\'s interval (and peripheral latency), which is the default')
     parser.add_argument('-v', '--verbose', action='store_true', help='log HCI traffic')
     return parser.parse_args(argv)
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
                le_acl_data_packet_length=args.acl_length,
                air_pacing=not args.no_air_pacing,
                legacy_controllers=args.legacy_controller,
-               connection_events=args.connection_events or None) as radio:
+               connection_events=False if args.no_connection_events else None) as radio:
         if args.no_air_pacing:
             print('air pacing OFF: ACL data is delivered faster than LE 1M allows', flush=True)
         for info in radio.controllers:

@@ -128,10 +128,10 @@ class Radio:
         # ACL data takes LE 1M air time per connection direction (link.py);
         # only bench tools that say so may turn it off.
         self.air_pacing = air_pacing
-        # Data only inside connection events (link.py, air.EventTiming); by
-        # default as the environment's RADIO_CONNECTION_EVENTS says (1: on),
-        # so a whole test run can be timed with it.
-        self.connection_events = (os.environ.get('RADIO_CONNECTION_EVENTS') == '1'
+        # Data only inside connection events (link.py, air.EventTiming), as
+        # on air; by default on unless the environment's
+        # RADIO_CONNECTION_EVENTS is 0 (a whole test run without them).
+        self.connection_events = (os.environ.get('RADIO_CONNECTION_EVENTS', '1') != '0'
                                   if connection_events is None else connection_events)
         self.controllers: list[ControllerInfo] = []
         self._faithful: list[FaithfulController] = []

@@ -95,6 +95,7 @@ class Rig:
         air_pacing: bool = True,
         fs_dir: Path | None = None,
         legacy_controllers: bool = False,
+        connection_events: bool | None = None,
         unix_wrappers: dict[int, list[str]] | None = None,
     ) -> None:
         for kind in kinds:
@@ -111,6 +112,7 @@ class Rig:
         self.air_pacing = air_pacing
         # The old 27-octet LE 1M controllers (tools/radio/datalen.py).
         self.legacy_controllers = legacy_controllers
+        self.connection_events = connection_events  # None: the radio's default
         # A command to run unix board N under (e.g. valgrind), by index.
         self.unix_wrappers = dict(unix_wrappers or {})
         self.workdir = Path(tempfile.mkdtemp(prefix='mpbt-rig-'))
@@ -128,7 +130,8 @@ class Rig:
             transports = [self._transport_for(i, kind) for i, kind in enumerate(self.kinds)]
             transports += ['tcp-server:_:0'] * self.spare
             self.radio = Radio(transports, air_pacing=self.air_pacing,
-                               legacy_controllers=self.legacy_controllers).start()
+                               legacy_controllers=self.legacy_controllers,
+                               connection_events=self.connection_events).start()
             controllers = self.radio.controllers
             self.spares = controllers[len(self.kinds):]
             for index, kind in enumerate(self.kinds):
