@@ -5,8 +5,9 @@
 #               tests marked timing alone at the end)
 #   make repl   a REPL on a virtual unix board, with a second board on the same radio
 #   make bench  GAP, GATT and L2CAP benchmarks (latency, scan results/s, code size,
-#               notification, write and channel throughput against the air's bound on
-#               the current and the old 27-octet radio, write round trip, static RAM)
+#               notification, write, indication and channel throughput against the
+#               air's bound on the current and the old 27-octet radio, with and without
+#               connection events, on both kinds, write round trip, static RAM and heap)
 #   make conformance  MicroPython's own multi_bluetooth tests, unchanged, on two boards
 #               of each kind; tests/conformance.txt says which must pass (make test runs it)
 #   make fuzz   the Security Manager under libFuzzer for FUZZ_SECONDS (600); make test
