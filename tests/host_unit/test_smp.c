@@ -1213,15 +1213,22 @@ static void peer_keys_with_identity(uint8_t type, const uint8_t val[6]) {
     rx(PERIPH, addr_info, 8);
 }
 
-// Item 2, identity claimed: a Just Works peer at a new address gives the
-// identity of a device we hold an authenticated bond with. Refused (the
-// link is encrypted by then: the report says so), nothing stored.
-static void test_claimed_identity_cannot_weaken_bond(void) {
+// A Just Works pairing with a peer at a new address, encrypted, while an
+// authenticated bond is stored under peer_addr; that bond's flags.
+static uint8_t stranger_encrypted_beside_strong_bond(void) {
     const bh_addr_t stranger = { 0, { 0x01, 0x01, 0x01, 0x01, 0x01, 0x01 } };
     legacy_just_works_encrypted(&stranger, 0x03);
     uint8_t strong = BH_SMP_BOND_AUTH | BH_SMP_BOND_SC | BH_SMP_BOND_IRK | BH_SMP_BOND_LTK_C
         | BH_SMP_BOND_LTK_P;
     store_bond(strong); // under peer_addr
+    return strong;
+}
+
+// Item 2, identity claimed: a Just Works peer at a new address gives the
+// identity of a device we hold an authenticated bond with. Refused (the
+// link is encrypted by then: the report says so), nothing stored.
+static void test_claimed_identity_cannot_weaken_bond(void) {
+    uint8_t strong = stranger_encrypted_beside_strong_bond();
     peer_keys_with_identity(peer_addr.type, peer_addr.val);
     check_failed_sent(PERIPH, BH_SMP_ERR_AUTH_REQUIREMENTS);
     CHECK_EQ(n_bond_saves, 0);
@@ -1238,11 +1245,7 @@ static void test_claimed_identity_cannot_weaken_bond(void) {
 // the peer), so the stored bond is still consulted (the fuzzer's finding
 // F3: it was skipped, and the weaker bond replaced the authenticated one).
 static void test_bonding_turned_off_midway_cannot_weaken_bond(void) {
-    const bh_addr_t stranger = { 0, { 0x01, 0x01, 0x01, 0x01, 0x01, 0x01 } };
-    legacy_just_works_encrypted(&stranger, 0x03);
-    uint8_t strong = BH_SMP_BOND_AUTH | BH_SMP_BOND_SC | BH_SMP_BOND_IRK | BH_SMP_BOND_LTK_C
-        | BH_SMP_BOND_LTK_P;
-    store_bond(strong); // under peer_addr
+    uint8_t strong = stranger_encrypted_beside_strong_bond();
     bh_smp_set_config(BH_IO_NO_INPUT_OUTPUT, false, false, false);
     peer_keys_with_identity(peer_addr.type, peer_addr.val);
     check_failed_sent(PERIPH, BH_SMP_ERR_AUTH_REQUIREMENTS);
